@@ -1,0 +1,124 @@
+"""Command line: `graft` (the editor), `graft validate PROJECT`, `graft summary PROJECT`.
+
+Exit codes: 0 fine, 1 the project has errors, 2 the file could not be read or the
+command was used wrongly."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _load(path: str):
+    from app.core.project import ProjectError, load
+
+    try:
+        return load(path)
+    except ProjectError as error:
+        print(f"graft: cannot open project: {error}", file=sys.stderr)
+        return None
+
+
+def cmd_validate(args) -> int:
+    from app.core.validate import ERROR, WARNING, analyze
+
+    project = _load(args.project)
+    if project is None:
+        return EXIT_USAGE
+    graph = project.graph
+    analysis = analyze(graph, project.context)
+    print(f"{args.project}: {len(graph.nodes)} nodes, {len(graph.edges)} edges")
+    for problem in analysis.problems:
+        print(problem)
+    errors = sum(p.severity == ERROR for p in analysis.problems)
+    warnings = sum(p.severity == WARNING for p in analysis.problems)
+    print(f"{errors} error(s), {warnings} warning(s)" if analysis.problems else "no problems")
+    return EXIT_PROBLEMS if errors else EXIT_OK
+
+
+def cmd_summary(args) -> int:
+    from app.core.compile import CompileError, compile_graph
+    from app.core.nodes import node_type
+    from app.core.validate import analyze
+
+    project = _load(args.project)
+    if project is None:
+        return EXIT_USAGE
+    graph = project.graph
+    analysis = analyze(graph, project.context)
+    rows = [("node", "type", "output shape", "params")]
+    for node in graph.nodes:
+        result = analysis.nodes.get(node.id)
+        if result is None or (result.outputs is None):
+            shape = "?"
+        elif result.outputs:
+            shape = "  ".join(f"{p}={s}" if len(result.outputs) > 1 else str(s)
+                              for p, s in result.outputs.items())
+        else:
+            shape = "  ".join(str(s) for s in result.inputs.values())  # an Output: what it returns
+        params = "?" if result is None or result.param_count is None else f"{result.param_count:,}"
+        rows.append((node.name, node_type(node.type).title, shape, params))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print(f"{project.name} ({args.project})")
+    for i, row in enumerate(rows):
+        print("  ".join(c.ljust(w) if j < 3 else c.rjust(w)
+                        for j, (c, w) in enumerate(zip(row, widths))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    for problem in analysis.problems:
+        print(problem)
+    if not analysis.ok:
+        print("the model cannot be compiled until the errors above are fixed")
+        return EXIT_PROBLEMS
+    try:
+        compiled = compile_graph(graph, project.context, analysis)
+    except CompileError as error:
+        print(f"compile failed: {error}")
+        return EXIT_PROBLEMS
+    print()
+    compiled.model.summary(print_fn=lambda line, **_: print(line))
+    return EXIT_OK
+
+
+def cmd_editor(args) -> int:
+    print("The Graft editor window arrives with the next release; meanwhile use "
+          "`graft validate PROJECT` and `graft summary PROJECT`.")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="graft", description="Compose pretrained Keras models on a node graph.")
+    commands = parser.add_subparsers(dest="command")
+    validate = commands.add_parser("validate", help="check a project; exit 1 on any error")
+    validate.add_argument("project", help="a .graft project file")
+    validate.set_defaults(run=cmd_validate)
+    summary = commands.add_parser(
+        "summary", help="per-node shapes and parameters, then the compiled Keras model")
+    summary.add_argument("project", help="a .graft project file")
+    summary.set_defaults(run=cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    _quiet_tensorflow()
+    parser = build_parser()
+    if argv and Path(argv[0]).suffix == ".graft":
+        argv = argv[1:]  # `graft PROJECT` opens the editor
+    if not argv:
+        return cmd_editor(None)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""Edits as commands with do/undo. Every change a user makes goes through one of these;
+the editor's QUndoStack wraps them, the CLI and tests use `CommandStack`.
+
+A command is built with everything it needs (ids are chosen up front) so redo after
+undo recreates exactly the same nodes and edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.core.fixes import Fix
+from app.core.graph import Edge, Graph, GraphError, Node
+from app.core.nodes import node_type
+from app.core.params import ParamError
+
+
+class Command:
+    text = ""
+
+    def do(self, graph: Graph) -> None:
+        raise NotImplementedError
+
+    def undo(self, graph: Graph) -> None:
+        raise NotImplementedError
+
+
+def new_node(graph: Graph, type_name: str, params: dict | None = None,
+             position=(0.0, 0.0), name: str | None = None, reserved: set[str] = frozenset()
+             ) -> Node:
+    """A checked, not yet added node with a fresh id and a unique name; `reserved` holds
+    ids and names of other nodes about to be added in the same step."""
+    kind = node_type(type_name)
+    checked = kind.check_params(params or {})
+    return Node(graph.new_node_id(reserved), type_name,
+                name or graph.unique_name(kind.default_name(), set(reserved)),
+                checked, (float(position[0]), float(position[1])))
+
+
+@dataclass
+class AddNode(Command):
+    node: Node
+
+    @property
+    def text(self):
+        return f"Add {self.node.name}"
+
+    def do(self, graph):
+        graph.add_node(self.node.copy())
+
+    def undo(self, graph):
+        graph.remove_node(self.node.id)
+
+
+@dataclass
+class Connect(Command):
+    """Connect an output port to an input port, replacing what that input had."""
+
+    edge: Edge
+    _replaced: Edge | None = field(default=None, init=False)
+
+    @property
+    def text(self):
+        return "Connect"
+
+    def do(self, graph):
+        if self.edge.source == self.edge.target:
+            raise GraphError("a node cannot feed itself")
+        self._replaced = graph.edge_into(self.edge.target, self.edge.target_port)
+        if self._replaced is not None:
+            graph.remove_edge(self._replaced.id)
+        graph.add_edge(self.edge)
+
+    def undo(self, graph):
+        graph.remove_edge(self.edge.id)
+        if self._replaced is not None:
+            graph.add_edge(self._replaced)
+
+
+def connect(graph: Graph, source: str, source_port: str, target: str, target_port: str) -> Connect:
+    return Connect(Edge(graph.new_edge_id(), source, source_port, target, target_port))
+
+
+@dataclass
+class Disconnect(Command):
+    edge_id: str
+    _edge: Edge | None = field(default=None, init=False)
+
+    @property
+    def text(self):
+        return "Disconnect"
+
+    def do(self, graph):
+        self._edge = graph.remove_edge(self.edge_id)
+
+    def undo(self, graph):
+        graph.add_edge(self._edge)
+
+
+@dataclass
+class RemoveNodes(Command):
+    """Delete nodes with every edge touching them; undo restores both exactly."""
+
+    node_ids: list[str]
+    _nodes: list[Node] = field(default_factory=list, init=False)
+    _edges: list[Edge] = field(default_factory=list, init=False)
+
+    @property
+    def text(self):
+        return f"Delete {len(self.node_ids)} node{'s' if len(self.node_ids) != 1 else ''}"
+
+    def do(self, graph):
+        edges: dict[str, Edge] = {}
+        for node_id in self.node_ids:
+            for edge in graph.edges_of(node_id):
+                edges[edge.id] = edge
+        self._edges = list(edges.values())
+        for edge in self._edges:
+            graph.remove_edge(edge.id)
+        self._nodes = [graph.remove_node(node_id) for node_id in self.node_ids]
+
+    def undo(self, graph):
+        for node in self._nodes:
+            graph.add_node(node)
+        for edge in self._edges:
+            graph.add_edge(edge)
+
+
+@dataclass
+class SetParams(Command):
+    """Change some parameters of one node; refused (ParamError) before anything changes."""
+
+    node_id: str
+    changes: dict
+    _before: dict | None = field(default=None, init=False)
+
+    @property
+    def text(self):
+        return f"Change {', '.join(self.changes)}"
+
+    def do(self, graph):
+        node = graph.node(self.node_id)
+        checked = node_type(node.type).check_params({**node.params, **self.changes})
+        self._before = dict(node.params)
+        graph.set_params(self.node_id, checked)
+
+    def undo(self, graph):
+        graph.set_params(self.node_id, self._before)
+
+
+@dataclass
+class Rename(Command):
+    node_id: str
+    name: str
+    _before: str = field(default="", init=False)
+
+    @property
+    def text(self):
+        return f"Rename to {self.name}"
+
+    def do(self, graph):
+        self._before = graph.node(self.node_id).name
+        graph.rename(self.node_id, self.name)
+
+    def undo(self, graph):
+        graph.rename(self.node_id, self._before)
+
+
+@dataclass
+class MoveNodes(Command):
+    positions: dict[str, tuple[float, float]]
+    _before: dict = field(default_factory=dict, init=False)
+
+    @property
+    def text(self):
+        return f"Move {len(self.positions)} node{'s' if len(self.positions) != 1 else ''}"
+
+    def do(self, graph):
+        self._before = {i: graph.node(i).position for i in self.positions}
+        for node_id, position in self.positions.items():
+            graph.move(node_id, position)
+
+    def undo(self, graph):
+        for node_id, position in self._before.items():
+            graph.move(node_id, position)
+
+
+@dataclass
+class Macro(Command):
+    """Several commands as one undoable step; if one fails, those done are undone."""
+
+    label: str
+    commands: list[Command]
+
+    @property
+    def text(self):
+        return self.label
+
+    def do(self, graph):
+        done = []
+        try:
+            for command in self.commands:
+                command.do(graph)
+                done.append(command)
+        except Exception:
+            for command in reversed(done):
+                command.undo(graph)
+            raise
+
+    def undo(self, graph):
+        for command in reversed(self.commands):
+            command.undo(graph)
+
+
+def apply_fix(graph: Graph, fix: Fix) -> Macro:
+    """Insert the fix's adapters on its edge: source → adapter₁ → … → target."""
+    edge = graph.edge(fix.edge_id)
+    source, target = graph.node(edge.source), graph.node(edge.target)
+    commands: list[Command] = [Disconnect(edge.id)]
+    previous, previous_port = source.id, edge.source_port
+    reserved: set[str] = set()
+    n = len(fix.steps)
+    for i, step in enumerate(fix.steps, 1):
+        x = source.position[0] + (target.position[0] - source.position[0]) * i / (n + 1)
+        y = source.position[1] + (target.position[1] - source.position[1]) * i / (n + 1)
+        node = new_node(graph, step.type, step.params_dict, (x, y), reserved=reserved)
+        reserved |= {node.id, node.name}
+        commands.append(AddNode(node))
+        commands.append(_reserved_connect(graph, reserved, previous, previous_port, node.id, "in"))
+        previous, previous_port = node.id, "out"
+    commands.append(_reserved_connect(graph, reserved, previous, previous_port, target.id,
+                                      edge.target_port))
+    return Macro(fix.label, commands)
+
+
+def _reserved_connect(graph, reserved, source, source_port, target, target_port) -> Connect:
+    edge = Edge(graph.new_edge_id(reserved), source, source_port, target, target_port)
+    reserved.add(edge.id)
+    return Connect(edge)
+
+
+class CommandStack:
+    """A plain undo stack for headless use; the editor uses QUndoStack over the same commands."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self._done: list[Command] = []
+        self._undone: list[Command] = []
+
+    def push(self, command: Command) -> None:
+        command.do(self.graph)
+        self._done.append(command)
+        self._undone.clear()
+
+    def undo(self) -> bool:
+        if not self._done:
+            return False
+        command = self._done.pop()
+        command.undo(self.graph)
+        self._undone.append(command)
+        return True
+
+    def redo(self) -> bool:
+        if not self._undone:
+            return False
+        command = self._undone.pop()
+        command.do(self.graph)
+        self._done.append(command)
+        return True
+
+    @property
+    def undo_text(self) -> str | None:
+        return self._done[-1].text if self._done else None
+
+    @property
+    def redo_text(self) -> str | None:
+        return self._undone[-1].text if self._undone else None
+
+
+__all__ = ["AddNode", "Command", "CommandStack", "Connect", "Disconnect", "Macro", "MoveNodes",
+           "ParamError", "RemoveNodes", "Rename", "SetParams", "apply_fix", "connect", "new_node"]

@@ -1,0 +1,215 @@
+"""The graph model: nodes with ports, edges between ports, positions — the state that
+every view mirrors. Mutations emit events; commands (see commands.py) wrap them with undo.
+
+A networkx MultiDiGraph inside holds the topology for the graph algorithms."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class GraphError(ValueError):
+    """An edit the graph refuses (unknown id, taken name, occupied port)."""
+
+
+@dataclass
+class Node:
+    id: str
+    type: str
+    name: str
+    params: dict = field(default_factory=dict)
+    position: tuple[float, float] = (0.0, 0.0)
+
+    def copy(self) -> Node:
+        return Node(self.id, self.type, self.name, copy.deepcopy(self.params), tuple(self.position))
+
+
+@dataclass(frozen=True)
+class Edge:
+    id: str
+    source: str
+    source_port: str
+    target: str
+    target_port: str
+
+
+@dataclass(frozen=True)
+class GraphEvent:
+    """What changed. kind: node_added, node_removed, node_changed, node_moved,
+    edge_added, edge_removed."""
+
+    kind: str
+    node_id: str | None = None
+    edge: Edge | None = None
+
+
+Listener = Callable[[GraphEvent], None]
+
+
+class Graph:
+    def __init__(self):
+        self._nodes: dict[str, Node] = {}
+        self._edges: dict[str, Edge] = {}
+        self.topology = nx.MultiDiGraph()
+        self._listeners: list[Listener] = []
+
+    # -- observing -------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    def _emit(self, kind: str, node_id: str | None = None, edge: Edge | None = None) -> None:
+        event = GraphEvent(kind, node_id, edge)
+        for listener in list(self._listeners):
+            listener(event)
+
+    # -- reading ---------------------------------------------------------------
+    @property
+    def nodes(self) -> list[Node]:
+        return list(self._nodes.values())
+
+    @property
+    def edges(self) -> list[Edge]:
+        return list(self._edges.values())
+
+    def node(self, node_id: str) -> Node:
+        try:
+            return self._nodes[node_id]
+        except KeyError:
+            raise GraphError(f"no node with id {node_id!r}") from None
+
+    def edge(self, edge_id: str) -> Edge:
+        try:
+            return self._edges[edge_id]
+        except KeyError:
+            raise GraphError(f"no edge with id {edge_id!r}") from None
+
+    def has_node(self, node_id: str) -> bool:
+        return node_id in self._nodes
+
+    def has_edge(self, edge_id: str) -> bool:
+        return edge_id in self._edges
+
+    def node_by_name(self, name: str) -> Node | None:
+        return next((n for n in self._nodes.values() if n.name == name), None)
+
+    def in_edges(self, node_id: str) -> list[Edge]:
+        return [self._edges[k] for _, _, k in self.topology.in_edges(node_id, keys=True)]
+
+    def out_edges(self, node_id: str) -> list[Edge]:
+        return [self._edges[k] for _, _, k in self.topology.out_edges(node_id, keys=True)]
+
+    def edge_into(self, node_id: str, port: str) -> Edge | None:
+        return next((e for e in self.in_edges(node_id) if e.target_port == port), None)
+
+    def edges_of(self, node_id: str) -> list[Edge]:
+        return self.in_edges(node_id) + [e for e in self.out_edges(node_id) if e.target != node_id]
+
+    def describe_edge(self, edge: Edge) -> str:
+        """`backbone.out → head.in` — how messages name an edge."""
+        source = self._nodes[edge.source].name if edge.source in self._nodes else edge.source
+        target = self._nodes[edge.target].name if edge.target in self._nodes else edge.target
+        return f"{source}.{edge.source_port} → {target}.{edge.target_port}"
+
+    # -- ids and names ---------------------------------------------------------
+    def new_node_id(self, reserved: set[str] = frozenset()) -> str:
+        """A free node id, also avoiding ids reserved by nodes about to be added."""
+        return _next_id("n", self._nodes.keys() | reserved)
+
+    def new_edge_id(self, reserved: set[str] = frozenset()) -> str:
+        return _next_id("e", self._edges.keys() | reserved)
+
+    def unique_name(self, base: str, taken: set[str] | None = None) -> str:
+        """`dense`, `dense_1`, `dense_2`… the first name no node has."""
+        base = re.sub(r"[^A-Za-z0-9_]", "_", base) or "node"
+        if not re.match(r"[A-Za-z_]", base):
+            base = f"n_{base}"
+        used = {n.name for n in self._nodes.values()} | (taken or set())
+        if base not in used:
+            return base
+        stem = re.sub(r"_\d+$", "", base)
+        i = 1
+        while f"{stem}_{i}" in used:
+            i += 1
+        return f"{stem}_{i}"
+
+    # -- mutating (commands call these) ----------------------------------------
+    def add_node(self, node: Node) -> None:
+        if node.id in self._nodes:
+            raise GraphError(f"a node with id {node.id!r} already exists")
+        check_name(node.name)
+        if self.node_by_name(node.name) is not None:
+            raise GraphError(f"the name {node.name!r} is taken by another node")
+        self._nodes[node.id] = node
+        self.topology.add_node(node.id)
+        self._emit("node_added", node_id=node.id)
+
+    def remove_node(self, node_id: str) -> Node:
+        node = self.node(node_id)
+        if self.edges_of(node_id):
+            raise GraphError(f"node {node.name!r} still has connections; remove them first")
+        del self._nodes[node_id]
+        self.topology.remove_node(node_id)
+        self._emit("node_removed", node_id=node_id)
+        return node
+
+    def set_params(self, node_id: str, params: dict) -> None:
+        self.node(node_id).params = copy.deepcopy(params)
+        self._emit("node_changed", node_id=node_id)
+
+    def rename(self, node_id: str, name: str) -> None:
+        node = self.node(node_id)
+        check_name(name)
+        other = self.node_by_name(name)
+        if other is not None and other.id != node_id:
+            raise GraphError(f"the name {name!r} is taken by another node")
+        node.name = name
+        self._emit("node_changed", node_id=node_id)
+
+    def move(self, node_id: str, position: tuple[float, float]) -> None:
+        self.node(node_id).position = (float(position[0]), float(position[1]))
+        self._emit("node_moved", node_id=node_id)
+
+    def add_edge(self, edge: Edge) -> None:
+        if edge.id in self._edges:
+            raise GraphError(f"an edge with id {edge.id!r} already exists")
+        source, target = self.node(edge.source), self.node(edge.target)
+        occupied = self.edge_into(edge.target, edge.target_port)
+        if occupied is not None:
+            raise GraphError(
+                f"input {target.name}.{edge.target_port} is already connected "
+                f"(to {source.name if occupied.source == source.id else self.node(occupied.source).name})"
+            )
+        self._edges[edge.id] = edge
+        self.topology.add_edge(edge.source, edge.target, key=edge.id)
+        self._emit("edge_added", edge=edge)
+
+    def remove_edge(self, edge_id: str) -> Edge:
+        edge = self.edge(edge_id)
+        del self._edges[edge_id]
+        self.topology.remove_edge(edge.source, edge.target, key=edge_id)
+        self._emit("edge_removed", edge=edge)
+        return edge
+
+
+def check_name(name: str) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise GraphError(
+            f"invalid node name {name!r}: use letters, digits and underscores, starting with a letter"
+        )
+
+
+def _next_id(prefix: str, taken) -> str:
+    i = len(taken) + 1
+    while f"{prefix}{i}" in taken:
+        i += 1
+    return f"{prefix}{i}"

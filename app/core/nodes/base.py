@@ -1,0 +1,102 @@
+"""What a node type is: its parameter schema, its ports, how it infers shapes and how
+it builds Keras objects. Concrete types live beside this module; the registry in
+`app.core.nodes` maps type names to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.core.params import Param, check_params
+from app.core.specs import TensorSpec
+
+if TYPE_CHECKING:
+    from app.core.graph import Node
+
+# Categories, in palette order.
+INPUT, PRETRAINED, ADAPTER, MERGE, LAYER, OUTPUT = (
+    "input", "pretrained", "adapter", "merge", "layer", "output",
+)
+CATEGORIES = (INPUT, PRETRAINED, ADAPTER, MERGE, LAYER, OUTPUT)
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    required: bool = True
+
+
+class ShapeError(Exception):
+    """A node cannot accept what reaches it.
+
+    port: the input port at fault (so the problem can point at its edge);
+    expected: what that port would accept, from which a fix can be suggested;
+    code: the problem code (shape_mismatch, merge_mismatch, dtype_mismatch, invalid_node)."""
+
+    def __init__(self, message: str, port: str | None = None,
+                 expected: TensorSpec | None = None, code: str = "shape_mismatch"):
+        super().__init__(message)
+        self.port = port
+        self.expected = expected
+        self.code = code
+
+
+@dataclass
+class Inferred:
+    """A node's output specs by port, and its parameter count where known."""
+
+    outputs: dict[str, TensorSpec]
+    param_count: int | None = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where the project lives, so relative model-file paths resolve."""
+
+    base_dir: Path = Path(".")
+
+    def resolve(self, path: str) -> Path:
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else (self.base_dir / candidate)
+
+
+class NodeType:
+    name: str = ""
+    category: str = ""
+    title: str = ""
+    help: str = ""
+    params: tuple[Param, ...] = ()
+
+    # -- schema ----------------------------------------------------------------
+    def check_params(self, values: dict) -> dict:
+        return check_params(self.params, values)
+
+    def default_params(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+    def default_name(self) -> str:
+        """Base for the node's name (`dense`, `concatenate`…)."""
+        out, prev = [], ""
+        for ch in self.name:
+            if ch.isupper() and prev and (prev.islower() or prev.isdigit()):
+                out.append("_")
+            out.append(ch.lower())
+            prev = ch
+        return "".join(out)
+
+    # -- ports -----------------------------------------------------------------
+    def input_ports(self, node: Node, connected: set[str], ctx: Context) -> list[Port]:
+        return [Port("in")]
+
+    def output_ports(self, node: Node, ctx: Context) -> list[str]:
+        return ["out"]
+
+    # -- shapes and Keras ------------------------------------------------------
+    def infer(self, node: Node, inputs: dict[str, TensorSpec], ctx: Context) -> Inferred:
+        raise NotImplementedError
+
+    def build(self, node: Node, inputs: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        """Apply the node to Keras tensors (by input port) and return its output tensors by port."""
+        raise NotImplementedError

@@ -1,0 +1,68 @@
+"""Inputs and Outputs: where data enters the composed model and where losses attach."""
+
+from __future__ import annotations
+
+from app.core.nodes.adapters import _keras
+from app.core.nodes.base import INPUT, OUTPUT, Inferred, NodeType
+from app.core.params import CHOICE, FLOAT, SHAPE, STRS, Param
+from app.core.specs import DTYPES, TensorSpec
+
+LOSSES = (
+    "none", "sparse_categorical_crossentropy", "categorical_crossentropy",
+    "binary_crossentropy", "mean_squared_error", "mean_absolute_error", "huber",
+    "cosine_similarity", "kl_divergence",
+)
+METRICS = (
+    "accuracy", "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy",
+    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc", "precision",
+    "recall", "mean_absolute_error", "mean_squared_error", "root_mean_squared_error",
+)
+
+
+class Input(NodeType):
+    name = title = "Input"
+    category = INPUT
+    help = "A model input. Its name becomes the Keras input name; several Inputs are allowed."
+    params = (
+        Param("shape", SHAPE, [224, 224, 3],
+              "Shape of one sample (without the batch axis); null for a size that varies.",
+              minimum=1),
+        Param("dtype", CHOICE, "float32", "Element type.", choices=DTYPES),
+    )
+
+    def input_ports(self, node, connected, ctx):
+        return []
+
+    def infer(self, node, inputs, ctx):
+        return Inferred({"out": TensorSpec((None, *node.params["shape"]), node.params["dtype"])})
+
+    def build(self, node, inputs, ctx):
+        p = node.params
+        return {"out": _keras().Input(shape=tuple(p["shape"]), dtype=p["dtype"], name=node.name)}
+
+
+class Output(NodeType):
+    name = title = "Output"
+    category = OUTPUT
+    help = ("A model output, named after the node. Carries the loss, loss weight and metrics "
+            "used for training; several Outputs make a multi-output model.")
+    params = (
+        Param("loss", CHOICE, "none", "Loss for this output (none: not trained on).",
+              choices=LOSSES),
+        Param("loss_weight", FLOAT, 1.0, "Weight of this output's loss in the total.",
+              minimum=0.0),
+        Param("metrics", STRS, [], "Metrics reported for this output.", choices=METRICS),
+    )
+
+    def output_ports(self, node, ctx):
+        return []
+
+    def infer(self, node, inputs, ctx):
+        return Inferred({})
+
+    def build(self, node, inputs, ctx):
+        # An Identity layer named after the Output gives the Keras model that output name.
+        return {"out": _keras().layers.Identity(name=node.name)(inputs["in"])}
+
+
+IO = (Input, Output)

@@ -1,0 +1,98 @@
+"""The advanced node: any layer from `keras.layers` by class name plus its config, so
+nothing Keras offers is out of reach. Shapes come from Keras itself (cached)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from app.core.nodes.adapters import _keras
+from app.core.nodes.base import LAYER, Inferred, NodeType, Port, ShapeError
+from app.core.params import INT, JSON, STR, Param, ParamError
+from app.core.specs import TensorSpec
+
+# Layers whose config can carry code or that load other files: never built from a project.
+REFUSED = {
+    "Lambda": "it runs Python code stored in the file",
+    "TFSMLayer": "it loads a SavedModel from disk; import the SavedModel as a pretrained node",
+    "InputLayer": "use an Input node",
+}
+
+
+def port_names(count: int) -> list[str]:
+    return ["in"] if count == 1 else [f"in{i}" for i in range(count)]
+
+
+class KerasLayer(NodeType):
+    name, title = "KerasLayer", "Keras layer"
+    category = LAYER
+    help = "Any layer from keras.layers, given by class name and its config (as get_config())."
+    params = (
+        Param("class_name", STR, "Dense", "Class in keras.layers, e.g. Conv2D or GRU."),
+        Param("config", JSON, {"units": 32}, "Constructor arguments, as layer.get_config()."),
+        Param("inputs", INT, 1, "Number of input tensors the layer takes.", minimum=1,
+              maximum=16),
+    )
+
+    def check_params(self, values):
+        checked = super().check_params(values)
+        class_name = checked["class_name"]
+        if class_name in REFUSED:
+            raise ParamError(f"class_name: {class_name} is not allowed: {REFUSED[class_name]}")
+        if not class_name.isidentifier():
+            raise ParamError(f"class_name: expected a keras.layers class name, got {class_name!r}")
+        return checked
+
+    def default_name(self) -> str:
+        return "layer"
+
+    def input_ports(self, node, connected, ctx):
+        return [Port(p) for p in port_names(node.params["inputs"])]
+
+    def make_layer(self, params: dict, name: str):
+        keras = _keras()
+        cls = getattr(keras.layers, params["class_name"], None)
+        if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+            raise ShapeError(
+                f"keras.layers has no layer class {params['class_name']!r}; check the spelling "
+                "(for example Conv2D, GRU, MaxPooling2D)", code="invalid_node")
+        config = {**params["config"], "name": name}
+        try:
+            return keras.saving.deserialize_keras_object(
+                {"module": "keras.layers", "class_name": params["class_name"], "config": config,
+                 "registered_name": None}, safe_mode=True)
+        except Exception as error:  # Keras reports bad configs with assorted exception types
+            raise ShapeError(f"{params['class_name']} refuses its config: {error}",
+                             code="invalid_node") from None
+
+    def infer(self, node, inputs, ctx):
+        ports = port_names(node.params["inputs"])
+        specs = tuple(inputs[p] for p in ports)
+        key = json.dumps([node.params, [[list(s.shape), s.dtype] for s in specs]], sort_keys=True)
+        spec, count = _infer_with_keras(self, key)
+        return Inferred({"out": spec}, count)
+
+    def build(self, node, inputs, ctx):
+        ports = port_names(node.params["inputs"])
+        layer = self.make_layer(node.params, node.name)
+        args = inputs[ports[0]] if len(ports) == 1 else [inputs[p] for p in ports]
+        return {"out": layer(args)}
+
+
+@lru_cache(maxsize=4096)
+def _infer_with_keras(node_type: KerasLayer, key: str) -> tuple[TensorSpec, int]:
+    """Build the layer on symbolic inputs once per (config, input specs)."""
+    params, specs = json.loads(key)
+    keras = _keras()
+    layer = node_type.make_layer(params, "probe")
+    symbolic = [keras.Input(batch_shape=tuple(shape), dtype=dtype) for shape, dtype in specs]
+    try:
+        out = layer(symbolic[0] if len(symbolic) == 1 else symbolic)
+    except Exception as error:  # the layer's own message says what it needs
+        raise ShapeError(f"{params['class_name']} cannot take "
+                         f"{', '.join(str(TensorSpec(tuple(s))) for s, _ in specs)}: {error}",
+                         port=port_names(len(specs))[0]) from None
+    if isinstance(out, (list, tuple, dict)):
+        raise ShapeError(f"{params['class_name']} returns several tensors; the Keras layer node "
+                         "supports layers with one output", code="invalid_node")
+    return TensorSpec(tuple(out.shape), str(out.dtype)), int(layer.count_params())

@@ -1,0 +1,196 @@
+"""Pretrained-model nodes: a Keras Applications architecture or a model file, nested in the
+composed model as one sub-model named after the node.
+
+Freezing is per node: fully trainable, frozen, or only the last N layers trainable.
+`taps` expose inner layers as extra output ports (`tap:<layer name>`) for
+intermediate-layer fusion."""
+
+from __future__ import annotations
+
+from app.core.nodes.base import PRETRAINED, Context, Inferred, NodeType, Port, ShapeError
+from app.core.params import BOOL, CHOICE, INT, PATH, SHAPE, STRS, Param, ParamError
+from app.core.pretrained import (
+    APPLICATIONS,
+    ModelCard,
+    ModelLoadError,
+    build_application,
+    card_for,
+    file_key,
+    load_model_file,
+)
+from app.core.specs import format_shape, shapes_compatible
+
+TAP_PREFIX = "tap:"
+
+FREEZING = (
+    Param("trainable", CHOICE, "frozen",
+          "trainable: every layer learns; frozen: none do; last_n: only the last N layers.",
+          choices=("trainable", "frozen", "last_n")),
+    Param("trainable_last_n", INT, 0, "With last_n: how many of the last layers learn.",
+          minimum=0),
+    Param("taps", STRS, [], "Inner layers exposed as extra outputs (tap:<layer>)."),
+)
+
+
+def indexed(prefix: str, count: int) -> list[str]:
+    return [prefix] if count == 1 else [f"{prefix}{i}" for i in range(count)]
+
+
+class Pretrained(NodeType):
+    category = PRETRAINED
+
+    def card(self, node, ctx: Context) -> ModelCard:
+        raise NotImplementedError
+
+    def load(self, node, ctx: Context):
+        """The Keras model with its weights, named after the node."""
+        raise NotImplementedError
+
+    def try_card(self, node, ctx) -> ModelCard | None:
+        try:
+            return self.card(node, ctx)
+        except ModelLoadError:
+            return None
+
+    def input_ports(self, node, connected, ctx):
+        card = self.try_card(node, ctx)
+        return [Port(p) for p in indexed("in", len(card.inputs) if card else 1)]
+
+    def output_ports(self, node, ctx):
+        card = self.try_card(node, ctx)
+        outputs = indexed("out", len(card.outputs) if card else 1)
+        return outputs + [TAP_PREFIX + layer for layer in node.params["taps"]]
+
+    def infer(self, node, inputs, ctx):
+        try:
+            card = self.card(node, ctx)
+        except ModelLoadError as error:
+            raise ShapeError(str(error), code="invalid_node") from None
+        for port, expected in zip(indexed("in", len(card.inputs)), card.inputs):
+            got = inputs[port]
+            if not shapes_compatible(got.shape, expected.shape):
+                raise ShapeError(
+                    f"model {node.name!r} expects {format_shape(expected.shape)} but receives "
+                    f"{format_shape(got.shape)}", port=port, expected=expected)
+            if expected.is_float and not (got.is_float or got.is_integer):
+                raise ShapeError(f"model {node.name!r} expects numbers, receives {got.dtype}",
+                                 port=port, expected=expected, code="dtype_mismatch")
+        outputs = dict(zip(indexed("out", len(card.outputs)), card.outputs))
+        for layer_name in node.params["taps"]:
+            info = card.layer(layer_name)
+            if info is None or info.output is None:
+                reason = "has no layer" if info is None else "has several outputs in layer"
+                raise ShapeError(f"model {node.name!r} {reason} {layer_name!r} to tap; pick one "
+                                 "from its layer list", code="invalid_node")
+            outputs[TAP_PREFIX + layer_name] = info.output
+        return Inferred(outputs, card.params)
+
+    def build(self, node, inputs, ctx):
+        import keras
+
+        try:
+            model = self.load(node, ctx)
+        except ModelLoadError as error:
+            raise ShapeError(str(error), code="invalid_node") from None
+        model.name = node.name  # two copies of one model must not share a name
+        taps = node.params["taps"]
+        if taps:
+            model = keras.Model(model.inputs,
+                                [*model.outputs, *(model.get_layer(t).output for t in taps)],
+                                name=node.name)
+        apply_freezing(model, node.params)
+        args = [inputs[p] for p in indexed("in", len(model.inputs))]
+        result = model(args[0] if len(args) == 1 else args)
+        results = list(result) if isinstance(result, (list, tuple)) else [result]
+        ports = indexed("out", len(results) - len(taps)) + [TAP_PREFIX + t for t in taps]
+        return dict(zip(ports, results))
+
+
+def apply_freezing(model, params: dict) -> None:
+    mode = params["trainable"]
+    model.trainable = mode != "frozen"
+    if mode == "last_n":
+        n = params["trainable_last_n"]
+        for layer in model.layers[:-n] if n else model.layers:
+            layer.trainable = False
+
+
+class KerasApplication(Pretrained):
+    name, title = "Application", "Keras Applications model"
+    help = ("An architecture from keras.applications with weights none (random), imagenet "
+            "(downloaded once through Keras's cache) or a local weights file.")
+    params = (
+        Param("architecture", CHOICE, "MobileNetV2", "The keras.applications model.",
+              choices=tuple(APPLICATIONS)),
+        Param("include_top", BOOL, False, "Keep the ImageNet classifier on top."),
+        Param("input_shape", SHAPE, [224, 224, 3], "Image size (height, width, 3).", minimum=3),
+        Param("pooling", CHOICE, "none", "Pool the final feature map (without the top).",
+              choices=("none", "avg", "max")),
+        Param("classes", INT, 1000, "Classes of the top classifier.", minimum=1),
+        Param("weights", CHOICE, "none", "none: random init; imagenet; file: weights_file.",
+              choices=("none", "imagenet", "file")),
+        Param("weights_file", PATH, "", "Weights file (.weights.h5) when weights is file."),
+        *FREEZING,
+    )
+
+    def default_name(self):
+        return "backbone"
+
+    def check_params(self, values):
+        checked = super().check_params(values)
+        shape = checked["input_shape"]
+        app = APPLICATIONS[checked["architecture"]]
+        if len(shape) != 3 or shape[2] != 3:
+            raise ParamError(f"input_shape: expected (height, width, 3) colour images, got {shape}")
+        if any(d is not None and d < app.min_size for d in shape[:2]):
+            raise ParamError(f"input_shape: {app.name} needs images of at least "
+                             f"{app.min_size}×{app.min_size}, got {shape}")
+        if checked["weights"] == "file" and not checked["weights_file"]:
+            raise ParamError("weights_file: choose a weights file, or set weights to none")
+        return checked
+
+    def _settings(self, params):
+        return dict(include_top=params["include_top"], input_shape=params["input_shape"],
+                    pooling=params["pooling"], classes=params["classes"])
+
+    def card(self, node, ctx):
+        p = node.params
+        key = {"source": f"keras.applications.{p['architecture']}", **self._settings(p)}
+        return card_for(key, lambda: build_application(p["architecture"], weights=None,
+                                                       **self._settings(p)))
+
+    def load(self, node, ctx):
+        p = node.params
+        weights = {"none": None, "imagenet": "imagenet"}.get(p["weights"])
+        if p["weights"] == "file":
+            weights = str(ctx.resolve(p["weights_file"]))
+        return build_application(p["architecture"], weights=weights, name=node.name,
+                                 **self._settings(p))
+
+
+class ModelFile(Pretrained):
+    name, title = "ModelFile", "Model file"
+    help = "A Keras model saved as .keras, loaded in safe mode (no code from the file runs)."
+    params = (
+        Param("path", PATH, "", "The .keras file, relative to the project file."),
+        *FREEZING,
+    )
+
+    def default_name(self):
+        return "model"
+
+    def check_params(self, values):
+        checked = super().check_params(values)
+        if not checked["path"]:
+            raise ParamError("path: choose a model file")
+        return checked
+
+    def card(self, node, ctx):
+        path = ctx.resolve(node.params["path"])
+        return card_for(file_key(path), lambda: load_model_file(path))
+
+    def load(self, node, ctx):
+        return load_model_file(ctx.resolve(node.params["path"]))
+
+
+PRETRAINED_TYPES = (KerasApplication, ModelFile)

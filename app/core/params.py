@@ -1,0 +1,197 @@
+"""Parameter schemas: one description per node parameter, used both to check
+loaded files and (from step 2) to generate the inspector's forms."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+INT = "int"
+FLOAT = "float"
+BOOL = "bool"
+STR = "str"
+CHOICE = "choice"
+SHAPE = "shape"  # list of dims, each an int >= 1 or None (unknown)
+INTS = "ints"  # list of ints
+STRS = "strs"  # list of strings
+PATH = "path"  # a file path, relative to the project file
+JSON = "json"  # a JSON object (a Keras layer config)
+
+KINDS = (INT, FLOAT, BOOL, STR, CHOICE, SHAPE, INTS, STRS, PATH, JSON)
+
+
+class ParamError(ValueError):
+    """A parameter value that its schema refuses; the message says what was expected."""
+
+
+def describe(value: Any) -> str:
+    """A value as the user wrote it, for error messages."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple = ()
+    optional: bool = False  # None is allowed ("not set")
+    exclusive_maximum: bool = False
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown parameter kind {self.kind!r}")
+
+    def check(self, value: Any) -> Any:
+        """Return the value in canonical form, or raise ParamError saying what was expected."""
+        if value is None and self.optional:
+            return None
+        checker = getattr(self, f"_check_{self.kind}")
+        return checker(value)
+
+    def _range_text(self) -> str:
+        parts = []
+        if self.minimum is not None:
+            parts.append(f">= {_num(self.minimum)}")
+        if self.maximum is not None:
+            parts.append(f"{'<' if self.exclusive_maximum else '<='} {_num(self.maximum)}")
+        return " and ".join(parts)
+
+    def _in_range(self, number: float) -> bool:
+        if self.minimum is not None and number < self.minimum:
+            return False
+        if self.maximum is not None:
+            if number > self.maximum or (self.exclusive_maximum and number == self.maximum):
+                return False
+        return True
+
+    def _fail(self, expected: str, value: Any):
+        if self.optional:
+            expected += " or null"
+        raise ParamError(f"expected {expected}, got {describe(value)}")
+
+    def _check_int(self, value):
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                self._fail(_with_range("an integer", self._range_text()), value)
+        if not self._in_range(value):
+            self._fail(_with_range("an integer", self._range_text()), value)
+        return value
+
+    def _check_float(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self._fail(_with_range("a number", self._range_text()), value)
+        if not self._in_range(value):
+            self._fail(_with_range("a number", self._range_text()), value)
+        return float(value)
+
+    def _check_bool(self, value):
+        if not isinstance(value, bool):
+            self._fail("true or false", value)
+        return value
+
+    def _check_str(self, value):
+        if not isinstance(value, str):
+            self._fail("a string", value)
+        return value
+
+    def _check_path(self, value):
+        if not isinstance(value, str):
+            self._fail("a file path", value)
+        return value
+
+    def _check_choice(self, value):
+        if not any(value == c and type(value) is type(c) for c in self.choices):
+            options = ", ".join(describe(c) for c in self.choices)
+            self._fail(f"one of {options}", value)
+        return value
+
+    def _check_shape(self, value):
+        expected = "a shape: a list of positive integers or null (unknown)"
+        if not isinstance(value, (list, tuple)):
+            self._fail(expected, value)
+        for dim in value:
+            if dim is None:
+                continue
+            if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+                self._fail(expected, value)
+        if self.minimum is not None and len(value) < self.minimum:
+            self._fail(f"a shape with at least {_num(self.minimum)} dimension(s)", value)
+        return list(value)
+
+    def _check_ints(self, value):
+        if not isinstance(value, (list, tuple)) or any(
+            isinstance(v, bool) or not isinstance(v, int) for v in value
+        ):
+            self._fail("a list of integers", value)
+        if self.minimum is not None and len(value) < self.minimum:
+            self._fail(f"a list of at least {_num(self.minimum)} integer(s)", value)
+        return list(value)
+
+    def _check_strs(self, value):
+        if not isinstance(value, (list, tuple)) or any(not isinstance(v, str) for v in value):
+            self._fail("a list of strings", value)
+        if self.choices:
+            for item in value:
+                if item not in self.choices:
+                    options = ", ".join(describe(c) for c in self.choices)
+                    self._fail(f"a list drawn from {options}", value)
+        return list(value)
+
+    def _check_json(self, value):
+        if not isinstance(value, dict):
+            self._fail("a JSON object", value)
+        try:
+            return json.loads(json.dumps(value))
+        except (TypeError, ValueError):
+            self._fail("a JSON object", value)
+
+    def to_dict(self) -> dict:
+        """The schema as plain data (for docs and the editor)."""
+        data = {"name": self.name, "kind": self.kind, "default": self.default, "help": self.help}
+        if self.minimum is not None:
+            data["minimum"] = self.minimum
+        if self.maximum is not None:
+            data["maximum"] = self.maximum
+        if self.choices:
+            data["choices"] = list(self.choices)
+        if self.optional:
+            data["optional"] = True
+        return data
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _with_range(what: str, range_text: str) -> str:
+    return f"{what} {range_text}" if range_text else what
+
+
+def check_params(schema: tuple[Param, ...], values: dict) -> dict:
+    """Fill defaults and check every value; raise ParamError prefixed with the parameter name."""
+    if not isinstance(values, dict):
+        raise ParamError(f"expected an object of parameters, got {describe(values)}")
+    known = {p.name for p in schema}
+    for name in values:
+        if name not in known:
+            allowed = ", ".join(sorted(known)) or "none"
+            raise ParamError(f"{name}: unknown parameter (this node takes: {allowed})")
+    checked = {}
+    for param in schema:
+        value = values.get(param.name, param.default)
+        try:
+            checked[param.name] = param.check(value)
+        except ParamError as error:
+            raise ParamError(f"{param.name}: {error}") from None
+    return checked

@@ -1,0 +1,255 @@
+"""Shape inference and validation.
+
+`Analyzer` follows a graph's events and keeps, per node, the specs arriving at its inputs,
+the specs it produces, its parameter count and its problems. After an edit only the edited
+nodes and those downstream whose inputs actually changed are recomputed; the structural
+checks (cycles, reachability) run with networkx only when edges or nodes come or go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from app.core.fixes import Fix, suggest
+from app.core.graph import Graph, GraphEvent, Node
+from app.core.nodes import Context, ShapeError, node_type
+from app.core.nodes.base import INPUT, OUTPUT, PRETRAINED
+from app.core.specs import TensorSpec, format_shape
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+_SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str
+    code: str
+    message: str
+    node_id: str | None = None
+    edge_id: str | None = None
+    fix: Fix | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.severity}: {self.message}"
+        return f"{text}\n    fix: {self.fix.label}" if self.fix else text
+
+
+@dataclass
+class NodeAnalysis:
+    inputs: dict[str, TensorSpec] = field(default_factory=dict)
+    outputs: dict[str, TensorSpec] | None = None  # None: could not be inferred
+    param_count: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class Analysis:
+    nodes: dict[str, NodeAnalysis]
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == ERROR]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def output_spec(self, node_id: str, port: str = "out") -> TensorSpec | None:
+        outputs = self.nodes[node_id].outputs
+        return outputs.get(port) if outputs else None
+
+
+class Analyzer:
+    def __init__(self, graph: Graph, ctx: Context | None = None):
+        self.graph = graph
+        self.ctx = ctx or Context()
+        self._results: dict[str, NodeAnalysis] = {}
+        self._dirty: set[str] = {n.id for n in graph.nodes}
+        self._order: list[str] = []
+        self._structure_problems: list[Problem] = []
+        self._structure_dirty = True
+        graph.subscribe(self._on_event)
+
+    def close(self) -> None:
+        self.graph.unsubscribe(self._on_event)
+
+    def _on_event(self, event: GraphEvent) -> None:
+        if event.kind == "node_moved":
+            return
+        if event.kind == "node_removed":
+            self._results.pop(event.node_id, None)
+            self._dirty.discard(event.node_id)
+        elif event.kind == "node_changed":
+            # Successors too: their messages name this node.
+            self._dirty.add(event.node_id)
+            self._dirty.update(e.target for e in self.graph.out_edges(event.node_id))
+            return
+        elif event.node_id is not None:
+            self._dirty.add(event.node_id)
+        if event.edge is not None:
+            self._dirty.add(event.edge.target)
+        self._structure_dirty = True
+
+    def invalidate(self) -> None:
+        """Forget everything (e.g. after a model file changed on disk)."""
+        self._dirty = {n.id for n in self.graph.nodes}
+        self._structure_dirty = True
+
+    # -- analysis --------------------------------------------------------------
+    def analyze(self) -> Analysis:
+        if self._structure_dirty:
+            self._check_structure()
+        dirty = self._dirty
+        for node_id in self._order:
+            if node_id not in dirty:
+                continue
+            previous = self._results.get(node_id)
+            result = self._analyze_node(self.graph.node(node_id))
+            self._results[node_id] = result
+            if previous is None or previous.outputs != result.outputs:
+                dirty.update(e.target for e in self.graph.out_edges(node_id))
+        self._dirty = set()
+        problems = list(self._structure_problems)
+        for node_id in self._order:
+            problems.extend(self._results[node_id].problems)
+        problems += self._duplicate_layer_names()
+        problems.sort(key=lambda p: _SEVERITY_ORDER[p.severity])
+        return Analysis(dict(self._results), problems)
+
+    def _check_structure(self) -> None:
+        """Cycles, missing outputs, unreachable nodes and unused inputs."""
+        graph, topo = self.graph, self.graph.topology
+        problems: list[Problem] = []
+        cyclic: set[str] = set()
+        for component in nx.strongly_connected_components(topo):
+            if len(component) > 1 or any(topo.has_edge(n, n) for n in component):
+                cyclic |= component
+                names = ", ".join(sorted(graph.node(n).name for n in component))
+                first = min(component, key=lambda n: graph.node(n).name)
+                problems.append(Problem(
+                    ERROR, "cycle", f"cycle through {names}: data cannot flow in a loop; "
+                    "remove one of its connections", node_id=first))
+        for node_id in cyclic:
+            self._results[node_id] = NodeAnalysis()
+        self._order = list(nx.topological_sort(topo.subgraph(n for n in topo if n not in cyclic)))
+        self._dirty |= set(self._order) - self._results.keys()
+
+        outputs = [n.id for n in graph.nodes if node_type(n.type).category == OUTPUT]
+        if not outputs:
+            problems.append(Problem(ERROR, "no_output",
+                                    "the graph has no Output node; add one to mark what the "
+                                    "model returns"))
+        feeding = set(outputs)
+        for output in outputs:
+            feeding |= nx.ancestors(topo, output)
+        for node in graph.nodes:
+            if node.id in feeding:
+                continue
+            if node_type(node.type).category == INPUT and not graph.out_edges(node.id):
+                problems.append(Problem(WARNING, "unused_input",
+                                        f"Input {node.name!r} is not connected to anything",
+                                        node_id=node.id))
+            elif outputs:
+                problems.append(Problem(WARNING, "unreachable",
+                                        f"{node.name!r} reaches no Output, so it is left out "
+                                        "of the compiled model", node_id=node.id))
+        self._structure_problems = problems
+        self._structure_dirty = False
+
+    def _analyze_node(self, node: Node) -> NodeAnalysis:
+        kind = node_type(node.type)
+        graph = self.graph
+        result = NodeAnalysis()
+        in_edges = graph.in_edges(node.id)
+        connected = {e.target_port for e in in_edges}
+        ports = kind.input_ports(node, connected, self.ctx)
+        port_names = {p.name for p in ports}
+        blocked = False
+        for edge in in_edges:
+            if edge.target_port not in port_names:
+                result.problems.append(Problem(
+                    ERROR, "unknown_port", f"{node.name!r} has no input {edge.target_port!r} "
+                    f"(edge {graph.describe_edge(edge)}); reconnect it to one of: "
+                    f"{', '.join(sorted(port_names)) or 'none'}", node.id, edge.id))
+                blocked = True
+                continue
+            upstream = self._results.get(edge.source)
+            spec = upstream.outputs.get(edge.source_port) if upstream and upstream.outputs else None
+            if spec is None:
+                if upstream is not None and upstream.outputs is not None:
+                    result.problems.append(Problem(
+                        ERROR, "unknown_port",
+                        f"{graph.node(edge.source).name!r} has no output {edge.source_port!r} "
+                        f"(edge {graph.describe_edge(edge)})", node.id, edge.id))
+                blocked = True  # upstream failed: its own problem says why
+                continue
+            result.inputs[edge.target_port] = spec
+        for port in ports:
+            if port.required and port.name not in connected:
+                result.problems.append(Problem(
+                    ERROR, "unconnected_input",
+                    f"input {node.name}.{port.name} is not connected; connect a tensor to it",
+                    node.id))
+                blocked = True
+        if blocked:
+            return result
+        try:
+            inferred = kind.infer(node, result.inputs, self.ctx)
+        except ShapeError as error:
+            result.problems.append(self._shape_problem(node, error, result.inputs))
+            return result
+        result.outputs = inferred.outputs
+        result.param_count = inferred.param_count
+        return result
+
+    def _shape_problem(self, node: Node, error: ShapeError, inputs) -> Problem:
+        edge = self.graph.edge_into(node.id, error.port) if error.port else None
+        severity_code = error.code
+        if edge is None:
+            if severity_code == "unconnected_input":
+                return Problem(ERROR, "unconnected_input", f"{node.name!r}: {error}", node.id)
+            return Problem(ERROR, severity_code if severity_code != "shape_mismatch"
+                           else "invalid_node", f"{node.name!r}: {error}", node.id)
+        got = inputs.get(error.port)
+        fix = suggest(edge.id, got, error.expected) if got and error.expected else None
+        message = f"edge {self.graph.describe_edge(edge)}: {error}"
+        if error.expected is not None and got is not None and \
+                format_shape(got.shape) not in message:
+            message += f" (receives {format_shape(got.shape)})"
+        return Problem(ERROR, severity_code, message, node.id, edge.id, fix)
+
+    def _duplicate_layer_names(self) -> list[Problem]:
+        """Embedded models that share inner layer names: fine, because compile nests each
+        as a sub-model named after its node; reported so nobody is surprised."""
+        seen: dict[str, str] = {}
+        problems = []
+        for node in self.graph.nodes:
+            kind = node_type(node.type)
+            if kind.category != PRETRAINED or node.id not in self._results:
+                continue
+            card = kind.try_card(node, self.ctx) if self._results[node.id].outputs else None
+            if card is None:
+                continue
+            names = {layer.name for layer in card.layers}
+            clashes = sorted({seen[n] for n in names if n in seen})
+            for other in clashes:
+                shared = sorted(n for n in names if seen.get(n) == other)
+                listed = ", ".join(shared[:3]) + (", …" if len(shared) > 3 else "")
+                problems.append(Problem(
+                    INFO, "duplicate_layer_names",
+                    f"{node.name!r} and {other!r} both contain layers named {listed}; compile "
+                    "nests each as a sub-model named after its node, so both work", node.id))
+            for n in names:
+                seen.setdefault(n, node.name)
+        return problems
+
+
+def analyze(graph: Graph, ctx: Context | None = None) -> Analysis:
+    """One-off analysis (the CLI's path); editors keep an Analyzer alive instead."""
+    analyzer = Analyzer(graph, ctx)
+    try:
+        return analyzer.analyze()
+    finally:
+        analyzer.close()

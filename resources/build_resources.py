@@ -1,0 +1,181 @@
+"""Rebuild the bundled model files and the example projects, reproducibly.
+
+    .venv/bin/python resources/build_resources.py
+
+The models are small Keras models for 8×8 digit images. Their architectures and seeds
+are fixed here; they are saved with initial weights (training them on the bundled
+digits data is step 3's work), which is all the examples need to compose and compile.
+The example projects are written through Graft's own commands and project format."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MODELS = ROOT / "resources" / "models"
+EXAMPLES = ROOT / "resources" / "examples"
+
+
+def build_models() -> None:
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+
+    def conv_trunk(x):
+        x = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1")(x)
+        x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv2")(x)
+        return layers.GlobalAveragePooling2D(name="pool")(x)
+
+    pixels = keras.Input((8, 8, 1), name="pixels")
+    cnn = keras.Model(pixels, layers.Dense(10, activation="softmax", name="probs")(
+        conv_trunk(pixels)), name="digits_cnn")
+
+    pixels = keras.Input((8, 8, 1), name="pixels")
+    encoder = keras.Model(pixels, layers.Dense(32, activation="relu", name="features")(
+        conv_trunk(pixels)), name="digits_encoder")
+
+    probs = keras.Input((10,), name="probs")
+    hidden = layers.Dense(32, activation="relu", name="hidden")(probs)
+    refiner = keras.Model(probs, layers.Dense(10, activation="softmax", name="refined")(hidden),
+                          name="digits_refiner")
+
+    flat = keras.Input((64,), name="flat_pixels")
+    hidden = layers.Dense(32, activation="relu", name="hidden")(flat)
+    mlp = keras.Model(flat, layers.Dense(10, activation="softmax", name="probs")(hidden),
+                      name="digits_mlp")
+
+    MODELS.mkdir(parents=True, exist_ok=True)
+    for model in (cnn, encoder, refiner, mlp):
+        model.save(MODELS / f"{model.name}.keras")
+        print(f"wrote {MODELS / model.name}.keras ({model.count_params():,} parameters)")
+
+
+def build_examples() -> None:
+    from app.core.commands import AddNode, connect, new_node
+    from app.core.graph import Graph
+    from app.core.project import Project, save
+
+    def example(file_name: str, title: str, description: str, build) -> None:
+        graph = Graph()
+        ids: dict[str, str] = {}
+
+        def add(name, type_name, x, y, **params):
+            node = new_node(graph, type_name, params, (x, y), name=name)
+            AddNode(node).do(graph)
+            ids[name] = node.id
+
+        def wire(source, target, target_port="in", source_port="out"):
+            connect(graph, ids[source], source_port, ids[target], target_port).do(graph)
+
+        build(add, wire)
+        project = Project(graph, title, description, path=EXAMPLES / file_name)
+        save(project, EXAMPLES / file_name)
+        print(f"wrote {EXAMPLES / file_name}")
+
+    model = "../models/{}.keras".format
+
+    def cascade(add, wire):
+        add("pixels", "Input", 0, 0, shape=[8, 8, 1])
+        add("classifier_a", "ModelFile", 240, 0, path=model("digits_cnn"))
+        add("refiner_b", "ModelFile", 480, 0, path=model("digits_refiner"), trainable="trainable")
+        add("digit", "Output", 720, 0, loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"])
+        wire("pixels", "classifier_a")
+        wire("classifier_a", "refiner_b")
+        wire("refiner_b", "digit")
+
+    def parallel(add, wire):
+        add("pixels", "Input", 0, 100, shape=[8, 8, 1])
+        add("cnn", "ModelFile", 240, 0, path=model("digits_cnn"))
+        add("encoder", "ModelFile", 240, 200, path=model("digits_encoder"))
+        add("fused", "Concatenate", 480, 100)
+        add("head", "Dense", 720, 100, units=10, activation="softmax")
+        add("digit", "Output", 960, 100, loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"])
+        wire("pixels", "cnn")
+        wire("pixels", "encoder")
+        wire("cnn", "fused", "in0")
+        wire("encoder", "fused", "in1")
+        wire("fused", "head")
+        wire("head", "digit")
+
+    def shared_base(add, wire):
+        add("pixels", "Input", 0, 100, shape=[8, 8, 1])
+        add("trunk", "ModelFile", 240, 100, path=model("digits_encoder"), trainable="last_n",
+            trainable_last_n=1)
+        add("digit_head", "Dense", 480, 0, units=10, activation="softmax")
+        add("parity_head", "Dense", 480, 200, units=1, activation="sigmoid")
+        add("digit", "Output", 720, 0, loss="sparse_categorical_crossentropy", loss_weight=1.0,
+            metrics=["accuracy"])
+        add("is_even", "Output", 720, 200, loss="binary_crossentropy", loss_weight=0.5,
+            metrics=["binary_accuracy"])
+        wire("pixels", "trunk")
+        wire("trunk", "digit_head")
+        wire("trunk", "parity_head")
+        wire("digit_head", "digit")
+        wire("parity_head", "is_even")
+
+    def transfer(add, wire):
+        add("image", "Input", 0, 0, shape=[96, 96, 3])
+        add("backbone", "Application", 240, 0, architecture="MobileNetV2",
+            input_shape=[96, 96, 3], weights="none", trainable="frozen")
+        add("pool", "GlobalAveragePooling2D", 480, 0)
+        add("dropout", "Dropout", 720, 0, rate=0.2)
+        add("head", "Dense", 960, 0, units=5, activation="softmax")
+        add("label", "Output", 1200, 0, loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"])
+        for a, b in (("image", "backbone"), ("backbone", "pool"), ("pool", "dropout"),
+                     ("dropout", "head"), ("head", "label")):
+            wire(a, b)
+
+    def broken(add, wire):
+        add("pixels", "Input", 0, 100, shape=[8, 8, 1])
+        add("mlp", "ModelFile", 240, -100, path=model("digits_mlp"))
+        add("mlp_digit", "Output", 480, -100, loss="sparse_categorical_crossentropy")
+        add("encoder", "ModelFile", 240, 100, path=model("digits_encoder"))
+        add("fused", "Concatenate", 480, 100)
+        add("head", "Dense", 720, 100, units=10, activation="softmax")
+        add("digit", "Output", 960, 100, loss="sparse_categorical_crossentropy")
+        add("orphan", "Dense", 480, 250, units=8)
+        add("tokens", "Input", 0, 400, shape=[12], dtype="float32")
+        add("embed", "Embedding", 240, 400, input_dim=100, output_dim=16)
+        add("topic_pool", "GlobalAveragePooling1D", 480, 400)
+        add("topic", "Output", 720, 400, loss="sparse_categorical_crossentropy")
+        add("extra", "Input", 0, 550, shape=[4])
+        wire("pixels", "mlp")  # (None, 8, 8, 1) into a model expecting (None, 64)
+        wire("mlp", "mlp_digit")
+        wire("pixels", "encoder")
+        wire("encoder", "fused", "in0")
+        wire("pixels", "fused", "in1")  # a 4-D image concatenated with a vector
+        wire("fused", "head")
+        wire("head", "digit")
+        wire("encoder", "orphan")  # leads nowhere
+        wire("tokens", "embed")  # floats into an Embedding
+        wire("embed", "topic_pool")
+        wire("topic_pool", "topic")
+
+    example("cascade.graft", "Cascade",
+            "Classifier A's class probabilities feed refinement classifier B.", cascade)
+    example("parallel.graft", "Parallel + merge",
+            "Two models read the same digits; their outputs are concatenated into a Dense head.",
+            parallel)
+    example("shared_base.graft", "Shared base, two heads",
+            "One encoder trunk (last layer trainable) with a digit head and a parity head, "
+            "trained with loss weights 1.0 and 0.5.", shared_base)
+    example("transfer.graft", "Transfer learning",
+            "A frozen MobileNetV2 base (weights none offline, imagenet for real use), pooled, "
+            "with a new 5-class head.", transfer)
+    example("broken.graft", "Broken on purpose",
+            "Shows Graft's checks: a shape mismatch and a merge mismatch with one-click fixes, "
+            "floats fed to an Embedding, a node that leads nowhere and an unused Input.", broken)
+
+
+if __name__ == "__main__":
+    build_models()
+    build_examples()
