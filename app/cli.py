@@ -46,46 +46,59 @@ def cmd_validate(args) -> int:
 
 def cmd_summary(args) -> int:
     from app.core.compile import CompileError, compile_graph
-    from app.core.nodes import node_type
     from app.core.validate import analyze
 
     project = _load(args.project)
     if project is None:
         return EXIT_USAGE
-    graph = project.graph
-    analysis = analyze(graph, project.context)
-    rows = [("node", "type", "output shape", "params")]
-    for node in graph.nodes:
-        result = analysis.nodes.get(node.id)
-        if result is None or (result.outputs is None):
-            shape = "?"
-        elif result.outputs:
-            shape = "  ".join(f"{p}={s}" if len(result.outputs) > 1 else str(s)
-                              for p, s in result.outputs.items())
-        else:
-            shape = "  ".join(str(s) for s in result.inputs.values())  # an Output: what it returns
-        params = "?" if result is None or result.param_count is None else f"{result.param_count:,}"
-        rows.append((node.name, node_type(node.type).title, shape, params))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    analysis = analyze(project.graph, project.context)
+    compiled = None
+    if analysis.ok:
+        try:
+            compiled = compile_graph(project.graph, project.context, analysis)
+        except CompileError as error:
+            print(f"compile failed: {error}")
+            return EXIT_PROBLEMS
     print(f"{project.name} ({args.project})")
-    for i, row in enumerate(rows):
-        print("  ".join(c.ljust(w) if j < 3 else c.rjust(w)
-                        for j, (c, w) in enumerate(zip(row, widths))))
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    print(_node_table(project.graph, analysis, compiled.param_counts() if compiled else {}))
     for problem in analysis.problems:
         print(problem)
-    if not analysis.ok:
+    if compiled is None:
         print("the model cannot be compiled until the errors above are fixed")
-        return EXIT_PROBLEMS
-    try:
-        compiled = compile_graph(graph, project.context, analysis)
-    except CompileError as error:
-        print(f"compile failed: {error}")
         return EXIT_PROBLEMS
     print()
     compiled.model.summary(print_fn=lambda line, **_: print(line))
     return EXIT_OK
+
+
+def _node_table(graph, analysis, compiled_counts: dict) -> str:
+    """One row per node: its output shape(s), parameters and, once compiled, trainable ones."""
+    from app.core.nodes import node_type
+
+    rows = [("node", "type", "output shape", "params", "trainable")]
+    for node in graph.nodes:
+        result = analysis.nodes.get(node.id)
+        if result is None or result.outputs is None:
+            shape = "?"
+        elif result.outputs:
+            shape = "  ".join(f"{p}={s}" if len(result.outputs) > 1 else str(s)
+                              for p, s in result.outputs.items())
+        else:  # an Output: show what it returns
+            shape = "  ".join(str(s) for s in result.inputs.values())
+        total, trainable = compiled_counts.get(node.id, (None, None))
+        if total is None and result is not None:
+            total = result.param_count
+        rows.append((node.name, node_type(node.type).title, shape,
+                     "?" if total is None else f"{total:,}",
+                     "" if trainable is None else f"{trainable:,}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) if j < 3 else cell.rjust(w)
+                               for j, (cell, w) in enumerate(zip(row, widths))).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def cmd_editor(args) -> int:

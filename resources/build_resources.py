@@ -57,24 +57,13 @@ def build_models() -> None:
 
 
 def build_examples() -> None:
-    from app.core.commands import AddNode, connect, new_node
-    from app.core.graph import Graph
+    from app.core.builder import GraphBuilder
     from app.core.project import Project, save
 
     def example(file_name: str, title: str, description: str, build) -> None:
-        graph = Graph()
-        ids: dict[str, str] = {}
-
-        def add(name, type_name, x, y, **params):
-            node = new_node(graph, type_name, params, (x, y), name=name)
-            AddNode(node).do(graph)
-            ids[name] = node.id
-
-        def wire(source, target, target_port="in", source_port="out"):
-            connect(graph, ids[source], source_port, ids[target], target_port).do(graph)
-
-        build(add, wire)
-        project = Project(graph, title, description, path=EXAMPLES / file_name)
+        builder = GraphBuilder()
+        build(builder.add, builder.wire)
+        project = Project(builder.graph, title, description, path=EXAMPLES / file_name)
         save(project, EXAMPLES / file_name)
         print(f"wrote {EXAMPLES / file_name}")
 

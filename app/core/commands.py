@@ -56,7 +56,7 @@ class Connect(Command):
     """Connect an output port to an input port, replacing what that input had."""
 
     edge: Edge
-    _replaced: Edge | None = field(default=None, init=False)
+    _replaced: tuple[int, Edge] | None = field(default=None, init=False)
 
     @property
     def text(self):
@@ -65,15 +65,17 @@ class Connect(Command):
     def do(self, graph):
         if self.edge.source == self.edge.target:
             raise GraphError("a node cannot feed itself")
-        self._replaced = graph.edge_into(self.edge.target, self.edge.target_port)
-        if self._replaced is not None:
-            graph.remove_edge(self._replaced.id)
+        occupied = graph.edge_into(self.edge.target, self.edge.target_port)
+        self._replaced = None
+        if occupied is not None:
+            self._replaced = (graph.edge_index(occupied.id), graph.remove_edge(occupied.id))
         graph.add_edge(self.edge)
 
     def undo(self, graph):
         graph.remove_edge(self.edge.id)
         if self._replaced is not None:
-            graph.add_edge(self._replaced)
+            index, edge = self._replaced
+            graph.add_edge(edge, index)
 
 
 def connect(graph: Graph, source: str, source_port: str, target: str, target_port: str) -> Connect:
@@ -83,6 +85,7 @@ def connect(graph: Graph, source: str, source_port: str, target: str, target_por
 @dataclass
 class Disconnect(Command):
     edge_id: str
+    _index: int = field(default=0, init=False)
     _edge: Edge | None = field(default=None, init=False)
 
     @property
@@ -90,10 +93,11 @@ class Disconnect(Command):
         return "Disconnect"
 
     def do(self, graph):
+        self._index = graph.edge_index(self.edge_id)
         self._edge = graph.remove_edge(self.edge_id)
 
     def undo(self, graph):
-        graph.add_edge(self._edge)
+        graph.add_edge(self._edge, self._index)
 
 
 @dataclass
@@ -101,28 +105,23 @@ class RemoveNodes(Command):
     """Delete nodes with every edge touching them; undo restores both exactly."""
 
     node_ids: list[str]
-    _nodes: list[Node] = field(default_factory=list, init=False)
-    _edges: list[Edge] = field(default_factory=list, init=False)
+    _nodes: list[tuple[int, Node]] = field(default_factory=list, init=False)
+    _edges: list[tuple[int, Edge]] = field(default_factory=list, init=False)
 
     @property
     def text(self):
         return f"Delete {len(self.node_ids)} node{'s' if len(self.node_ids) != 1 else ''}"
 
     def do(self, graph):
-        edges: dict[str, Edge] = {}
-        for node_id in self.node_ids:
-            for edge in graph.edges_of(node_id):
-                edges[edge.id] = edge
-        self._edges = list(edges.values())
-        for edge in self._edges:
-            graph.remove_edge(edge.id)
-        self._nodes = [graph.remove_node(node_id) for node_id in self.node_ids]
+        edge_ids = dict.fromkeys(e.id for n in self.node_ids for e in graph.edges_of(n))
+        self._edges = [(graph.edge_index(e), graph.remove_edge(e)) for e in edge_ids]
+        self._nodes = [(graph.node_index(n), graph.remove_node(n)) for n in self.node_ids]
 
     def undo(self, graph):
-        for node in self._nodes:
-            graph.add_node(node)
-        for edge in self._edges:
-            graph.add_edge(edge)
+        for index, node in reversed(self._nodes):
+            graph.add_node(node, index)
+        for index, edge in reversed(self._edges):
+            graph.add_edge(edge, index)
 
 
 @dataclass

@@ -143,13 +143,20 @@ class Graph:
         return f"{stem}_{i}"
 
     # -- mutating (commands call these) ----------------------------------------
-    def add_node(self, node: Node) -> None:
+    def node_index(self, node_id: str) -> int:
+        return list(self._nodes).index(node_id)
+
+    def edge_index(self, edge_id: str) -> int:
+        return list(self._edges).index(edge_id)
+
+    def add_node(self, node: Node, index: int | None = None) -> None:
+        """Add at the end, or at `index` (undo puts a node back where it was)."""
         if node.id in self._nodes:
             raise GraphError(f"a node with id {node.id!r} already exists")
         check_name(node.name)
         if self.node_by_name(node.name) is not None:
             raise GraphError(f"the name {node.name!r} is taken by another node")
-        self._nodes[node.id] = node
+        _insert(self._nodes, node.id, node, index)
         self.topology.add_node(node.id)
         self._emit("node_added", node_id=node.id)
 
@@ -179,7 +186,7 @@ class Graph:
         self.node(node_id).position = (float(position[0]), float(position[1]))
         self._emit("node_moved", node_id=node_id)
 
-    def add_edge(self, edge: Edge) -> None:
+    def add_edge(self, edge: Edge, index: int | None = None) -> None:
         if edge.id in self._edges:
             raise GraphError(f"an edge with id {edge.id!r} already exists")
         source, target = self.node(edge.source), self.node(edge.target)
@@ -189,7 +196,7 @@ class Graph:
                 f"input {target.name}.{edge.target_port} is already connected "
                 f"(to {source.name if occupied.source == source.id else self.node(occupied.source).name})"
             )
-        self._edges[edge.id] = edge
+        _insert(self._edges, edge.id, edge, index)
         self.topology.add_edge(edge.source, edge.target, key=edge.id)
         self._emit("edge_added", edge=edge)
 
@@ -206,6 +213,17 @@ def check_name(name: str) -> None:
         raise GraphError(
             f"invalid node name {name!r}: use letters, digits and underscores, starting with a letter"
         )
+
+
+def _insert(items: dict, key: str, value, index: int | None) -> None:
+    """Insert into an ordered dict at `index` (the end when None): file order is user-visible."""
+    if index is None or index >= len(items):
+        items[key] = value
+        return
+    entries = list(items.items())
+    entries.insert(index, (key, value))
+    items.clear()
+    items.update(entries)
 
 
 def _next_id(prefix: str, taken) -> str:

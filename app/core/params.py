@@ -23,7 +23,12 @@ KINDS = (INT, FLOAT, BOOL, STR, CHOICE, SHAPE, INTS, STRS, PATH, JSON)
 
 
 class ParamError(ValueError):
-    """A parameter value that its schema refuses; the message says what was expected."""
+    """A parameter value that its schema refuses; `detail` says what was expected and
+    `param` names the parameter (so a file error can say `nodes[3].params.units: …`)."""
+
+    def __init__(self, detail: str, param: str | None = None):
+        self.detail, self.param = detail, param
+        super().__init__(f"{param}: {detail}" if param else detail)
 
 
 def describe(value: Any) -> str:
@@ -68,10 +73,9 @@ class Param:
     def _in_range(self, number: float) -> bool:
         if self.minimum is not None and number < self.minimum:
             return False
-        if self.maximum is not None:
-            if number > self.maximum or (self.exclusive_maximum and number == self.maximum):
-                return False
-        return True
+        if self.maximum is None:
+            return True
+        return number < self.maximum or (number == self.maximum and not self.exclusive_maximum)
 
     def _fail(self, expected: str, value: Any):
         if self.optional:
@@ -186,12 +190,12 @@ def check_params(schema: tuple[Param, ...], values: dict) -> dict:
     for name in values:
         if name not in known:
             allowed = ", ".join(sorted(known)) or "none"
-            raise ParamError(f"{name}: unknown parameter (this node takes: {allowed})")
+            raise ParamError(f"unknown parameter (this node takes: {allowed})", name)
     checked = {}
     for param in schema:
         value = values.get(param.name, param.default)
         try:
             checked[param.name] = param.check(value)
         except ParamError as error:
-            raise ParamError(f"{param.name}: {error}") from None
+            raise ParamError(error.detail, param.name) from None
     return checked

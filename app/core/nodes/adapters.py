@@ -100,8 +100,8 @@ class Reshape(Adapter):
         checked = super().check_params(values)
         target = checked["target_shape"]
         if any(d == 0 or d < -1 for d in target) or target.count(-1) > 1:
-            raise ParamError(
-                f"target_shape: expected positive integers and at most one -1, got {target}")
+            raise ParamError(f"expected positive integers and at most one -1, got {target}",
+                             "target_shape")
         return checked
 
     def shape(self, params, spec):
@@ -245,7 +245,7 @@ class Permute(Adapter):
         checked = super().check_params(values)
         dims = checked["dims"]
         if sorted(dims) != list(range(1, len(dims) + 1)):
-            raise ParamError(f"dims: expected a permutation of 1…{len(dims)}, got {dims}")
+            raise ParamError(f"expected a permutation of 1…{len(dims)}, got {dims}", "dims")
         return checked
 
     def shape(self, params, spec):

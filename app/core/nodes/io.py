@@ -61,8 +61,10 @@ class Output(NodeType):
         return Inferred({})
 
     def build(self, node, inputs, ctx):
-        # An Identity layer named after the Output gives the Keras model that output name.
-        return {"out": _keras().layers.Identity(name=node.name)(inputs["in"])}
+        # An Identity layer named after the Output gives the Keras model that output name;
+        # its dtype is the tensor's so that Keras does not cast the output.
+        tensor = inputs["in"]
+        return {"out": _keras().layers.Identity(name=node.name, dtype=tensor.dtype)(tensor)}
 
 
 IO = (Input, Output)

@@ -38,9 +38,9 @@ class KerasLayer(NodeType):
         checked = super().check_params(values)
         class_name = checked["class_name"]
         if class_name in REFUSED:
-            raise ParamError(f"class_name: {class_name} is not allowed: {REFUSED[class_name]}")
+            raise ParamError(f"{class_name} is not allowed: {REFUSED[class_name]}", "class_name")
         if not class_name.isidentifier():
-            raise ParamError(f"class_name: expected a keras.layers class name, got {class_name!r}")
+            raise ParamError(f"expected a keras.layers class name, got {class_name!r}", "class_name")
         return checked
 
     def default_name(self) -> str:

@@ -141,12 +141,13 @@ class KerasApplication(Pretrained):
         shape = checked["input_shape"]
         app = APPLICATIONS[checked["architecture"]]
         if len(shape) != 3 or shape[2] != 3:
-            raise ParamError(f"input_shape: expected (height, width, 3) colour images, got {shape}")
+            raise ParamError(f"expected (height, width, 3) colour images, got {shape}",
+                             "input_shape")
         if any(d is not None and d < app.min_size for d in shape[:2]):
-            raise ParamError(f"input_shape: {app.name} needs images of at least "
-                             f"{app.min_size}×{app.min_size}, got {shape}")
+            raise ParamError(f"{app.name} needs images of at least "
+                             f"{app.min_size}×{app.min_size}, got {shape}", "input_shape")
         if checked["weights"] == "file" and not checked["weights_file"]:
-            raise ParamError("weights_file: choose a weights file, or set weights to none")
+            raise ParamError("choose a weights file, or set weights to none", "weights_file")
         return checked
 
     def _settings(self, params):
@@ -182,7 +183,7 @@ class ModelFile(Pretrained):
     def check_params(self, values):
         checked = super().check_params(values)
         if not checked["path"]:
-            raise ParamError("path: choose a model file")
+            raise ParamError("choose a model file", "path")
         return checked
 
     def card(self, node, ctx):

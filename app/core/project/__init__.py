@@ -193,7 +193,8 @@ def _read_node(item, where: str) -> Node:
     try:
         params = REGISTRY[type_name].check_params(params)
     except ParamError as error:
-        raise ProjectError(f"{where}.params", str(error)) from None
+        place = f"{where}.params.{error.param}" if error.param else f"{where}.params"
+        raise ProjectError(place, error.detail) from None
     return Node(node_id, type_name, name, params, (float(position[0]), float(position[1])))
 
 

@@ -1,0 +1,36 @@
+# Graft — `make run` opens Graft on an example, `make test` runs the whole suite headless.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXAMPLE ?= resources/examples/cascade.graft
+export QT_QPA_PLATFORM ?= offscreen
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+
+.PHONY: run test lint bench resources clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/graft validate $(EXAMPLE)
+	$(BIN)/graft summary $(EXAMPLE)
+
+test: $(VENV)/.installed
+	$(BIN)/lint-imports
+	$(BIN)/ruff check app tests benchmarks resources
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/validate_graph.py
+
+resources: $(VENV)/.installed
+	$(BIN)/python resources/build_resources.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

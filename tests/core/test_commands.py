@@ -1,0 +1,166 @@
+"""The graph model and its commands: edits emit events and undo exactly."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.core.builder import GraphBuilder
+from app.core.commands import (
+    AddNode,
+    CommandStack,
+    Connect,
+    Disconnect,
+    Macro,
+    MoveNodes,
+    RemoveNodes,
+    Rename,
+    SetParams,
+    connect,
+    new_node,
+)
+from app.core.graph import Edge, Graph, GraphError
+from app.core.params import ParamError
+from app.core.project import Project
+
+
+def snapshot(graph):
+    return Project(graph).to_dict()
+
+
+def small_graph():
+    b = GraphBuilder()
+    b.add("x", "Input", shape=[4])
+    b.add("d", "Dense", units=3)
+    b.add("y", "Output")
+    b.chain("x", "d", "y")
+    return b
+
+
+def test_edits_emit_events_a_view_can_mirror():
+    graph = Graph()
+    events = []
+    graph.subscribe(events.append)
+    stack = CommandStack(graph)
+    node = new_node(graph, "Input", {"shape": [4]})
+    stack.push(AddNode(node))
+    dense = new_node(graph, "Dense")
+    stack.push(AddNode(dense))
+    stack.push(connect(graph, node.id, "out", dense.id, "in"))
+    stack.push(MoveNodes({dense.id: (10, 20)}))
+    stack.push(SetParams(dense.id, {"units": 5}))
+    stack.undo()
+    assert [e.kind for e in events] == [
+        "node_added", "node_added", "edge_added", "node_moved", "node_changed", "node_changed"]
+    assert events[2].edge.target == dense.id
+    assert graph.node(dense.id).params["units"] == 64
+
+
+def test_new_nodes_get_unique_names_and_ids():
+    b = small_graph()
+    extra = [new_node(b.graph, "Dense") for _ in range(2)]
+    AddNode(extra[0]).do(b.graph)
+    assert extra[0].name == "dense" and extra[0].id not in {"n1", "n2", "n3"}
+    assert new_node(b.graph, "Dense").name == "dense_1"
+
+
+def test_remove_nodes_undo_restores_nodes_and_edges():
+    b = small_graph()
+    before = snapshot(b.graph)
+    stack = CommandStack(b.graph)
+    stack.push(RemoveNodes([b.ids["d"]]))
+    assert len(b.graph.nodes) == 2 and b.graph.edges == []
+    assert stack.undo_text == "Delete 1 node"
+    stack.undo()
+    assert snapshot(b.graph) == before
+
+
+def test_connecting_an_occupied_input_replaces_its_edge_and_undo_restores_it():
+    b = small_graph()
+    b.add("x2", "Input", shape=[4])
+    old = b.graph.edge_into(b.ids["d"], "in")
+    stack = CommandStack(b.graph)
+    stack.push(connect(b.graph, b.ids["x2"], "out", b.ids["d"], "in"))
+    assert b.graph.edge_into(b.ids["d"], "in").source == b.ids["x2"]
+    stack.undo()
+    assert b.graph.edge_into(b.ids["d"], "in") == old
+
+
+def test_a_bad_parameter_is_refused_before_anything_changes():
+    b = small_graph()
+    before = snapshot(b.graph)
+    with pytest.raises(ParamError, match='units: expected an integer >= 1, got "abc"'):
+        CommandStack(b.graph).push(SetParams(b.ids["d"], {"units": "abc"}))
+    assert snapshot(b.graph) == before
+
+
+def test_names_must_be_valid_and_unique():
+    b = small_graph()
+    with pytest.raises(GraphError, match="taken"):
+        Rename(b.ids["d"], "x").do(b.graph)
+    with pytest.raises(GraphError, match="invalid node name"):
+        Rename(b.ids["d"], "my layer").do(b.graph)
+
+
+def test_a_failing_macro_leaves_the_graph_as_it_was():
+    b = small_graph()
+    before = snapshot(b.graph)
+    bad = Macro("two steps", [MoveNodes({b.ids["d"]: (5, 5)}),
+                              Connect(Edge("e99", b.ids["x"], "out", "nope", "in"))])
+    with pytest.raises(GraphError):
+        bad.do(b.graph)
+    assert snapshot(b.graph) == before
+
+
+# -- random edit sequences undo exactly ----------------------------------------------------
+
+@st.composite
+def edit(draw, graph):
+    """One random, valid edit for the current graph (or None when none applies)."""
+    nodes = graph.nodes
+    choice = draw(st.sampled_from(
+        ["add", "remove", "connect", "disconnect", "params", "rename", "move"]))
+    if choice == "add" or not nodes:
+        kind = draw(st.sampled_from(["Input", "Dense", "Flatten", "Concatenate", "Output"]))
+        return AddNode(new_node(graph, kind, position=(draw(st.integers(0, 500)), 0)))
+    node = draw(st.sampled_from(nodes))
+    if choice == "remove":
+        return RemoveNodes([node.id])
+    if choice == "connect":
+        target = draw(st.sampled_from(nodes))
+        port = "in0" if target.type == "Concatenate" else "in"
+        if target.type in ("Input",) or target.id == node.id or node.type == "Output":
+            return None
+        return connect(graph, node.id, "out", target.id, port)
+    if choice == "disconnect":
+        edges = graph.edges
+        return Disconnect(draw(st.sampled_from(edges)).id) if edges else None
+    if choice == "params" and node.type == "Dense":
+        return SetParams(node.id, {"units": draw(st.integers(1, 64))})
+    if choice == "rename":
+        return Rename(node.id, f"renamed_{draw(st.integers(0, 10**6))}")
+    return MoveNodes({node.id: (draw(st.floats(-1e3, 1e3)), draw(st.floats(-1e3, 1e3)))})
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_random_edits_undo_to_the_original_and_redo_to_the_final(data):
+    b = small_graph()
+    stack = CommandStack(b.graph)
+    original = snapshot(b.graph)
+    pushed = 0
+    for _ in range(data.draw(st.integers(1, 25))):
+        command = data.draw(edit(b.graph))
+        if command is None:
+            continue
+        try:
+            stack.push(command)
+            pushed += 1
+        except GraphError:
+            continue  # refused edits (e.g. a taken name) change nothing
+    final = snapshot(b.graph)
+    for _ in range(pushed):
+        assert stack.undo()
+    assert snapshot(b.graph) == original
+    for _ in range(pushed):
+        assert stack.redo()
+    assert snapshot(b.graph) == final

@@ -1,0 +1,72 @@
+"""The `graft` command as a user runs it: exit codes and what it prints."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import EXAMPLES, ROOT
+
+GOOD = ["cascade", "parallel", "shared_base", "transfer"]
+
+
+def graft(*args, cwd=ROOT):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "app", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=600)
+
+
+@pytest.mark.parametrize("name", GOOD)
+def test_validate_passes_on_each_good_example(name):
+    done = graft("validate", EXAMPLES / f"{name}.graft")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 error(s)" in done.stdout or "no problems" in done.stdout
+
+
+def test_validate_fails_on_the_broken_example_naming_edge_shapes_and_fix():
+    done = graft("validate", EXAMPLES / "broken.graft")
+    assert done.returncode == 1
+    out = done.stdout
+    assert ("error: edge pixels.out → mlp.in: model 'mlp' expects (None, 64) but receives "
+            "(None, 8, 8, 1)\n    fix: Insert Flatten") in out
+    assert "edge pixels.out → fused.in1" in out and "fix: Insert GlobalAveragePooling2D" in out
+    assert "edge tokens.out → embed.in" in out and "fix: Insert Cast(int32)" in out
+    assert "warning: 'orphan' reaches no Output" in out
+    assert "warning: Input 'extra' is not connected" in out
+    assert "3 error(s), 2 warning(s)" in out
+
+
+def test_summary_prints_shapes_parameters_and_the_keras_summary():
+    done = graft("summary", EXAMPLES / "shared_base.graft")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    trunk = next(line for line in lines if line.startswith("trunk "))
+    assert "(None, 32)" in trunk and "5,856" in trunk and "1,056" in trunk
+    assert any(line.startswith("is_even") and "(None, 1)" in line for line in lines)
+    assert 'Model: "graft_model"' in done.stdout and "Total params: 6,219" in done.stdout
+
+
+def test_summary_of_a_broken_project_lists_problems_and_exits_1():
+    done = graft("summary", EXAMPLES / "broken.graft")
+    assert done.returncode == 1
+    assert "cannot be compiled until the errors above are fixed" in done.stdout
+
+
+def test_a_malformed_project_gives_one_clear_line_and_exit_2(tmp_path):
+    document = json.loads((EXAMPLES / "cascade.graft").read_text())
+    document["nodes"][0]["params"]["shape"] = [8, "eight", 1]
+    bad = tmp_path / "bad.graft"
+    bad.write_text(json.dumps(document))
+    done = graft("validate", bad)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(
+        'bad.graft: nodes[0].params.shape: expected a shape: a list of positive integers or '
+        'null (unknown), got [8, "eight", 1]')
+    assert "Traceback" not in done.stderr
+
+
+def test_a_missing_file_is_reported_not_crashed_on(tmp_path):
+    done = graft("validate", tmp_path / "nope.graft")
+    assert done.returncode == 2 and "file not found" in done.stderr
