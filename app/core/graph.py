@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from app.core.params import describe
+
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -189,13 +191,13 @@ class Graph:
     def add_edge(self, edge: Edge, index: int | None = None) -> None:
         if edge.id in self._edges:
             raise GraphError(f"an edge with id {edge.id!r} already exists")
-        source, target = self.node(edge.source), self.node(edge.target)
+        self.node(edge.source)
+        target = self.node(edge.target)
         occupied = self.edge_into(edge.target, edge.target_port)
         if occupied is not None:
             raise GraphError(
-                f"input {target.name}.{edge.target_port} is already connected "
-                f"(to {source.name if occupied.source == source.id else self.node(occupied.source).name})"
-            )
+                f"input {target.name}.{edge.target_port} already receives "
+                f"{self.node(occupied.source).name}.{occupied.source_port}; an input takes one edge")
         _insert(self._edges, edge.id, edge, index)
         self.topology.add_edge(edge.source, edge.target, key=edge.id)
         self._emit("edge_added", edge=edge)
@@ -211,7 +213,8 @@ class Graph:
 def check_name(name: str) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise GraphError(
-            f"invalid node name {name!r}: use letters, digits and underscores, starting with a letter"
+            f"invalid node name {describe(name)}: use letters, digits and underscores, "
+            "not starting with a digit"
         )
 
 

@@ -93,7 +93,7 @@ class Param:
         return value
 
     def _check_float(self, value):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             self._fail(_with_range("a number", self._range_text()), value)
         if not self._in_range(value):
             self._fail(_with_range("a number", self._range_text()), value)
@@ -172,6 +172,13 @@ class Param:
         if self.optional:
             data["optional"] = True
         return data
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _num(x: float) -> str:

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from app.core.nodes.base import ADAPTER, Context, Inferred, NodeType, ShapeError
-from app.core.params import BOOL, CHOICE, FLOAT, INT, INTS, Param, ParamError
+from app.core.params import BOOL, CHOICE, FLOAT, INT, INTS, Param, ParamError, describe
 from app.core.specs import DTYPES, TensorSpec, element_count, format_shape
 
 ACTIVATIONS = (
@@ -100,7 +100,7 @@ class Reshape(Adapter):
         checked = super().check_params(values)
         target = checked["target_shape"]
         if any(d == 0 or d < -1 for d in target) or target.count(-1) > 1:
-            raise ParamError(f"expected positive integers and at most one -1, got {target}",
+            raise ParamError(f"expected positive integers and at most one -1, got {describe(target)}",
                              "target_shape")
         return checked
 
@@ -245,7 +245,7 @@ class Permute(Adapter):
         checked = super().check_params(values)
         dims = checked["dims"]
         if sorted(dims) != list(range(1, len(dims) + 1)):
-            raise ParamError(f"expected a permutation of 1…{len(dims)}, got {dims}", "dims")
+            raise ParamError(f"expected a permutation of 1…{len(dims)}, got {describe(dims)}", "dims")
         return checked
 
     def shape(self, params, spec):

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from app.core.nodes.adapters import _keras
 from app.core.nodes.base import LAYER, Inferred, NodeType, Port, ShapeError
-from app.core.params import INT, JSON, STR, Param, ParamError
+from app.core.params import INT, JSON, STR, Param, ParamError, describe
 from app.core.specs import TensorSpec
 
 # Layers whose config can carry code or that load other files: never built from a project.
@@ -40,7 +40,7 @@ class KerasLayer(NodeType):
         if class_name in REFUSED:
             raise ParamError(f"{class_name} is not allowed: {REFUSED[class_name]}", "class_name")
         if not class_name.isidentifier():
-            raise ParamError(f"expected a keras.layers class name, got {class_name!r}", "class_name")
+            raise ParamError(f"expected a keras.layers class name, got {describe(class_name)}", "class_name")
         return checked
 
     def default_name(self) -> str:

@@ -8,7 +8,7 @@ intermediate-layer fusion."""
 from __future__ import annotations
 
 from app.core.nodes.base import PRETRAINED, Context, Inferred, NodeType, Port, ShapeError
-from app.core.params import BOOL, CHOICE, INT, PATH, SHAPE, STRS, Param, ParamError
+from app.core.params import BOOL, CHOICE, INT, PATH, SHAPE, STRS, Param, ParamError, describe
 from app.core.pretrained import (
     APPLICATIONS,
     ModelCard,
@@ -141,11 +141,11 @@ class KerasApplication(Pretrained):
         shape = checked["input_shape"]
         app = APPLICATIONS[checked["architecture"]]
         if len(shape) != 3 or shape[2] != 3:
-            raise ParamError(f"expected (height, width, 3) colour images, got {shape}",
+            raise ParamError(f"expected (height, width, 3) colour images, got {describe(shape)}",
                              "input_shape")
         if any(d is not None and d < app.min_size for d in shape[:2]):
             raise ParamError(f"{app.name} needs images of at least "
-                             f"{app.min_size}×{app.min_size}, got {shape}", "input_shape")
+                             f"{app.min_size}×{app.min_size}, got {describe(shape)}", "input_shape")
         if checked["weights"] == "file" and not checked["weights_file"]:
             raise ParamError("choose a weights file, or set weights to none", "weights_file")
         return checked

@@ -6,8 +6,11 @@ place (`nodes[3].params.units: expected an integer >= 1, got "abc"`). Saving is 
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +52,7 @@ class Project:
             "nodes": [
                 {"id": n.id, "type": n.type, "name": n.name,
                  "position": [round(n.position[0], 2), round(n.position[1], 2)],
-                 "params": n.params}
+                 "params": copy.deepcopy(n.params)}
                 for n in self.graph.nodes
             ],
             "edges": [
@@ -62,51 +65,70 @@ class Project:
 
 def dumps(project: Project) -> str:
     """Stable, diffable JSON: fixed key order, two-space indent, trailing newline."""
-    return json.dumps(project.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return _dump_document(project.to_dict())
+
+
+def _dump_document(document: dict) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def save(project: Project, path: str | Path) -> None:
-    """Write atomically; model-file paths are rewritten relative to the new location."""
+    """Write atomically. Relative model-file paths are rewritten for the new location,
+    in the project too, but only once the file is safely written."""
     path = Path(path)
-    if project.path is not None and project.path.parent.resolve() != path.parent.resolve():
-        _rebase_paths(project, project.path.parent, path.parent)
-    atomic_write_text(path, dumps(project))
+    document = project.to_dict()
+    moved = _rebase_paths(document, project.context.base_dir, path.parent)
+    atomic_write_text(path, _dump_document(document))
+    for node_id, params in moved.items():
+        project.graph.set_params(node_id, params)
     project.path = path
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Temp file, flush, fsync, rename: a crash mid-save leaves the old file intact."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path = path.resolve()  # through a symlink to its target
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        # Exclusive create: a fresh name, and the user's umask decides a new file's mode.
+        with open(tmp, "x", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
     if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            os.fsync(fd)
+            os.fsync(dir_fd)
         finally:
-            os.close(fd)
+            os.close(dir_fd)
 
 
-def _rebase_paths(project: Project, old_dir: Path, new_dir: Path) -> None:
-    for node in project.graph.nodes:
-        for param in REGISTRY[node.type].params:
-            value = node.params.get(param.name)
-            if param.kind == PATH and value and not Path(value).is_absolute():
-                target = (old_dir / value).resolve()
-                node.params[param.name] = os.path.relpath(target, new_dir.resolve())
+def _rebase_paths(document: dict, old_dir: Path, new_dir: Path) -> dict[str, dict]:
+    """Rewrite relative file paths in `document` from old_dir to new_dir; return the
+    changed params by node id."""
+    old_dir, new_dir = old_dir.resolve(), new_dir.resolve()
+    moved = {}
+    if old_dir == new_dir:
+        return moved
+    for node in document["nodes"]:
+        params = node["params"]
+        for param in REGISTRY[node["type"]].params:
+            value = params.get(param.name)
+            if param.kind == PATH and value and not Path(value).expanduser().is_absolute():
+                params[param.name] = os.path.relpath(old_dir / value, new_dir)
+                moved[node["id"]] = params
+    return moved
 
 
 def load(path: str | Path) -> Project:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ProjectError("", "file not found", path) from None
     except (OSError, UnicodeDecodeError) as error:
@@ -121,11 +143,53 @@ def load(path: str | Path) -> Project:
 
 def loads(text: str) -> Project:
     try:
-        document = json.loads(text)
+        document = json.loads(text.removeprefix("\ufeff"), parse_constant=_refuse_constant,
+                              object_pairs_hook=_refuse_duplicate_keys)
     except json.JSONDecodeError as error:
         raise ProjectError(f"line {error.lineno} column {error.colno}",
                            f"not valid JSON ({error.msg})") from None
+    except RecursionError:
+        raise ProjectError("", "nested too deeply to be a project file") from None
+    except ValueError as error:  # e.g. an integer with thousands of digits
+        raise ProjectError("", f"not a usable JSON document ({error})") from None
+    _raise_if_refused(document)
+    try:
+        text.encode("utf-8")
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProjectError("", "contains an unpaired surrogate escape (like \\ud800) in a "
+                               "string; remove it so the file can be saved again") from None
     return from_dict(document)
+
+
+class _Refused:
+    """Stands in for a value the parser must not accept, so that its place can be named."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _refuse_constant(name: str) -> _Refused:
+    return _Refused(f"{name} is not a number JSON allows; use a finite number")
+
+
+def _refuse_duplicate_keys(pairs: list):
+    keys = [key for key, _ in pairs]
+    duplicate = next((key for key in keys if keys.count(key) > 1), None)
+    if duplicate is not None:
+        return _Refused(f'the key "{duplicate}" appears twice; keep one')
+    return dict(pairs)
+
+
+def _raise_if_refused(value, where: str = "") -> None:
+    if isinstance(value, _Refused):
+        raise ProjectError(where, value.message)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _raise_if_refused(item, f"{where}.{key}" if where else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _raise_if_refused(item, f"{where}[{i}]")
 
 
 def from_dict(document) -> Project:
@@ -137,11 +201,12 @@ def from_dict(document) -> Project:
                            " — this is not a Graft project file")
     version = document.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise ProjectError("format_version", f"expected a whole number, got {describe(version)}")
+        raise ProjectError("format_version",
+                           f"expected a whole number >= 0, got {describe(version)}")
     try:
         document = migrate(document, version)
     except MigrationError as error:
-        raise ProjectError("format_version", str(error)) from None
+        raise ProjectError("", str(error)) from None
     _only_keys(document, "", {"format", "format_version", "name", "description", "nodes", "edges"})
     name = _string(document, "name", "", default="Untitled")
     description = _string(document, "description", "", default="")
@@ -187,7 +252,8 @@ def _read_node(item, where: str) -> Node:
         raise ProjectError(f"{where}.name", str(error)) from None
     position = item.get("position", [0, 0])
     if not (isinstance(position, list) and len(position) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in position)):
+            isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v)
+            for v in position)):
         raise ProjectError(f"{where}.position", f"expected [x, y] numbers, got {describe(position)}")
     params = item.get("params", {})
     try:
@@ -214,6 +280,13 @@ def _read_edge(item, where: str) -> Edge:
                      _string(value, "port", f"{where}.{end}")))
     (source, source_port), (target, target_port) = ends
     return Edge(edge_id, source, source_port, target, target_port)
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 _MISSING = object()

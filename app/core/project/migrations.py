@@ -21,7 +21,7 @@ class MigrationError(ValueError):
 def migrate(document: dict, version: int) -> dict:
     if version > CURRENT_VERSION:
         raise MigrationError(
-            f"format_version {version} was written by a newer Graft (this one reads up to "
+            f"format_version {version}: written by a newer Graft (this one reads up to "
             f"{CURRENT_VERSION}); update Graft to open it")
     while version < CURRENT_VERSION:
         step = MIGRATIONS.get(version)

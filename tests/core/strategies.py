@@ -1,0 +1,269 @@
+"""Hypothesis strategies for Graft's core model, shared by the core tests.
+
+- `param_values(param)`: a valid value for one `Param` (kind, range, choices, optional).
+- `node_params(type_name)`: a valid parameter dict for a node type (type-level checks pass).
+- `graphs()` / `projects()`: random graphs of file-free node types (no pretrained nodes,
+  which need model files), with unique ids and names, random positions and edges from
+  output port "out" to free input ports. Shapes need not fit: this is about the file format.
+- `json_values()`: any JSON value Python's json module reads back.
+- `mutated_documents(document)`: a valid project document with a few random mutations,
+  for fuzzing the loader.
+
+Nothing here imports TensorFlow or Keras."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+from hypothesis import strategies as st
+
+from app.core.graph import Edge, Graph, Node
+from app.core.nodes import REGISTRY, Context
+from app.core.nodes.base import PRETRAINED
+from app.core.nodes.keras_layer import REFUSED
+from app.core.nodes.merges import Merge
+from app.core.params import (
+    BOOL,
+    CHOICE,
+    FLOAT,
+    INT,
+    INTS,
+    JSON,
+    PATH,
+    SHAPE,
+    STR,
+    STRS,
+    Param,
+    ParamError,
+)
+from app.core.project import Project
+
+# Node types that need no file on disk: everything but the pretrained models.
+FILE_FREE_TYPES: tuple[str, ...] = tuple(sorted(
+    name for name, kind in REGISTRY.items()
+    if kind.category != PRETRAINED and not any(p.kind == PATH for p in kind.params)
+))
+
+# A few real keras.layers class names; the format only needs identifiers that are not refused.
+LAYER_CLASS_NAMES = ("Dense", "Conv2D", "GRU", "LSTM", "MaxPooling2D", "Conv1D", "Bidirectional",
+                     "UpSampling2D", "ZeroPadding2D", "SeparableConv2D")
+
+_SMALL_INT = 10**6
+
+
+# -- JSON values ------------------------------------------------------------------------
+def json_scalars(allow_nonfinite: bool = False) -> st.SearchStrategy:
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**63), max_value=2**63),
+        st.floats(allow_nan=allow_nonfinite, allow_infinity=allow_nonfinite),
+        st.text(max_size=20),
+    )
+
+
+def json_values(max_leaves: int = 12, allow_nonfinite: bool = False) -> st.SearchStrategy:
+    """Any JSON value: scalars, lists and objects, nested."""
+    return st.recursive(
+        json_scalars(allow_nonfinite),
+        lambda children: st.one_of(
+            st.lists(children, max_size=4),
+            st.dictionaries(st.text(max_size=10), children, max_size=4),
+        ),
+        max_leaves=max_leaves,
+    )
+
+
+def json_objects(max_leaves: int = 12) -> st.SearchStrategy:
+    return st.dictionaries(st.text(max_size=10), json_values(max_leaves), max_size=4)
+
+
+# -- parameters -------------------------------------------------------------------------
+def _int_bounds(param: Param) -> tuple[int, int]:
+    low = math.ceil(param.minimum) if param.minimum is not None else -_SMALL_INT
+    high = math.floor(param.maximum) if param.maximum is not None else _SMALL_INT
+    if param.exclusive_maximum and param.maximum is not None and high == param.maximum:
+        high -= 1
+    return low, high
+
+
+def param_values(param: Param) -> st.SearchStrategy:
+    """A value this parameter's schema accepts (not yet type-level checks)."""
+    kind = param.kind
+    if kind == INT:
+        low, high = _int_bounds(param)
+        base = st.integers(min_value=low, max_value=high)
+    elif kind == FLOAT:
+        base = st.floats(
+            min_value=param.minimum if param.minimum is not None else -1e9,
+            max_value=param.maximum if param.maximum is not None else 1e9,
+            exclude_max=param.exclusive_maximum,
+            allow_nan=False, allow_infinity=False,
+        )
+    elif kind == BOOL:
+        base = st.booleans()
+    elif kind in (STR, PATH):
+        base = st.text(max_size=20)
+    elif kind == CHOICE:
+        base = st.sampled_from(param.choices)
+    elif kind == SHAPE:
+        base = st.lists(st.one_of(st.none(), st.integers(1, 4096)),
+                        min_size=int(param.minimum or 0), max_size=6)
+    elif kind == INTS:
+        base = st.lists(st.integers(-64, 4096), min_size=int(param.minimum or 0), max_size=6)
+    elif kind == STRS:
+        item = st.sampled_from(param.choices) if param.choices else st.text(max_size=12)
+        base = st.lists(item, max_size=5)
+    elif kind == JSON:
+        base = json_objects()
+    else:  # pragma: no cover - a new kind needs a strategy here
+        raise NotImplementedError(f"no strategy for parameter kind {kind!r}")
+    return st.one_of(st.none(), base) if param.optional else base
+
+
+@st.composite
+def _reshape_target(draw) -> list[int]:
+    dims = draw(st.lists(st.integers(1, 512), min_size=1, max_size=5))
+    if draw(st.booleans()):
+        dims[draw(st.integers(0, len(dims) - 1))] = -1
+    return dims
+
+
+@st.composite
+def _permutation(draw) -> list[int]:
+    n = draw(st.integers(1, 5))
+    return draw(st.permutations(list(range(1, n + 1))))
+
+
+# Parameters whose node type checks more than the schema says.
+OVERRIDES: dict[tuple[str, str], st.SearchStrategy] = {
+    ("KerasLayer", "class_name"): st.one_of(
+        st.sampled_from(LAYER_CLASS_NAMES),
+        st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,15}\Z").filter(lambda s: s not in REFUSED),
+    ),
+    ("Reshape", "target_shape"): _reshape_target(),
+    ("Permute", "dims"): _permutation(),
+}
+
+
+@st.composite
+def node_params(draw, type_name: str) -> dict:
+    """Checked parameters for a node type; some left out so their defaults apply."""
+    kind = REGISTRY[type_name]
+    values = {}
+    for param in kind.params:
+        if draw(st.integers(0, 4)) == 0:
+            continue  # left to its default
+        values[param.name] = draw(OVERRIDES.get((type_name, param.name), param_values(param)))
+    try:
+        return kind.check_params(values)
+    except ParamError as error:  # the strategy must only make valid parameters
+        raise AssertionError(f"strategy made invalid {type_name} params {values}: {error}") from None
+
+
+# -- graphs -----------------------------------------------------------------------------
+node_ids = st.one_of(
+    st.from_regex(r"\An[1-9][0-9]{0,3}\Z"),
+    st.text(min_size=1, max_size=12),
+)
+edge_ids = st.one_of(
+    st.from_regex(r"\Ae[1-9][0-9]{0,3}\Z"),
+    st.text(min_size=1, max_size=12),
+)
+node_names = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,20}\Z")
+coordinates = st.floats(min_value=-1e7, max_value=1e7, allow_nan=False, allow_infinity=False)
+positions = st.tuples(coordinates, coordinates)
+
+
+def input_port_names(node: Node) -> list[str]:
+    """Input ports an edge may end at (merges: a few numbered ports)."""
+    kind = REGISTRY[node.type]
+    if isinstance(kind, Merge) and node.type != "AttentionFusion":
+        return [f"in{i}" for i in range(4)]
+    return [port.name for port in kind.input_ports(node, set(), Context())]
+
+
+@st.composite
+def graphs(draw, min_nodes: int = 0, max_nodes: int = 12, max_edges: int = 20) -> Graph:
+    count = draw(st.integers(min_nodes, max_nodes))
+    ids = draw(st.lists(node_ids, min_size=count, max_size=count, unique=True))
+    names = draw(st.lists(node_names, min_size=count, max_size=count, unique=True))
+    graph = Graph()
+    for node_id, name in zip(ids, names):
+        type_name = draw(st.sampled_from(FILE_FREE_TYPES))
+        params = draw(node_params(type_name))
+        graph.add_node(Node(node_id, type_name, name, params, draw(positions)))
+
+    sources = [n for n in graph.nodes if "out" in REGISTRY[n.type].output_ports(n, Context())]
+    free = [(n.id, port) for n in graph.nodes for port in input_port_names(n)]
+    if sources and free:
+        wanted = draw(st.integers(0, min(max_edges, len(free))))
+        targets = draw(st.lists(st.sampled_from(free), min_size=wanted, max_size=wanted,
+                                unique=True))
+        ids = draw(st.lists(edge_ids, min_size=wanted, max_size=wanted, unique=True))
+        for edge_id, (target, port) in zip(ids, targets):
+            candidates = [s for s in sources if s.id != target]
+            if not candidates:
+                continue
+            source = draw(st.sampled_from(candidates))
+            graph.add_edge(Edge(edge_id, source.id, "out", target, port))
+    return graph
+
+
+@st.composite
+def projects(draw, **graph_options) -> Project:
+    return Project(graph=draw(graphs(**graph_options)),
+                   name=draw(st.text(max_size=30)),
+                   description=draw(st.text(max_size=80)))
+
+
+# -- fuzzing documents --------------------------------------------------------------------
+def _paths(value, prefix=()) -> list[tuple]:
+    """Every place inside a JSON value, as a key/index path (the root is ())."""
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += _paths(child, (*prefix, index))
+    return found
+
+
+def _get(document, path):
+    for key in path:
+        document = document[key]
+    return document
+
+
+@st.composite
+def mutated_documents(draw, document: dict, max_mutations: int = 3):
+    """`document` (not changed) with 1…max_mutations random edits: a value replaced by
+    random JSON or by another part of the document, an entry removed, an unknown key added,
+    or a list item duplicated."""
+    result = copy.deepcopy(document)
+    for _ in range(draw(st.integers(1, max_mutations))):
+        paths = _paths(result)
+        path = draw(st.sampled_from(paths))
+        operation = draw(st.sampled_from(("replace", "transplant", "remove", "add_key", "duplicate")))
+        if operation == "transplant":
+            value = copy.deepcopy(_get(result, draw(st.sampled_from(paths))))
+        else:
+            value = draw(json_values(allow_nonfinite=True))
+        if not path:
+            if operation in ("replace", "transplant"):
+                result = value
+            continue
+        parent, key = _get(result, path[:-1]), path[-1]
+        target = parent[key]
+        if operation in ("replace", "transplant"):
+            parent[key] = value
+        elif operation == "remove":
+            del parent[key]
+        elif operation == "add_key" and isinstance(target, dict):
+            target[draw(st.text(max_size=10))] = value
+        elif operation == "duplicate" and isinstance(target, list) and target:
+            index = draw(st.integers(0, len(target) - 1))
+            target.insert(index, copy.deepcopy(target[index]))
+    return result
