@@ -58,7 +58,7 @@ def compile_graph(graph: Graph, ctx: Context | None = None,
         needed |= nx.ancestors(graph.topology, node.id) | {node.id}
     tensors: dict[tuple[str, str], object] = {}
     inputs, result = {}, CompiledGraph(model=None)
-    for node_id in nx.topological_sort(graph.topology.subgraph(needed)):
+    for node_id in (n for n in nx.topological_sort(graph.topology) if n in needed):
         node = graph.node(node_id)
         kind = node_type(node.type)
         node_inputs = {e.target_port: tensors[(e.source, e.source_port)]

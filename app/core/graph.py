@@ -1,7 +1,8 @@
 """The graph model: nodes with ports, edges between ports, positions — the state that
 every view mirrors. Mutations emit events; commands (see commands.py) wrap them with undo.
 
-A networkx MultiDiGraph inside holds the topology for the graph algorithms."""
+A networkx DiGraph inside holds the topology for the graph algorithms (one arc per
+connected node pair, however many edges join them: that is all the algorithms need)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,10 @@ class Graph:
     def __init__(self):
         self._nodes: dict[str, Node] = {}
         self._edges: dict[str, Edge] = {}
-        self.topology = nx.MultiDiGraph()
+        # Per-node adjacency for fast local queries; `topology` serves the graph algorithms.
+        self._in: dict[str, dict[str, Edge]] = {}
+        self._out: dict[str, dict[str, Edge]] = {}
+        self.topology = nx.DiGraph()
         self._listeners: list[Listener] = []
 
     # -- observing -------------------------------------------------------------
@@ -105,10 +109,14 @@ class Graph:
         return next((n for n in self._nodes.values() if n.name == name), None)
 
     def in_edges(self, node_id: str) -> list[Edge]:
-        return [self._edges[k] for _, _, k in self.topology.in_edges(node_id, keys=True)]
+        if node_id not in self._in:
+            self.node(node_id)  # raises the GraphError naming the id
+        return list(self._in[node_id].values())
 
     def out_edges(self, node_id: str) -> list[Edge]:
-        return [self._edges[k] for _, _, k in self.topology.out_edges(node_id, keys=True)]
+        if node_id not in self._out:
+            self.node(node_id)
+        return list(self._out[node_id].values())
 
     def edge_into(self, node_id: str, port: str) -> Edge | None:
         return next((e for e in self.in_edges(node_id) if e.target_port == port), None)
@@ -159,6 +167,7 @@ class Graph:
         if self.node_by_name(node.name) is not None:
             raise GraphError(f"the name {node.name!r} is taken by another node")
         _insert(self._nodes, node.id, node, index)
+        self._in[node.id], self._out[node.id] = {}, {}
         self.topology.add_node(node.id)
         self._emit("node_added", node_id=node.id)
 
@@ -166,7 +175,7 @@ class Graph:
         node = self.node(node_id)
         if self.edges_of(node_id):
             raise GraphError(f"node {node.name!r} still has connections; remove them first")
-        del self._nodes[node_id]
+        del self._nodes[node_id], self._in[node_id], self._out[node_id]
         self.topology.remove_node(node_id)
         self._emit("node_removed", node_id=node_id)
         return node
@@ -199,13 +208,20 @@ class Graph:
                 f"input {target.name}.{edge.target_port} already receives "
                 f"{self.node(occupied.source).name}.{occupied.source_port}; an input takes one edge")
         _insert(self._edges, edge.id, edge, index)
-        self.topology.add_edge(edge.source, edge.target, key=edge.id)
+        self._in[edge.target][edge.id] = self._out[edge.source][edge.id] = edge
+        if self.topology.has_edge(edge.source, edge.target):
+            self.topology[edge.source][edge.target]["edges"] += 1
+        else:
+            self.topology.add_edge(edge.source, edge.target, edges=1)
         self._emit("edge_added", edge=edge)
 
     def remove_edge(self, edge_id: str) -> Edge:
         edge = self.edge(edge_id)
-        del self._edges[edge_id]
-        self.topology.remove_edge(edge.source, edge.target, key=edge_id)
+        del self._edges[edge_id], self._in[edge.target][edge_id], self._out[edge.source][edge_id]
+        arc = self.topology[edge.source][edge.target]
+        arc["edges"] -= 1
+        if not arc["edges"]:
+            self.topology.remove_edge(edge.source, edge.target)
         self._emit("edge_removed", edge=edge)
         return edge
 

@@ -67,40 +67,62 @@ class Analyzer:
         self.ctx = ctx or Context()
         self._results: dict[str, NodeAnalysis] = {}
         self._dirty: set[str] = {n.id for n in graph.nodes}
-        self._order: list[str] = []
-        self._structure_problems: list[Problem] = []
-        self._structure_dirty = True
+        self._order: list[str] = []  # topological order of the nodes outside cycles
+        self._order_stale = True
+        self._cyclic: set[str] = set()
+        self._cycle_problems: list[Problem] = []
+        self._reach_problems: list[Problem] = []
+        self._reach_stale = True
         graph.subscribe(self._on_event)
 
     def close(self) -> None:
         self.graph.unsubscribe(self._on_event)
 
     def _on_event(self, event: GraphEvent) -> None:
-        if event.kind == "node_moved":
+        """Mark what an edit makes stale. The topological order is kept when the edit
+        cannot break it (a new node, a removed edge, an edge that points forward)."""
+        kind = event.kind
+        if kind == "node_moved":
             return
-        if event.kind == "node_removed":
-            self._results.pop(event.node_id, None)
-            self._dirty.discard(event.node_id)
-        elif event.kind == "node_changed":
-            # Successors too: their messages name this node.
+        if kind == "node_changed":
+            # Successors too: their messages name this node; so may structural problems.
             self._dirty.add(event.node_id)
             self._dirty.update(e.target for e in self.graph.out_edges(event.node_id))
+            if any(p.node_id == event.node_id for p in self._reach_problems):
+                self._reach_stale = True
+            if event.node_id in self._cyclic:
+                self._order_stale = True
             return
-        elif event.node_id is not None:
+        self._reach_stale = True
+        if self._cycle_problems:
+            self._order_stale = True  # a cycle may be broken
+        if kind == "node_added":
             self._dirty.add(event.node_id)
-        if event.edge is not None:
-            self._dirty.add(event.edge.target)
-        self._structure_dirty = True
+            if not self._order_stale:
+                self._order.append(event.node_id)
+        elif kind == "node_removed":
+            self._results.pop(event.node_id, None)
+            self._dirty.discard(event.node_id)
+            if not self._order_stale:
+                self._order.remove(event.node_id)
+        elif kind in ("edge_added", "edge_removed"):
+            edge = event.edge
+            self._dirty.add(edge.target)
+            if kind == "edge_added" and not self._order_stale and (
+                    self._order.index(edge.source) > self._order.index(edge.target)):
+                self._order_stale = True  # points backwards: re-sort (or a new cycle)
 
     def invalidate(self) -> None:
         """Forget everything (e.g. after a model file changed on disk)."""
         self._dirty = {n.id for n in self.graph.nodes}
-        self._structure_dirty = True
+        self._order_stale = self._reach_stale = True
 
     # -- analysis --------------------------------------------------------------
     def analyze(self) -> Analysis:
-        if self._structure_dirty:
-            self._check_structure()
+        if self._order_stale:
+            self._sort()
+        if self._reach_stale:
+            self._check_reachability()
         dirty = self._dirty
         for node_id in self._order:
             if node_id not in dirty:
@@ -111,39 +133,56 @@ class Analyzer:
             if previous is None or previous.outputs != result.outputs:
                 dirty.update(e.target for e in self.graph.out_edges(node_id))
         self._dirty = set()
-        problems = list(self._structure_problems)
+        problems = self._cycle_problems + self._reach_problems
         for node_id in self._order:
             problems.extend(self._results[node_id].problems)
         problems += self._duplicate_layer_names()
         problems.sort(key=lambda p: _SEVERITY_ORDER[p.severity])
         return Analysis(dict(self._results), problems)
 
-    def _check_structure(self) -> None:
-        """Cycles, missing outputs, unreachable nodes and unused inputs."""
+    def _sort(self) -> None:
+        """Topological order; on a cycle, name its nodes and order the rest."""
         graph, topo = self.graph, self.graph.topology
-        problems: list[Problem] = []
-        cyclic: set[str] = set()
-        for component in nx.strongly_connected_components(topo):
-            if len(component) > 1 or any(topo.has_edge(n, n) for n in component):
-                cyclic |= component
-                names = ", ".join(sorted(graph.node(n).name for n in component))
-                first = min(component, key=lambda n: graph.node(n).name)
-                problems.append(Problem(
-                    ERROR, "cycle", f"cycle through {names}: data cannot flow in a loop; "
-                    "remove one of its connections", node_id=first))
-        for node_id in cyclic:
-            self._results[node_id] = NodeAnalysis()
-        self._order = list(nx.topological_sort(topo.subgraph(n for n in topo if n not in cyclic)))
+        self._cycle_problems = []
+        self._dirty |= {n for n in self._cyclic if graph.has_node(n)}  # may be free now
+        self._cyclic = set()
+        try:
+            self._order = list(nx.topological_sort(topo))
+        except nx.NetworkXUnfeasible:
+            cyclic: set[str] = set()
+            for component in nx.strongly_connected_components(topo):
+                if len(component) > 1 or any(topo.has_edge(n, n) for n in component):
+                    cyclic |= component
+                    names = ", ".join(sorted(graph.node(n).name for n in component))
+                    first = min(component, key=lambda n: graph.node(n).name)
+                    self._cycle_problems.append(Problem(
+                        ERROR, "cycle", f"cycle through {names}: data cannot flow in a loop; "
+                        "remove one of its connections", node_id=first))
+            for node_id in cyclic:
+                self._results[node_id] = NodeAnalysis()
+            self._dirty -= cyclic
+            self._cyclic = cyclic
+            self._order = list(nx.topological_sort(
+                nx.DiGraph(topo.subgraph(n for n in topo if n not in cyclic))))
         self._dirty |= set(self._order) - self._results.keys()
+        self._order_stale = False
 
+    def _check_reachability(self) -> None:
+        """No Output at all, nodes that reach no Output, and unused Inputs."""
+        graph = self.graph
+        problems: list[Problem] = []
         outputs = [n.id for n in graph.nodes if node_type(n.type).category == OUTPUT]
         if not outputs:
             problems.append(Problem(ERROR, "no_output",
                                     "the graph has no Output node; add one to mark what the "
                                     "model returns"))
         feeding = set(outputs)
-        for output in outputs:
-            feeding |= nx.ancestors(topo, output)
+        pending = list(outputs)
+        while pending:  # everything upstream of some Output
+            for edge in graph.in_edges(pending.pop()):
+                if edge.source not in feeding:
+                    feeding.add(edge.source)
+                    pending.append(edge.source)
         for node in graph.nodes:
             if node.id in feeding:
                 continue
@@ -155,8 +194,8 @@ class Analyzer:
                 problems.append(Problem(WARNING, "unreachable",
                                         f"{node.name!r} reaches no Output, so it is left out "
                                         "of the compiled model", node_id=node.id))
-        self._structure_problems = problems
-        self._structure_dirty = False
+        self._reach_problems = problems
+        self._reach_stale = False
 
     def _analyze_node(self, node: Node) -> NodeAnalysis:
         kind = node_type(node.type)

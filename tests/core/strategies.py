@@ -18,6 +18,7 @@ import math
 
 from hypothesis import strategies as st
 
+from app.core import commands
 from app.core.graph import Edge, Graph, Node
 from app.core.nodes import REGISTRY, Context
 from app.core.nodes.base import PRETRAINED
@@ -267,3 +268,44 @@ def mutated_documents(draw, document: dict, max_mutations: int = 3):
             index = draw(st.integers(0, len(target) - 1))
             target.insert(index, copy.deepcopy(target[index]))
     return result
+
+
+# -- edits, as the editor would issue them -------------------------------------------------
+def small_graph():
+    """x (Input) → d (Dense) → y (Output), built through the builder."""
+    from app.core.builder import GraphBuilder
+
+    b = GraphBuilder()
+    b.add("x", "Input", shape=[4])
+    b.add("d", "Dense", units=3)
+    b.add("y", "Output")
+    b.chain("x", "d", "y")
+    return b
+
+
+@st.composite
+def edit(draw, graph):
+    """One random, valid edit for the current graph (or None when none applies)."""
+    nodes = graph.nodes
+    choice = draw(st.sampled_from(
+        ["add", "remove", "connect", "disconnect", "params", "rename", "move"]))
+    if choice == "add" or not nodes:
+        kind = draw(st.sampled_from(["Input", "Dense", "Flatten", "Concatenate", "Output"]))
+        return commands.AddNode(commands.new_node(graph, kind, position=(draw(st.integers(0, 500)), 0)))
+    node = draw(st.sampled_from(nodes))
+    if choice == "remove":
+        return commands.RemoveNodes([node.id])
+    if choice == "connect":
+        target = draw(st.sampled_from(nodes))
+        port = "in0" if target.type == "Concatenate" else "in"
+        if target.type in ("Input",) or target.id == node.id or node.type == "Output":
+            return None
+        return commands.connect(graph, node.id, "out", target.id, port)
+    if choice == "disconnect":
+        edges = graph.edges
+        return commands.Disconnect(draw(st.sampled_from(edges)).id) if edges else None
+    if choice == "params" and node.type == "Dense":
+        return commands.SetParams(node.id, {"units": draw(st.integers(1, 64))})
+    if choice == "rename":
+        return commands.Rename(node.id, f"renamed_{draw(st.integers(0, 10**6))}")
+    return commands.MoveNodes({node.id: (draw(st.floats(-1e3, 1e3)), draw(st.floats(-1e3, 1e3)))})

@@ -4,12 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.builder import GraphBuilder
 from app.core.commands import (
     AddNode,
     CommandStack,
     Connect,
-    Disconnect,
     Macro,
     MoveNodes,
     RemoveNodes,
@@ -21,19 +19,11 @@ from app.core.commands import (
 from app.core.graph import Edge, Graph, GraphError
 from app.core.params import ParamError
 from app.core.project import Project
+from tests.core.strategies import edit, small_graph
 
 
 def snapshot(graph):
     return Project(graph).to_dict()
-
-
-def small_graph():
-    b = GraphBuilder()
-    b.add("x", "Input", shape=[4])
-    b.add("d", "Dense", units=3)
-    b.add("y", "Output")
-    b.chain("x", "d", "y")
-    return b
 
 
 def test_edits_emit_events_a_view_can_mirror():
@@ -112,34 +102,6 @@ def test_a_failing_macro_leaves_the_graph_as_it_was():
 
 
 # -- random edit sequences undo exactly ----------------------------------------------------
-
-@st.composite
-def edit(draw, graph):
-    """One random, valid edit for the current graph (or None when none applies)."""
-    nodes = graph.nodes
-    choice = draw(st.sampled_from(
-        ["add", "remove", "connect", "disconnect", "params", "rename", "move"]))
-    if choice == "add" or not nodes:
-        kind = draw(st.sampled_from(["Input", "Dense", "Flatten", "Concatenate", "Output"]))
-        return AddNode(new_node(graph, kind, position=(draw(st.integers(0, 500)), 0)))
-    node = draw(st.sampled_from(nodes))
-    if choice == "remove":
-        return RemoveNodes([node.id])
-    if choice == "connect":
-        target = draw(st.sampled_from(nodes))
-        port = "in0" if target.type == "Concatenate" else "in"
-        if target.type in ("Input",) or target.id == node.id or node.type == "Output":
-            return None
-        return connect(graph, node.id, "out", target.id, port)
-    if choice == "disconnect":
-        edges = graph.edges
-        return Disconnect(draw(st.sampled_from(edges)).id) if edges else None
-    if choice == "params" and node.type == "Dense":
-        return SetParams(node.id, {"units": draw(st.integers(1, 64))})
-    if choice == "rename":
-        return Rename(node.id, f"renamed_{draw(st.integers(0, 10**6))}")
-    return MoveNodes({node.id: (draw(st.floats(-1e3, 1e3)), draw(st.floats(-1e3, 1e3)))})
-
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())

@@ -291,3 +291,46 @@ def test_every_suggested_fix_makes_the_shapes_meet(got, want):
     if fix is not None:
         result = apply_steps(fix.steps, TensorSpec((None, *got)))
         assert shapes_compatible(result.shape, (None, *want))
+
+
+def test_breaking_a_cycle_brings_its_nodes_back():
+    b = GraphBuilder()
+    b.add("x", "Input", shape=[4])
+    b.add("d1", "Dense", units=4)
+    b.add("d2", "Dense", units=4)
+    b.add("y", "Output")
+    b.chain("x", "d1", "d2", "y")
+    analyzer = Analyzer(b.graph)
+    stack = CommandStack(b.graph)
+    assert analyzer.analyze().ok
+    stack.push(connect(b.graph, b.ids["d2"], "out", b.ids["d1"], "in"))  # replaces x → d1
+    analysis = analyzer.analyze()
+    assert "cycle" in codes(analysis, ERROR) and analysis.output_spec(b.ids["d2"]) is None
+    stack.undo()
+    analysis = analyzer.analyze()
+    assert analysis.ok and str(analysis.output_spec(b.ids["d2"])) == "(None, 4)"
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_incremental_analysis_always_equals_a_fresh_one(data):
+    """Whatever the edits, the live analyzer agrees with analysing from scratch."""
+    from app.core.graph import GraphError
+    from tests.core.strategies import edit, small_graph
+
+    b = small_graph()
+    analyzer = Analyzer(b.graph)
+    stack = CommandStack(b.graph)
+    for _ in range(data.draw(st.integers(1, 20))):
+        command = data.draw(edit(b.graph))
+        if command is None:
+            continue
+        try:
+            stack.push(command)
+        except GraphError:
+            continue
+        if data.draw(st.booleans()):
+            stack.undo()
+        live, fresh = analyzer.analyze(), analyze(b.graph)
+        assert live.nodes == fresh.nodes
+        assert sorted(map(str, live.problems)) == sorted(map(str, fresh.problems))
