@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from app.core.project import SUFFIX
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _quiet_tensorflow()
     parser = build_parser()
-    if argv and Path(argv[0]).suffix == ".graft":
+    if argv and Path(argv[0]).suffix == SUFFIX:
         argv = argv[1:]  # `graft PROJECT` opens the editor
     if not argv:
         return cmd_editor(None)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from app.core.fixes import Fix
 from app.core.graph import Edge, Graph, GraphError, Node
 from app.core.nodes import node_type
-from app.core.params import ParamError
 
 
 class Command:
@@ -273,7 +272,3 @@ class CommandStack:
     @property
     def redo_text(self) -> str | None:
         return self._undone[-1].text if self._undone else None
-
-
-__all__ = ["AddNode", "Command", "CommandStack", "Connect", "Disconnect", "Macro", "MoveNodes",
-           "ParamError", "RemoveNodes", "Rename", "SetParams", "apply_fix", "connect", "new_node"]

@@ -133,7 +133,7 @@ def build_application(architecture: str, *, include_top: bool, input_shape, pool
         return constructor(**kwargs)
     except ValueError as error:
         raise ModelLoadError(f"{architecture} refuses these settings: {error}") from None
-    except OSError as error:
+    except Exception as error:  # Keras reports a failed download as a bare Exception
         if weights == "imagenet":
             raise ModelLoadError(
                 f"{architecture}: the imagenet weights are not in the Keras cache and could not "

@@ -244,20 +244,18 @@ class Analyzer:
         return result
 
     def _shape_problem(self, node: Node, error: ShapeError, inputs) -> Problem:
+        """A ShapeError as a Problem: on the edge at fault when there is one, with a fix."""
         edge = self.graph.edge_into(node.id, error.port) if error.port else None
-        severity_code = error.code
         if edge is None:
-            if severity_code == "unconnected_input":
-                return Problem(ERROR, "unconnected_input", f"{node.name!r}: {error}", node.id)
-            return Problem(ERROR, severity_code if severity_code != "shape_mismatch"
-                           else "invalid_node", f"{node.name!r}: {error}", node.id)
+            code = "invalid_node" if error.code == "shape_mismatch" else error.code
+            return Problem(ERROR, code, f"{node.name!r}: {error}", node.id)
         got = inputs.get(error.port)
         fix = suggest(edge.id, got, error.expected) if got and error.expected else None
         message = f"edge {self.graph.describe_edge(edge)}: {error}"
         if error.expected is not None and got is not None and \
                 format_shape(got.shape) not in message:
             message += f" (receives {format_shape(got.shape)})"
-        return Problem(ERROR, severity_code, message, node.id, edge.id, fix)
+        return Problem(ERROR, error.code, message, node.id, edge.id, fix)
 
     def _duplicate_layer_names(self) -> list[Problem]:
         """Embedded models that share inner layer names: fine, because compile nests each

@@ -270,3 +270,52 @@ def test_lambda_is_refused_as_a_keras_layer():
     b = GraphBuilder()
     with pytest.raises(ParamError, match="Lambda is not allowed"):
         b.add("evil", "KerasLayer", class_name="Lambda", config={})
+
+
+def test_an_application_loads_a_local_weights_file(tmp_path):
+    source = keras.applications.MobileNetV2(include_top=False, weights=None,
+                                            input_shape=(32, 32, 3))
+    source.save_weights(tmp_path / "mnv2.weights.h5")
+    b = GraphBuilder()
+    b.add("image", "Input", shape=[32, 32, 3])
+    b.add("backbone", "Application", architecture="MobileNetV2", input_shape=[32, 32, 3],
+          weights="file", weights_file="mnv2.weights.h5")
+    b.add("pool", "GlobalAveragePooling2D")
+    b.add("features", "Output")
+    b.chain("image", "backbone", "pool", "features")
+    model = compile_graph(b.graph, Context(tmp_path)).model
+    loaded = model.get_layer("backbone")
+    for mine, theirs in zip(loaded.weights, source.weights):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+
+
+def test_an_application_with_impossible_settings_is_refused_with_the_fix():
+    from app.core.params import ParamError
+
+    b = GraphBuilder()
+    with pytest.raises(ParamError, match="classes: the imagenet top classifier has 1000 classes"):
+        b.add("backbone", "Application", architecture="MobileNetV2", include_top=True,
+              weights="imagenet", classes=10)
+    with pytest.raises(ParamError, match="input_shape: MobileNetV2 with its imagenet top needs "
+                                         "224×224 images"):
+        b.add("backbone", "Application", architecture="MobileNetV2", include_top=True,
+              weights="imagenet", input_shape=[96, 96, 3])
+
+
+def test_imagenet_weights_offline_give_the_clear_message(monkeypatch):
+    """Tests never download: a failing fetch stands in for a machine without network."""
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/…: no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setattr("keras.src.applications.mobilenet_v2.file_utils.get_file", offline)
+    b = GraphBuilder()
+    b.add("image", "Input", shape=[96, 96, 3])
+    b.add("backbone", "Application", architecture="MobileNetV2", input_shape=[96, 96, 3],
+          weights="imagenet")
+    b.add("pool", "GlobalAveragePooling2D")
+    b.add("features", "Output")
+    b.chain("image", "backbone", "pool", "features")
+    with pytest.raises(CompileError, match="not in the Keras cache and could not be downloaded"
+                                           r".*use weights none or a local weights file"):
+        compile_graph(b.graph)

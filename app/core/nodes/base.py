@@ -4,7 +4,7 @@ it builds Keras objects. Concrete types live beside this module; the registry in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,6 @@ class Inferred:
 
     outputs: dict[str, TensorSpec]
     param_count: int | None = 0
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

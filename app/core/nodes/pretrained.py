@@ -146,6 +146,15 @@ class KerasApplication(Pretrained):
         if any(d is not None and d < app.min_size for d in shape[:2]):
             raise ParamError(f"{app.name} needs images of at least "
                              f"{app.min_size}×{app.min_size}, got {describe(shape)}", "input_shape")
+        if checked["weights"] == "imagenet" and checked["include_top"]:
+            size = app.default_size
+            if checked["classes"] != 1000:
+                raise ParamError("the imagenet top classifier has 1000 classes; set classes "
+                                 "to 1000, or include_top to false for your own head", "classes")
+            if shape[:2] != [size, size]:
+                raise ParamError(f"{app.name} with its imagenet top needs {size}×{size} images, "
+                                 f"got {describe(shape)}; resize first or set include_top to "
+                                 "false", "input_shape")
         if checked["weights"] == "file" and not checked["weights_file"]:
             raise ParamError("choose a weights file, or set weights to none", "weights_file")
         return checked
