@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.core.project import SUFFIX
+from app.core.project import SUFFIX, ProjectError, load
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -20,8 +20,6 @@ def _quiet_tensorflow() -> None:
 
 
 def _load(path: str):
-    from app.core.project import ProjectError, load
-
     try:
         return load(path)
     except ProjectError as error:
