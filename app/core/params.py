@@ -93,7 +93,7 @@ class Param:
         return value
 
     def _check_float(self, value):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value):
             self._fail(_with_range("a number", self._range_text()), value)
         if not self._in_range(value):
             self._fail(_with_range("a number", self._range_text()), value)
@@ -174,7 +174,8 @@ class Param:
         return data
 
 
-def _finite(value: float) -> bool:
+def finite(value: float) -> bool:
+    """math.isfinite that also answers False for integers too large for a float."""
     try:
         return math.isfinite(value)
     except OverflowError:  # an integer too large for a float

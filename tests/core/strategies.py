@@ -283,6 +283,24 @@ def small_graph():
     return b
 
 
+def twin_cnn_graph(**second_params):
+    """Two copies of the bundled digits CNN on one input, averaged into one Output."""
+    from app.core.builder import GraphBuilder
+
+    b = GraphBuilder()
+    b.add("x", "Input", shape=[8, 8, 1])
+    b.add("first", "ModelFile", path="digits_cnn.keras")
+    b.add("second", "ModelFile", path="digits_cnn.keras", **second_params)
+    b.add("avg", "Average")
+    b.add("y", "Output")
+    b.wire("x", "first")
+    b.wire("x", "second")
+    b.wire("first", "avg", "in0")
+    b.wire("second", "avg", "in1")
+    b.wire("avg", "y")
+    return b
+
+
 @st.composite
 def edit(draw, graph):
     """One random, valid edit for the current graph (or None when none applies)."""

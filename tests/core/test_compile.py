@@ -13,6 +13,7 @@ from app.core.nodes import Context
 from app.core.project import load
 from app.core.validate import analyze
 from tests.conftest import EXAMPLES, MODELS
+from tests.core.strategies import twin_cnn_graph
 
 
 def load_model(name):
@@ -120,17 +121,7 @@ def test_compiled_model_saves_and_loads_without_graft(tmp_path):
 
 
 def test_two_copies_of_one_pretrained_model_compile(tmp_path):
-    b = GraphBuilder()
-    b.add("x", "Input", shape=[8, 8, 1])
-    b.add("first", "ModelFile", path="digits_cnn.keras")
-    b.add("second", "ModelFile", path="digits_cnn.keras", trainable="trainable")
-    b.add("avg", "Average")
-    b.add("y", "Output")
-    b.wire("x", "first")
-    b.wire("x", "second")
-    b.wire("first", "avg", "in0")
-    b.wire("second", "avg", "in1")
-    b.wire("avg", "y")
+    b = twin_cnn_graph(trainable="trainable")
     model = compile_graph(b.graph, Context(MODELS)).model
     assert {"first", "second"} <= {layer.name for layer in model.layers}
     assert trainable_count(model) == load_model("digits_cnn").count_params()

@@ -10,6 +10,7 @@ from app.core.fixes import suggest
 from app.core.nodes import Context
 from app.core.specs import TensorSpec, shapes_compatible
 from app.core.validate import ERROR, INFO, WARNING, Analyzer, analyze
+from tests.core.strategies import twin_cnn_graph
 
 
 def codes(analysis, severity=None):
@@ -202,17 +203,7 @@ def test_edge_to_an_unknown_port_is_reported():
 
 
 def test_two_copies_of_one_model_are_reported_as_info_only(models_dir):
-    b = GraphBuilder()
-    b.add("x", "Input", shape=[8, 8, 1])
-    b.add("first", "ModelFile", path="digits_cnn.keras")
-    b.add("second", "ModelFile", path="digits_cnn.keras")
-    b.add("avg", "Average")
-    b.add("y", "Output")
-    b.wire("x", "first")
-    b.wire("x", "second")
-    b.wire("first", "avg", "in0")
-    b.wire("second", "avg", "in1")
-    b.wire("avg", "y")
+    b = twin_cnn_graph()
     analysis = analyze(b.graph, Context(models_dir))
     assert analysis.ok
     assert only(analysis, "duplicate_layer_names").severity == INFO

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from app.core.graph import Edge, Graph, GraphError, Node, check_name
 from app.core.nodes import REGISTRY, Context
-from app.core.params import PATH, ParamError, describe
+from app.core.params import PATH, ParamError, describe, finite
 from app.core.project.migrations import CURRENT_VERSION, MigrationError, migrate
 
 FORMAT = "graft-project"
@@ -152,13 +151,7 @@ def loads(text: str) -> Project:
         raise ProjectError("", "nested too deeply to be a project file") from None
     except ValueError as error:  # e.g. an integer with thousands of digits
         raise ProjectError("", f"not a usable JSON document ({error})") from None
-    _raise_if_refused(document)
-    try:
-        text.encode("utf-8")
-        json.dumps(document, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ProjectError("", "contains an unpaired surrogate escape (like \\ud800) in a "
-                               "string; remove it so the file can be saved again") from None
+    _check_parsed(document)
     return from_dict(document)
 
 
@@ -174,22 +167,39 @@ def _refuse_constant(name: str) -> _Refused:
 
 
 def _refuse_duplicate_keys(pairs: list):
-    keys = [key for key, _ in pairs]
-    duplicate = next((key for key in keys if keys.count(key) > 1), None)
-    if duplicate is not None:
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        keys = [key for key, _ in pairs]
+        duplicate = next(key for key in keys if keys.count(key) > 1)
         return _Refused(f'the key "{duplicate}" appears twice; keep one')
-    return dict(pairs)
+    return obj
 
 
-def _raise_if_refused(value, where: str = "") -> None:
+_SURROGATE = ("contains an unpaired surrogate escape (like \\ud800); remove it so the file "
+              "can be saved again")
+
+
+def _check_parsed(value, where: str = "") -> None:
+    """One walk over the parsed JSON: name the place of anything refused while parsing, and
+    of strings that could never be written back as UTF-8."""
     if isinstance(value, _Refused):
         raise ProjectError(where, value.message)
-    if isinstance(value, dict):
+    if isinstance(value, str):
+        _check_utf8(value, where)
+    elif isinstance(value, dict):
         for key, item in value.items():
-            _raise_if_refused(item, f"{where}.{key}" if where else key)
+            _check_utf8(key, where)  # before the key becomes part of a printed place
+            _check_parsed(item, f"{where}.{key}" if where else key)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _raise_if_refused(item, f"{where}[{i}]")
+            _check_parsed(item, f"{where}[{i}]")
+
+
+def _check_utf8(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProjectError(where, _SURROGATE) from None
 
 
 def from_dict(document) -> Project:
@@ -252,7 +262,7 @@ def _read_node(item, where: str) -> Node:
         raise ProjectError(f"{where}.name", str(error)) from None
     position = item.get("position", [0, 0])
     if not (isinstance(position, list) and len(position) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v)
+            isinstance(v, (int, float)) and not isinstance(v, bool) and finite(v)
             for v in position)):
         raise ProjectError(f"{where}.position", f"expected [x, y] numbers, got {describe(position)}")
     params = item.get("params", {})
@@ -280,13 +290,6 @@ def _read_edge(item, where: str) -> Edge:
                      _string(value, "port", f"{where}.{end}")))
     (source, source_port), (target, target_port) = ends
     return Edge(edge_id, source, source_port, target, target_port)
-
-
-def _finite(value: float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer too large for a float
-        return False
 
 
 _MISSING = object()
