@@ -59,6 +59,11 @@ class LayerInfo:
     output: TensorSpec | None  # None for layers with several outputs
     params: int
     trainable: bool
+    learnable: int | None = None  # parameters trained when the layer is unfrozen; None: all
+
+    @property
+    def learnable_params(self) -> int:
+        return self.params if self.learnable is None else self.learnable
 
 
 @dataclass(frozen=True)
@@ -78,20 +83,32 @@ class ModelLoadError(Exception):
     """A pretrained model that cannot be built or loaded; the message says why and what to do."""
 
 
-_cards: dict[str, ModelCard] = {}
+_cards: dict[str, ModelCard | ModelLoadError] = {}
 _lock = threading.Lock()
 
 
 def card_for(key: dict, load) -> ModelCard:
-    """The card for `key`, building the model with `load()` only the first time."""
+    """The card for `key`, building the model with `load()` only the first time. A model
+    that fails to load fails again from the cache (its key changes when its file does)."""
     text = json.dumps(key, sort_keys=True)
     with _lock:
         card = _cards.get(text)
     if card is None:
-        card = card_from_model(load(), key.get("source", ""))
+        try:
+            card = card_from_model(load(), key.get("source", ""))
+        except ModelLoadError as error:
+            card = error
         with _lock:
             _cards[text] = card
+    if isinstance(card, ModelLoadError):
+        raise card
     return card
+
+
+def has_card(key: dict) -> bool:
+    """Whether `card_for(key)` answers without loading anything."""
+    with _lock:
+        return json.dumps(key, sort_keys=True) in _cards
 
 
 def _spec(tensor) -> TensorSpec:
@@ -107,7 +124,8 @@ def card_from_model(model, source: str) -> ModelCard:
         except (AttributeError, ValueError):
             spec = None
         layers.append(LayerInfo(layer.name, type(layer).__name__, spec,
-                                int(layer.count_params()), bool(layer.trainable)))
+                                int(layer.count_params()), bool(layer.trainable),
+                                sum(int(w.numpy().size) for w in layer.weights if w.trainable)))
     trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
     return ModelCard(
         source=source,

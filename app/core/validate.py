@@ -40,6 +40,7 @@ class NodeAnalysis:
     inputs: dict[str, TensorSpec] = field(default_factory=dict)
     outputs: dict[str, TensorSpec] | None = None  # None: could not be inferred
     param_count: int | None = None
+    trainable_count: int | None = None
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -55,6 +56,12 @@ class Analysis:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def param_totals(self) -> tuple[int, int]:
+        """(total, trainable) parameters over the nodes whose counts are known."""
+        results = self.nodes.values()
+        return (sum(r.param_count or 0 for r in results),
+                sum(r.trainable_count or 0 for r in results))
 
     def output_spec(self, node_id: str, port: str = "out") -> TensorSpec | None:
         outputs = self.nodes[node_id].outputs
@@ -241,6 +248,7 @@ class Analyzer:
             return result
         result.outputs = inferred.outputs
         result.param_count = inferred.param_count
+        result.trainable_count = inferred.trainable
         return result
 
     def _shape_problem(self, node: Node, error: ShapeError, inputs) -> Problem:

@@ -80,7 +80,8 @@ def test_example_compiles_to_the_model_written_by_hand(name, by_hand, outputs):
     for node in project.graph.nodes:
         result = analysis.nodes[node.id]
         if node.id in compiled.node_layers:
-            assert compiled.param_counts()[node.id][0] == result.param_count, node.name
+            assert compiled.param_counts()[node.id] == (result.param_count, result.trainable_count), \
+                node.name
 
 
 def test_losses_weights_and_metrics_come_from_the_outputs():
@@ -135,10 +136,12 @@ def test_last_n_freezing_trains_only_the_last_layers():
     b.add("cnn", "ModelFile", path="digits_cnn.keras", trainable="last_n", trainable_last_n=2)
     b.add("y", "Output")
     b.chain("x", "cnn", "y")
-    compiled = compile_graph(b.graph, Context(MODELS))
+    analysis = analyze(b.graph, Context(MODELS))
+    compiled = compile_graph(b.graph, Context(MODELS), analysis)
     inner = compiled.model.get_layer("cnn")
     assert [layer.name for layer in inner.layers if layer.trainable] == ["pool", "probs"]
     assert compiled.param_counts()[b.ids["cnn"]] == (5130, 32 * 10 + 10)
+    assert analysis.param_totals() == (5130, 32 * 10 + 10)  # what the status bar shows
 
 
 def test_a_tap_returns_the_inner_layer_activations():
@@ -225,7 +228,9 @@ def test_every_adapter_and_merge_matches_its_inferred_shape_and_parameters():
         layer = model.get_layer(node.name)
         inferred = analysis.output_spec(node.id)
         assert tuple(layer.output.shape) == inferred.shape, node.name
-        assert compiled.param_counts()[node.id][0] == analysis.nodes[node.id].param_count, node.name
+        result = analysis.nodes[node.id]
+        assert compiled.param_counts()[node.id] == (result.param_count, result.trainable_count), \
+            node.name
     assert [tuple(t.shape) for t in model.outputs] == [(None, 3), (None, 1)]
     assert str(model.outputs[1].dtype) == "float16"
 

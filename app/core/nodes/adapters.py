@@ -53,13 +53,17 @@ class Adapter(NodeType):
     def count(self, params: dict, spec: TensorSpec) -> int:
         return 0
 
+    def trainable_count(self, params: dict, spec: TensorSpec) -> int | None:
+        return None  # all of count()
+
     def make_layer(self, params: dict, name: str):
         raise NotImplementedError
 
     def infer(self, node, inputs, ctx: Context) -> Inferred:
         spec = inputs["in"]
         out = self.shape(node.params, spec)
-        return Inferred({"out": out}, self.count(node.params, spec))
+        return Inferred({"out": out}, self.count(node.params, spec),
+                        self.trainable_count(node.params, spec))
 
     def build(self, node, inputs, ctx: Context) -> dict[str, Any]:
         return {"out": self.make_layer(node.params, node.name)(inputs["in"])}
@@ -295,6 +299,9 @@ class BatchNormalization(Adapter):
 
     def count(self, params, spec):
         return 4 * spec.shape[-1]
+
+    def trainable_count(self, params, spec):
+        return 2 * spec.shape[-1]  # gamma and beta; the moving mean and variance are not trained
 
     def make_layer(self, params, name):
         return _keras().layers.BatchNormalization(momentum=params["momentum"],

@@ -48,6 +48,11 @@ class Inferred:
 
     outputs: dict[str, TensorSpec]
     param_count: int | None = 0
+    trainable_count: int | None = None  # None: all of param_count
+
+    @property
+    def trainable(self) -> int | None:
+        return self.param_count if self.trainable_count is None else self.trainable_count
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class NodeType:
     title: str = ""
     help: str = ""
     params: tuple[Param, ...] = ()
+    needs_keras = False  # inferring its shapes imports TensorFlow (the editor does that off the UI thread)
 
     # -- schema ----------------------------------------------------------------
     def check_params(self, values: dict) -> dict:

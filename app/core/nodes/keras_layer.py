@@ -4,6 +4,7 @@ nothing Keras offers is out of reach. Shapes come from Keras itself (cached)."""
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 
 from app.core.nodes.adapters import _keras
@@ -25,6 +26,7 @@ def port_names(count: int) -> list[str]:
 
 class KerasLayer(NodeType):
     name, title = "KerasLayer", "Keras layer"
+    needs_keras = True
     category = LAYER
     help = "Any layer from keras.layers, given by class name and its config (as get_config())."
     params = (
@@ -69,8 +71,8 @@ class KerasLayer(NodeType):
         ports = port_names(node.params["inputs"])
         specs = tuple(inputs[p] for p in ports)
         key = json.dumps([node.params, [[list(s.shape), s.dtype] for s in specs]], sort_keys=True)
-        spec, count = _infer_with_keras(self, key)
-        return Inferred({"out": spec}, count)
+        spec, count, trainable = _infer_with_keras(self, key)
+        return Inferred({"out": spec}, count, trainable)
 
     def build(self, node, inputs, ctx):
         ports = port_names(node.params["inputs"])
@@ -80,7 +82,7 @@ class KerasLayer(NodeType):
 
 
 @lru_cache(maxsize=4096)
-def _infer_with_keras(node_type: KerasLayer, key: str) -> tuple[TensorSpec, int]:
+def _infer_with_keras(node_type: KerasLayer, key: str) -> tuple[TensorSpec, int, int]:
     """Build the layer on symbolic inputs once per (config, input specs)."""
     params, specs = json.loads(key)
     keras = _keras()
@@ -95,4 +97,5 @@ def _infer_with_keras(node_type: KerasLayer, key: str) -> tuple[TensorSpec, int]
     if isinstance(out, (list, tuple, dict)):
         raise ShapeError(f"{params['class_name']} returns several tensors; the Keras layer node "
                          "supports layers with one output", code="invalid_node")
-    return TensorSpec(tuple(out.shape), str(out.dtype)), int(layer.count_params())
+    trainable = sum(int(math.prod(w.shape)) for w in layer.trainable_weights)
+    return TensorSpec(tuple(out.shape), str(out.dtype)), int(layer.count_params()), trainable

@@ -16,6 +16,7 @@ from app.core.pretrained import (
     build_application,
     card_for,
     file_key,
+    has_card,
     load_model_file,
 )
 from app.core.specs import format_shape, shapes_compatible
@@ -38,9 +39,23 @@ def indexed(prefix: str, count: int) -> list[str]:
 
 class Pretrained(NodeType):
     category = PRETRAINED
+    needs_keras = True
+
+    def card_key(self, node, ctx: Context) -> dict:
+        """What identifies the model's card in the cache."""
+        raise NotImplementedError
+
+    def load_for_card(self, node, ctx: Context):
+        """The model to read the card from (weights do not matter)."""
+        raise NotImplementedError
 
     def card(self, node, ctx: Context) -> ModelCard:
-        raise NotImplementedError
+        return card_for(self.card_key(node, ctx), lambda: self.load_for_card(node, ctx))
+
+    def has_card(self, node, ctx: Context) -> bool:
+        """Whether the card is known without loading the model (the editor loads it off the
+        UI thread first)."""
+        return has_card(self.card_key(node, ctx))
 
     def load(self, node, ctx: Context):
         """The Keras model with its weights, named after the node."""
@@ -83,7 +98,7 @@ class Pretrained(NodeType):
                 raise ShapeError(f"model {node.name!r} {reason} {layer_name!r} to tap; pick one "
                                  "from its layer list", code="invalid_node")
             outputs[TAP_PREFIX + layer_name] = info.output
-        return Inferred(outputs, card.params)
+        return Inferred(outputs, card.params, trainable_count(card, node.params))
 
     def build(self, node, inputs, ctx):
         import keras
@@ -104,6 +119,18 @@ class Pretrained(NodeType):
         results = list(result) if isinstance(result, (list, tuple)) else [result]
         ports = indexed("out", len(results) - len(taps)) + [TAP_PREFIX + t for t in taps]
         return dict(zip(ports, results))
+
+
+def trainable_count(card: ModelCard, params: dict) -> int:
+    """Parameters that train under the node's freezing (mirrors apply_freezing)."""
+    mode = params["trainable"]
+    if mode == "frozen":
+        return 0
+    layers = card.layers
+    if mode == "last_n":
+        n = params["trainable_last_n"]
+        layers = layers[-n:] if n else ()
+    return sum(layer.learnable_params for layer in layers)
 
 
 def apply_freezing(model, params: dict) -> None:
@@ -163,11 +190,13 @@ class KerasApplication(Pretrained):
         return dict(include_top=params["include_top"], input_shape=params["input_shape"],
                     pooling=params["pooling"], classes=params["classes"])
 
-    def card(self, node, ctx):
+    def card_key(self, node, ctx):
         p = node.params
-        key = {"source": f"keras.applications.{p['architecture']}", **self._settings(p)}
-        return card_for(key, lambda: build_application(p["architecture"], weights=None,
-                                                       **self._settings(p)))
+        return {"source": f"keras.applications.{p['architecture']}", **self._settings(p)}
+
+    def load_for_card(self, node, ctx):
+        p = node.params
+        return build_application(p["architecture"], weights=None, **self._settings(p))
 
     def load(self, node, ctx):
         p = node.params
@@ -195,9 +224,11 @@ class ModelFile(Pretrained):
             raise ParamError("choose a model file", "path")
         return checked
 
-    def card(self, node, ctx):
-        path = ctx.resolve(node.params["path"])
-        return card_for(file_key(path), lambda: load_model_file(path))
+    def card_key(self, node, ctx):
+        return file_key(ctx.resolve(node.params["path"]))
+
+    def load_for_card(self, node, ctx):
+        return load_model_file(ctx.resolve(node.params["path"]))
 
     def load(self, node, ctx):
         return load_model_file(ctx.resolve(node.params["path"]))
