@@ -1,4 +1,4 @@
-"""Command line: `graft` (the editor), `graft validate PROJECT`, `graft summary PROJECT`.
+"""Command line: `graft [PROJECT]` (the editor), `graft validate PROJECT`, `graft summary PROJECT`.
 
 Exit codes: 0 fine, 1 the project has errors, 2 the file could not be read or the
 command was used wrongly."""
@@ -87,7 +87,7 @@ def _node_table(graph, analysis, compiled_counts: dict) -> str:
             shape = "  ".join(str(s) for s in result.inputs.values())
         total, trainable = compiled_counts.get(node.id, (None, None))
         if total is None and result is not None:
-            total = result.param_count
+            total, trainable = result.param_count, result.trainable_count
         rows.append((node.name, node_type(node.type).title, shape,
                      "?" if total is None else f"{total:,}",
                      "" if trainable is None else f"{trainable:,}"))
@@ -101,10 +101,10 @@ def _node_table(graph, analysis, compiled_counts: dict) -> str:
     return "\n".join(lines)
 
 
-def cmd_editor(args) -> int:
-    print("The Graft editor window arrives with the next release; meanwhile use "
-          "`graft validate PROJECT` and `graft summary PROJECT`.")
-    return EXIT_OK
+def cmd_editor(paths: list[str]) -> int:
+    from app.gui.app import run  # Qt only for the editor; TensorFlow loads later, in the background
+
+    return run(paths)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,10 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _quiet_tensorflow()
     parser = build_parser()
-    if argv and Path(argv[0]).suffix == SUFFIX:
-        argv = argv[1:]  # `graft PROJECT` opens the editor
-    if not argv:
-        return cmd_editor(None)
+    if not argv or all(Path(arg).suffix == SUFFIX for arg in argv):
+        return cmd_editor(argv)  # `graft` or `graft PROJECT…` opens the editor
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -116,17 +116,21 @@ def _spec(tensor) -> TensorSpec:
 
 
 def card_from_model(model, source: str) -> ModelCard:
+    """Read a model's card. Unfreezes `model` to count what each layer would train, so pass
+    a copy loaded for the purpose."""
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    saved_flags = [bool(layer.trainable) for layer in model.layers]
+    model.trainable = True  # a layer frozen in the file still trains when its node unfreezes it
     layers = []
-    for layer in model.layers:
+    for layer, saved_flag in zip(model.layers, saved_flags):
         try:
             output = layer.output
             spec = None if isinstance(output, (list, tuple, dict)) else _spec(output)
         except (AttributeError, ValueError):
             spec = None
         layers.append(LayerInfo(layer.name, type(layer).__name__, spec,
-                                int(layer.count_params()), bool(layer.trainable),
-                                sum(int(w.numpy().size) for w in layer.weights if w.trainable)))
-    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+                                int(layer.count_params()), saved_flag,
+                                sum(int(w.numpy().size) for w in layer.trainable_weights)))
     return ModelCard(
         source=source,
         inputs=tuple(_spec(t) for t in model.inputs),

@@ -122,24 +122,24 @@ class Pretrained(NodeType):
 
 
 def trainable_count(card: ModelCard, params: dict) -> int:
-    """Parameters that train under the node's freezing (mirrors apply_freezing)."""
+    """Parameters that train under the node's freezing."""
+    flags = trainable_flags(len(card.layers), params)
+    return sum(layer.learnable_params for layer, learns in zip(card.layers, flags) if learns)
+
+
+def trainable_flags(layer_count: int, params: dict) -> list[bool]:
+    """Which of a model's layers learn under a node's freezing params: the one rule behind
+    compiling, the trainable counts and the model view."""
     mode = params["trainable"]
-    if mode == "frozen":
-        return 0
-    layers = card.layers
     if mode == "last_n":
-        n = params["trainable_last_n"]
-        layers = layers[-n:] if n else ()
-    return sum(layer.learnable_params for layer in layers)
+        return [i >= layer_count - params["trainable_last_n"] for i in range(layer_count)]
+    return [mode == "trainable"] * layer_count
 
 
 def apply_freezing(model, params: dict) -> None:
-    mode = params["trainable"]
-    model.trainable = mode != "frozen"
-    if mode == "last_n":
-        n = params["trainable_last_n"]
-        for layer in model.layers[:-n] if n else model.layers:
-            layer.trainable = False
+    model.trainable = params["trainable"] != "frozen"
+    for layer, trainable in zip(model.layers, trainable_flags(len(model.layers), params)):
+        layer.trainable = trainable
 
 
 class KerasApplication(Pretrained):

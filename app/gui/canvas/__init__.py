@@ -1,0 +1,1 @@
+"""The node canvas: a QGraphicsScene mirroring the core graph, and its view."""

@@ -1,0 +1,315 @@
+"""What a node and a connection look like on the canvas. Items only draw what the scene gives
+them (the core node, its ports and its analysis); they hold no state of their own."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+)
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem, QStyleOptionGraphicsItem
+
+from app.core.graph import Node
+from app.core.nodes import Port, node_type
+from app.core.specs import format_shape
+from app.core.validate import ERROR, WARNING, NodeAnalysis, Problem
+from app.gui.theme import colors
+
+WIDTH = 240.0
+TITLE_HEIGHT = 26.0
+ROW_HEIGHT = 20.0
+FOOTER_HEIGHT = 20.0
+PORT_RADIUS = 5.5
+CORNER = 6.0
+# Below these zoom levels the canvas draws less (text is the expensive part).
+DETAIL_LOD, TITLE_LOD = 0.55, 0.3
+
+_FONT = QFont()
+_FONT.setPointSizeF(8.5)
+_BOLD = QFont(_FONT)
+_BOLD.setBold(True)
+_BOLD.setPointSizeF(9.0)
+_METRICS = QFontMetricsF(_FONT)
+
+
+def _elide(text: str, width: float) -> str:
+    return _METRICS.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+
+
+def format_count(count: int | None) -> str:
+    return "? params" if count is None else f"{count:,} params"
+
+
+class PortItem(QGraphicsItem):
+    """A port's dot: drag from an output to an input to connect."""
+
+    def __init__(self, parent: NodeItem, name: str, is_input: bool):
+        super().__init__(parent)
+        self.name, self.is_input = name, is_input
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self._hover = False
+
+    @property
+    def node_item(self) -> NodeItem:
+        return self.parentItem()
+
+    def boundingRect(self) -> QRectF:
+        r = PORT_RADIUS + 4  # generous hit area
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None):
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < TITLE_LOD:
+            return
+        c = colors()
+        r = PORT_RADIUS + (1.5 if self._hover else 0)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor(c.node_body), 1.5))
+        painter.setBrush(QColor(c.edge_selected if self._hover else c.port))
+        painter.drawEllipse(QPointF(0, 0), r, r)
+
+    def hoverEnterEvent(self, event):
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event):
+        self._hover = False
+        self.update()
+
+
+class NodeItem(QGraphicsObject):
+    """A node card: title in its category's colour, one row per port with its inferred
+    shape, and the parameter count."""
+
+    def __init__(self, node: Node):
+        super().__init__()
+        self.node_id = node.id
+        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+                      | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+                      | QGraphicsItem.GraphicsItemFlag.ItemSendsScenePositionChanges)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setZValue(1)
+        self.edges: set[EdgeItem] = set()
+        self.inputs: dict[str, PortItem] = {}
+        self.outputs: dict[str, PortItem] = {}
+        self._node = node
+        self._analysis: NodeAnalysis | None = None
+        self._problems: list[Problem] = []
+        self._loading = False
+        self._height = TITLE_HEIGHT + FOOTER_HEIGHT
+        self.setPos(*node.position)
+
+    # -- state from the scene ----------------------------------------------------
+    def set_node(self, node: Node, inputs: list[Port], outputs: list[str]) -> None:
+        self._node = node
+        if [p.name for p in inputs] != list(self.inputs) or outputs != list(self.outputs):
+            self._set_ports([p.name for p in inputs], outputs)
+        self.update()
+
+    def set_analysis(self, analysis: NodeAnalysis | None, problems: list[Problem], loading: bool) -> None:
+        if (analysis, problems, loading) == (self._analysis, self._problems, self._loading):
+            return
+        self._analysis, self._problems, self._loading = analysis, problems, loading
+        self.setToolTip("\n".join(p.message for p in problems))
+        self.update()
+
+    def _set_ports(self, inputs: list[str], outputs: list[str]) -> None:
+        for port in [*self.inputs.values(), *self.outputs.values()]:
+            port.setParentItem(None)
+            if self.scene():
+                self.scene().removeItem(port)
+        self.prepareGeometryChange()
+        self.inputs = {name: PortItem(self, name, True) for name in inputs}
+        self.outputs = {name: PortItem(self, name, False) for name in outputs}
+        y = TITLE_HEIGHT + ROW_HEIGHT / 2
+        for port in self.inputs.values():
+            port.setPos(0, y)
+            y += ROW_HEIGHT
+        for port in self.outputs.values():
+            port.setPos(WIDTH, y)
+            y += ROW_HEIGHT
+        self._height = y - ROW_HEIGHT / 2 + FOOTER_HEIGHT
+        for edge in self.edges:
+            edge.update_path()
+
+    @property
+    def node(self) -> Node:
+        return self._node
+
+    @property
+    def has_error(self) -> bool:
+        return any(p.severity == ERROR for p in self._problems)
+
+    def anchor(self, port: str, is_input: bool) -> QPointF:
+        """Scene position where an edge meets the port (the node's side if it has none)."""
+        item = (self.inputs if is_input else self.outputs).get(port)
+        if item is not None:
+            return item.scenePos()
+        return self.mapToScene(QPointF(0 if is_input else WIDTH, TITLE_HEIGHT / 2))
+
+    # -- Qt ------------------------------------------------------------------------
+    def boundingRect(self) -> QRectF:
+        return QRectF(-2, -10, WIDTH + 12, self._height + 12)
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.GraphicsItemChange.ItemScenePositionHasChanged:
+            for edge in self.edges:
+                edge.update_path()
+        return super().itemChange(change, value)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None):
+        c = colors()
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        kind = node_type(self._node.type)
+        body = QRectF(0, 0, WIDTH, self._height)
+        selected = self.isSelected()
+        border = QColor(c.error if self.has_error else c.node_selected if selected else c.node_border)
+        if lod < TITLE_LOD:  # far away: coloured blocks only
+            painter.fillRect(body, QColor(c.category[kind.category]))
+            if selected or self.has_error:
+                painter.setPen(QPen(border, 3 / max(lod, 0.05)))
+                painter.drawRect(body)
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        outline = QPainterPath()
+        outline.addRoundedRect(body, CORNER, CORNER)
+        painter.fillPath(outline, QColor(c.node_body))
+        painter.save()
+        painter.setClipPath(outline)
+        painter.fillRect(QRectF(0, 0, WIDTH, TITLE_HEIGHT), QColor(c.category[kind.category]))
+        painter.restore()
+        painter.setPen(QPen(border, 2.0 if selected or self.has_error else 1.0))
+        painter.drawPath(outline)
+        painter.setPen(QColor(c.title_text))
+        painter.setFont(_BOLD)
+        painter.drawText(QRectF(10, 0, WIDTH - 40, TITLE_HEIGHT),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self._node.name)
+        self._paint_badge(painter, c)
+        if lod < DETAIL_LOD:
+            return
+        painter.setFont(_FONT)
+        y = TITLE_HEIGHT
+        for name in self.inputs:
+            self._paint_row(painter, c, y, name, self._spec_text(name, True), True)
+            y += ROW_HEIGHT
+        for name in self.outputs:
+            self._paint_row(painter, c, y, name, self._spec_text(name, False), False)
+            y += ROW_HEIGHT
+        painter.setPen(QColor(c.dim_text))
+        count = self._analysis.param_count if self._analysis else None
+        footer = f"{kind.title} · {'…' if self._loading else format_count(count)}"
+        painter.drawText(QRectF(10, y, WIDTH - 20, FOOTER_HEIGHT),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                         _elide(footer, WIDTH - 20))
+
+    def _paint_badge(self, painter: QPainter, c) -> None:
+        severities = {p.severity for p in self._problems}
+        colour = c.error if ERROR in severities else c.warning if WARNING in severities else None
+        if colour is None:
+            return
+        centre = QPointF(WIDTH - 14, TITLE_HEIGHT / 2)
+        painter.setPen(QPen(QColor(c.node_body), 1.5))
+        painter.setBrush(QColor(colour))
+        painter.drawEllipse(centre, 8, 8)
+        painter.setPen(QColor("#ffffff"))
+        painter.setFont(_BOLD)
+        painter.drawText(QRectF(centre.x() - 8, centre.y() - 8, 16, 16), Qt.AlignmentFlag.AlignCenter, "!")
+
+    def _spec_text(self, port: str, is_input: bool) -> str:
+        if self._loading:
+            return "…"
+        analysis = self._analysis
+        if analysis is None:
+            return "?"
+        specs = analysis.inputs if is_input else (analysis.outputs or {})
+        spec = specs.get(port)
+        if spec is None:
+            return "" if is_input else "?"
+        return format_shape(spec.shape) + ("" if spec.dtype == "float32" else f" {spec.dtype}")
+
+    def _paint_row(self, painter: QPainter, c, y: float, name: str, shape: str, is_input: bool) -> None:
+        rect = QRectF(12, y, WIDTH - 24, ROW_HEIGHT)
+        name_width = min(_METRICS.horizontalAdvance(name) + 8, WIDTH * 0.45)
+        align = Qt.AlignmentFlag.AlignVCenter
+        painter.setPen(QColor(c.dim_text))
+        if is_input:
+            painter.drawText(rect, align | Qt.AlignmentFlag.AlignLeft, _elide(name, name_width))
+            painter.setPen(QColor(c.text))
+            painter.drawText(rect.adjusted(name_width, 0, 0, 0), align | Qt.AlignmentFlag.AlignLeft,
+                             _elide(shape, rect.width() - name_width))
+        else:
+            painter.drawText(rect, align | Qt.AlignmentFlag.AlignRight, _elide(name, name_width))
+            painter.setPen(QColor(c.text))
+            painter.drawText(rect.adjusted(0, 0, -name_width, 0), align | Qt.AlignmentFlag.AlignRight,
+                             _elide(shape, rect.width() - name_width))
+
+
+def connection_path(start: QPointF, end: QPointF) -> QPainterPath:
+    """A horizontal S-curve from an output to an input."""
+    path = QPainterPath(start)
+    bend = max(abs(end.x() - start.x()) * 0.5, 40.0)
+    path.cubicTo(start + QPointF(bend, 0), end - QPointF(bend, 0), end)
+    return path
+
+
+class EdgeItem(QGraphicsPathItem):
+    """A connection; red with the problem as tooltip when its shapes do not fit."""
+
+    def __init__(self, edge_id: str, source: NodeItem, source_port: str, target: NodeItem, target_port: str):
+        super().__init__()
+        self.edge_id = edge_id
+        self.source, self.source_port = source, source_port
+        self.target, self.target_port = target, target_port
+        self.problem: Problem | None = None
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setZValue(0)
+        source.edges.add(self)
+        target.edges.add(self)
+        self.update_path()
+        self.update_pen()
+
+    def detach(self) -> None:
+        self.source.edges.discard(self)
+        self.target.edges.discard(self)
+
+    def update_path(self) -> None:
+        self.setPath(connection_path(self.source.anchor(self.source_port, False),
+                                     self.target.anchor(self.target_port, True)))
+
+    def set_problem(self, problem: Problem | None) -> None:
+        if problem != self.problem:
+            self.problem = problem
+            self.setToolTip(problem.message if problem else "")
+            self.update_pen()
+
+    def update_pen(self) -> None:
+        c = colors()
+        colour = c.error if self.problem and self.problem.severity == ERROR else (
+            c.edge_selected if self.isSelected() else c.edge)
+        pen = QPen(QColor(colour), 3.0 if self.isSelected() else 2.0)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        self.setPen(pen)
+        self.setBrush(QBrush())
+
+    def shape(self) -> QPainterPath:
+        stroker = QPainterPathStroker()
+        stroker.setWidth(12)
+        return stroker.createStroke(self.path())
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self.update_pen()
+        return super().itemChange(change, value)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None):
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing,
+                              option.levelOfDetailFromTransform(painter.worldTransform()) >= TITLE_LOD)
+        painter.setPen(self.pen())
+        painter.drawPath(self.path())

@@ -1,0 +1,242 @@
+"""The canvas scene: one item per core node and edge, kept in step with the graph's events.
+Mouse gestures become core commands pushed on the document: a port-to-port drag connects,
+a node drag moves (one command when the button is released)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene
+
+from app.core.commands import Disconnect, Macro, MoveNodes, connect
+from app.core.graph import Edge, GraphEvent
+from app.gui.canvas.items import EdgeItem, NodeItem, PortItem, connection_path
+from app.gui.document import Document
+from app.gui.theme import colors
+
+
+class GraphScene(QGraphicsScene):
+    nodeActivated = Signal(str)  # double-click on a node
+
+    def __init__(self, document: Document, parent=None):
+        super().__init__(parent)
+        self.document = document
+        self.graph = document.graph
+        self.node_items: dict[str, NodeItem] = {}
+        self.edge_items: dict[str, EdgeItem] = {}
+        self._drag: _ConnectionDrag | None = None
+        self._press_positions: dict[str, tuple[float, float]] = {}
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        for node in self.graph.nodes:
+            self._add_node(node.id)
+        for edge in self.graph.edges:
+            self._add_edge(edge)
+        self.graph.subscribe(self._on_event)
+        document.analysisChanged.connect(self.refresh_analysis)
+        document.loadingChanged.connect(self.refresh_analysis)
+        self.refresh_analysis()
+
+    def close(self) -> None:
+        self.graph.unsubscribe(self._on_event)
+
+    # -- mirroring the core ----------------------------------------------------------
+    def _on_event(self, event: GraphEvent) -> None:
+        kind = event.kind
+        if kind == "node_added":
+            self._add_node(event.node_id)
+        elif kind == "node_removed":
+            item = self.node_items.pop(event.node_id)
+            self.removeItem(item)
+        elif kind == "node_changed":
+            self._sync_node(event.node_id)
+        elif kind == "node_moved":
+            self.node_items[event.node_id].setPos(*self.graph.node(event.node_id).position)
+        elif kind == "edge_added":
+            self._add_edge(event.edge)
+            self._sync_node(event.edge.target)  # merges grow a free input as they fill
+        elif kind == "edge_removed":
+            item = self.edge_items.pop(event.edge.id)
+            item.detach()
+            self.removeItem(item)
+            if self.graph.has_node(event.edge.target):
+                self._sync_node(event.edge.target)
+
+    def _add_node(self, node_id: str) -> None:
+        item = NodeItem(self.graph.node(node_id))
+        self.node_items[node_id] = item
+        self.addItem(item)
+        self._sync_node(node_id)
+
+    def _sync_node(self, node_id: str) -> None:
+        node = self.graph.node(node_id)
+        self.node_items[node_id].set_node(node, self.document.input_ports(node),
+                                          self.document.output_ports(node))
+
+    def _add_edge(self, edge: Edge) -> None:
+        item = EdgeItem(edge.id, self.node_items[edge.source], edge.source_port,
+                        self.node_items[edge.target], edge.target_port)
+        self.edge_items[edge.id] = item
+        self.addItem(item)
+
+    def refresh_analysis(self) -> None:
+        """Shapes, counts, badges and red edges from the document's current analysis."""
+        document = self.document
+        analysis = document.analysis
+        node_problems: dict[str, list] = {}
+        edge_problems: dict[str, object] = {}
+        if analysis is not None:
+            for problem in analysis.problems:
+                if problem.edge_id:
+                    edge_problems.setdefault(problem.edge_id, problem)
+                if problem.node_id:
+                    node_problems.setdefault(problem.node_id, []).append(problem)
+        for node_id, item in self.node_items.items():
+            node = self.graph.node(node_id)
+            loading = document.needs_loading(node)
+            if not loading:
+                self._sync_node(node_id)  # a card may have arrived with the real ports
+            result = analysis.nodes.get(node_id) if analysis else None
+            item.set_analysis(result, node_problems.get(node_id, []), loading)
+        for edge_id, item in self.edge_items.items():
+            item.set_problem(edge_problems.get(edge_id))
+
+    # -- selection helpers -----------------------------------------------------------
+    def selected_node_ids(self) -> list[str]:
+        """Selected nodes in the graph's order (so commands are deterministic)."""
+        chosen = {i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)}
+        return [n.id for n in self.graph.nodes if n.id in chosen]
+
+    def selected_edge_ids(self) -> list[str]:
+        return [i.edge_id for i in self.selectedItems() if isinstance(i, EdgeItem)]
+
+    def select(self, node_ids=(), edge_ids=()) -> None:
+        self.clearSelection()
+        for node_id in node_ids:
+            self.node_items[node_id].setSelected(True)
+        for edge_id in edge_ids:
+            self.edge_items[edge_id].setSelected(True)
+
+    # -- gestures --------------------------------------------------------------------
+    def mousePressEvent(self, event):
+        if event.button() == Qt.MouseButton.LeftButton:
+            port = self._port_at(event.scenePos())
+            if port is not None:
+                self._drag = _ConnectionDrag.start(self, port)
+                if self._drag is not None:
+                    event.accept()
+                    return
+        super().mousePressEvent(event)
+        self._press_positions = {i.node_id: (i.pos().x(), i.pos().y())
+                                 for i in self.selectedItems() if isinstance(i, NodeItem)}
+
+    def mouseMoveEvent(self, event):
+        if self._drag is not None:
+            self._drag.move(event.scenePos(), self._port_at(event.scenePos()))
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event):
+        if self._drag is not None:
+            drag, self._drag = self._drag, None
+            drag.finish(self._port_at(event.scenePos()), self._node_at(event.scenePos()))
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        self._commit_move()
+
+    def mouseDoubleClickEvent(self, event):
+        node = self._node_at(event.scenePos())
+        if node is not None:
+            self.nodeActivated.emit(node.node_id)
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def _commit_move(self) -> None:
+        """One MoveNodes for a finished drag of the selection."""
+        moved = {}
+        for node_id, before in self._press_positions.items():
+            item = self.node_items.get(node_id)
+            if item is not None and (item.pos().x(), item.pos().y()) != before:
+                moved[node_id] = (round(item.pos().x(), 2), round(item.pos().y(), 2))
+        self._press_positions = {}
+        if moved:
+            self.document.push(MoveNodes(moved))
+
+    def _port_at(self, pos: QPointF) -> PortItem | None:
+        for item in self.items(pos):
+            if isinstance(item, PortItem):
+                return item
+        return None
+
+    def _node_at(self, pos: QPointF) -> NodeItem | None:
+        for item in self.items(pos):
+            if isinstance(item, NodeItem):
+                return item
+            if isinstance(item, PortItem):
+                return item.node_item
+        return None
+
+    def input_edge(self, port: PortItem) -> Edge | None:
+        return self.graph.edge_into(port.node_item.node_id, port.name)
+
+
+class _ConnectionDrag:
+    """A connection being drawn from an output port (or pulled off an input port)."""
+
+    def __init__(self, scene: GraphScene, source: PortItem, detached: Edge | None):
+        self.scene, self.source, self.detached = scene, source, detached
+        self.line = QGraphicsPathItem()
+        pen = QPen(QColor(colors().edge_selected), 2.0, Qt.PenStyle.DashLine)
+        self.line.setPen(pen)
+        self.line.setZValue(2)
+        scene.addItem(self.line)
+        if detached is not None:
+            scene.edge_items[detached.id].hide()
+
+    @classmethod
+    def start(cls, scene: GraphScene, port: PortItem) -> _ConnectionDrag | None:
+        if not port.is_input:
+            return cls(scene, port, None)
+        edge = scene.input_edge(port)
+        if edge is None:
+            return None  # nothing to pull: connections start at outputs
+        source = scene.node_items[edge.source].outputs.get(edge.source_port)
+        return None if source is None else cls(scene, source, edge)
+
+    def move(self, pos: QPointF, hovered: PortItem | None) -> None:
+        end = hovered.scenePos() if hovered is not None and hovered.is_input else pos
+        self.line.setPath(connection_path(self.source.scenePos(), end))
+
+    def finish(self, port: PortItem | None, node) -> None:
+        scene = self.scene
+        scene.removeItem(self.line)
+        if self.detached is not None and scene.graph.has_edge(self.detached.id):
+            scene.edge_items[self.detached.id].show()
+        target = port if port is not None and port.is_input else None
+        if target is None and node is not None and node is not self.source.node_item:
+            target = _free_input(scene, node)
+        source_id = self.source.node_item.node_id
+        commands = []
+        if self.detached is not None:
+            if target is not None and (target.node_item.node_id, target.name) == (
+                    self.detached.target, self.detached.target_port):
+                return  # dropped back where it was
+            commands.append(Disconnect(self.detached.id))
+        if target is not None:
+            commands.append(connect(scene.graph, source_id, self.source.name,
+                                    target.node_item.node_id, target.name))
+        if len(commands) == 1:
+            scene.document.push(commands[0])
+        elif commands:
+            scene.document.push(Macro("Reconnect", commands))
+
+
+def _free_input(scene: GraphScene, node) -> PortItem | None:
+    """Dropping on a node's body connects its first free input (or its only one)."""
+    for name, port in node.inputs.items():
+        if scene.graph.edge_into(node.node_id, name) is None:
+            return port
+    return next(iter(node.inputs.values())) if len(node.inputs) == 1 else None
+

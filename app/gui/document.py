@@ -1,0 +1,220 @@
+"""One open project as the editor sees it: the core project, its live analysis and its undo
+stack. Every edit enters here as a core command; the graph's events and `analysisChanged`
+are what the views redraw from.
+
+TensorFlow and pretrained-model cards are loaded on a background thread: until they are
+ready, nodes that need them show no shapes and the status bar says what is loading."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from app.core.commands import Command
+from app.core.graph import Graph, Node
+from app.core.nodes import Port, node_type
+from app.core.nodes.base import PRETRAINED
+from app.core.project import Project, dumps, load, save
+from app.core.validate import Analysis, Analyzer
+
+
+class _Undoable(QUndoCommand):
+    """A core command on the QUndoStack. It has already been done when pushed."""
+
+    def __init__(self, graph: Graph, command: Command):
+        super().__init__(command.text)
+        self.graph, self.command = graph, command
+        self._done = True
+
+    def redo(self):
+        if self._done:  # QUndoStack.push calls redo(); the command ran before
+            self._done = False
+            return
+        self.command.do(self.graph)
+
+    def undo(self):
+        self.command.undo(self.graph)
+
+
+class _Loader(QObject):
+    """Runs loading jobs on one background thread; `done` arrives on the UI thread."""
+
+    done = Signal()
+
+    def __init__(self):
+        super().__init__()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graft-loader")
+        self.keras_ready = False
+
+    def submit(self, job) -> Future:
+        future = self._pool.submit(job)
+        future.add_done_callback(lambda _: self.done.emit())
+        return future
+
+    def load_keras(self) -> Future:
+        def job():
+            import keras  # noqa: F401  (the import is the work)
+
+            self.keras_ready = True
+        return self.submit(job)
+
+
+_loader: _Loader | None = None
+
+
+def loader() -> _Loader:
+    """The process's one loader (TensorFlow is imported once per process)."""
+    global _loader
+    if _loader is None:
+        _loader = _Loader()
+    return _loader
+
+
+class Document(QObject):
+    analysisChanged = Signal()
+    loadingChanged = Signal(str)  # what is loading in the background, "" when idle
+    fileChanged = Signal()  # path or modified state
+    editFailed = Signal(str)  # an edit the core refused, with its reason
+
+    def __init__(self, project: Project | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.project = project or Project()
+        self.graph = self.project.graph
+        self.analyzer = Analyzer(self.graph, self.project.context)
+        self.analysis: Analysis | None = None
+        self.loading = ""
+        self._job: Future | None = None
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.indexChanged.connect(self.revalidate)
+        self.undo_stack.cleanChanged.connect(self.fileChanged)
+        loader().done.connect(self._on_loaded)
+        self.revalidate()
+
+    # -- files -----------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, parent: QObject | None = None) -> Document:
+        """Raises ProjectError naming the place in the file."""
+        return cls(load(path), parent)
+
+    @property
+    def path(self) -> Path | None:
+        return self.project.path
+
+    @property
+    def modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    @property
+    def title(self) -> str:
+        return self.path.name if self.path else "Untitled"
+
+    def save(self, path: str | Path | None = None) -> None:
+        """Raises OSError when the file cannot be written; nothing is lost then."""
+        target = Path(path) if path else self.path
+        assert target is not None, "Save As needs a path"
+        old_context = self.project.context
+        save(self.project, target)  # rebases relative model paths and sets project.path
+        if self.project.context != old_context:
+            self.analyzer.close()
+            self.analyzer = Analyzer(self.graph, self.project.context)
+            self.revalidate()
+        self.undo_stack.setClean()
+        self.fileChanged.emit()
+
+    def text(self) -> str:
+        return dumps(self.project)
+
+    def close(self) -> None:
+        self.analyzer.close()
+        loader().done.disconnect(self._on_loaded)
+
+    # -- edits -----------------------------------------------------------------
+    def push(self, command: Command) -> bool:
+        """Do a command and put it on the undo stack. A refused edit (a bad parameter, a
+        self-connection) changes nothing and reports why through `editFailed`."""
+        try:
+            command.do(self.graph)
+        except ValueError as error:  # GraphError and ParamError: the user's edit, not a bug
+            self.editFailed.emit(str(error))
+            return False
+        self.undo_stack.push(_Undoable(self.graph, command))
+        return True
+
+    # -- analysis --------------------------------------------------------------
+    @property
+    def context(self):
+        return self.project.context
+
+    def needs_loading(self, node: Node) -> bool:
+        """Whether analysing this node would import TensorFlow or load a model now."""
+        kind = node_type(node.type)
+        if not kind.needs_keras:
+            return False
+        if not loader().keras_ready:
+            return True
+        return kind.category == PRETRAINED and not kind.has_card(node, self.context)
+
+    def input_ports(self, node: Node) -> list[Port]:
+        """The node's input ports; a pretrained node shows one port until its card is read."""
+        kind = node_type(node.type)
+        if self.needs_loading(node):
+            return [Port("in")]
+        connected = {e.target_port for e in self.graph.in_edges(node.id)}
+        return kind.input_ports(node, connected, self.context)
+
+    def output_ports(self, node: Node) -> list[str]:
+        kind = node_type(node.type)
+        if self.needs_loading(node):
+            return ["out"] + [f"tap:{t}" for t in node.params.get("taps", [])]
+        return kind.output_ports(node, self.context)
+
+    def revalidate(self) -> None:
+        """Analyse now, or first load what the analysis needs in the background."""
+        pending = [n.copy() for n in self.graph.nodes if self.needs_loading(n)]
+        if pending:
+            self._start_loading(pending)
+            return
+        self.analysis = self.analyzer.analyze()
+        self._set_loading("")
+        self.analysisChanged.emit()
+
+    def _start_loading(self, nodes: list[Node]) -> None:
+        if self._job is not None and not self._job.done():
+            return  # _on_loaded revalidates, which finds what is still missing
+        ready = loader().keras_ready
+        self._set_loading("Reading pretrained models…" if ready else "Loading TensorFlow…")
+        ctx = self.context
+
+        def job():
+            import keras  # noqa: F401
+
+            loader().keras_ready = True
+            for node in nodes:
+                kind = node_type(node.type)
+                if kind.category == PRETRAINED:
+                    kind.try_card(node, ctx)
+        self._job = loader().submit(job)
+
+    def _on_loaded(self) -> None:
+        if self._job is not None and self._job.done():
+            self._job = None
+            self.revalidate()
+
+    def _set_loading(self, text: str) -> None:
+        if text != self.loading:
+            self.loading = text
+            self.loadingChanged.emit(text)
+
+    def wait_until_analysed(self, timeout: float = 60.0) -> Analysis:
+        """Block until the analysis is current (for scripts and tests, not the UI)."""
+        from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop
+
+        deadline = QDeadlineTimer(int(timeout * 1000))
+        while self.loading and not deadline.hasExpired():
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        if self.loading:
+            raise TimeoutError(f"still {self.loading}")
+        return self.analysis

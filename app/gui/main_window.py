@@ -1,0 +1,628 @@
+"""The editor window: palette, canvas, inspector, problems and status bar around one document.
+Every user action here becomes a core command pushed on the document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+)
+
+from app.core.clipboard import copy_text, duplicate_command, paste_command
+from app.core.commands import (
+    AddNode,
+    Disconnect,
+    Macro,
+    RemoveNodes,
+    Rename,
+    SetParams,
+    apply_fix,
+    connect,
+    new_node,
+)
+from app.core.layout import layout_command
+from app.core.nodes import node_type
+from app.core.nodes.base import PRETRAINED
+from app.core.params import ParamError
+from app.core.pretrained import ModelLoadError
+from app.core.project import SUFFIX, Project, ProjectError
+from app.core.validate import ERROR, WARNING
+from app.gui import recovery
+from app.gui.canvas.items import TITLE_HEIGHT, WIDTH
+from app.gui.canvas.scene import GraphScene
+from app.gui.canvas.view import GraphView
+from app.gui.document import Document
+from app.gui.panels.inspector import Inspector
+from app.gui.panels.palette import Entry, Palette
+from app.gui.panels.problems import ProblemsPanel
+from app.gui.panels.quick_add import QuickAdd
+from app.gui.theme import ICON_DIR, THEMES, apply_theme, current_theme, icon
+
+AUTOSAVE_MS = 2 * 60 * 1000
+MAX_RECENT = 10
+PROJECT_FILTER = f"Graft projects (*{SUFFIX})"
+MODEL_FILTER = "Keras models (*.keras)"
+
+_windows: list[MainWindow] = []  # open windows, kept alive until closed
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, document: Document | None = None, settings: QSettings | None = None,
+                 autosave_ms: int = AUTOSAVE_MS):
+        super().__init__()
+        self.settings = settings or QSettings()
+        self.setWindowIcon(QIcon(str(ICON_DIR / "graft.svg")))
+        self.setAcceptDrops(True)
+        self.document: Document | None = None
+        self.scene: GraphScene | None = None
+        self.view = GraphView()
+        self.setCentralWidget(self.view)
+        self.palette_panel = Palette()
+        self.inspector = Inspector()
+        self.problems = ProblemsPanel()
+        self.quick_add = QuickAdd(self)
+        self._add_dock("Palette", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._build_status_bar()
+        self.recovery = recovery.RecoveryFile()
+        self.autosave_timer = QTimer(self, interval=autosave_ms)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+        self._connect_panels()
+        self.set_document(document or Document())
+        self._build_actions()
+        self.resize(1400, 860)
+        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+        self.resizeDocks([docks["Palette"], docks["Inspector"]], [240, 320], Qt.Orientation.Horizontal)
+        self.resizeDocks([docks["Problems"]], [150], Qt.Orientation.Vertical)
+        _windows.append(self)
+
+    # -- construction ------------------------------------------------------------------
+    def _add_dock(self, title: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.loading_label = QLabel()
+        self.loading_bar = QProgressBar(maximumWidth=120, maximumHeight=14, textVisible=False)
+        self.loading_bar.setRange(0, 0)  # busy: how long TensorFlow takes is not known
+        self.validation_label = QLabel()
+        self.params_label = QLabel()
+        for widget in (self.loading_label, self.loading_bar, self.validation_label, self.params_label):
+            bar.addPermanentWidget(widget)
+
+    def _connect_panels(self) -> None:
+        self.palette_panel.activated.connect(lambda entry: self.add_entry(entry, self._view_centre()))
+        self.view.entryDropped.connect(self.add_entry)
+        self.view.filesDropped.connect(self.open_files)
+        self.view.quickAddRequested.connect(self.show_quick_add)
+        self.quick_add.chosen.connect(self._quick_add_chosen)
+        self.problems.problemActivated.connect(self.reveal_problem)
+        self.problems.fixRequested.connect(self.apply_fix)
+        self.inspector.paramsEdited.connect(lambda node_id, changes: self.push(SetParams(node_id, changes)))
+        self.inspector.renameRequested.connect(lambda node_id, name: self.push(Rename(node_id, name)))
+        self.inspector.showModelRequested.connect(self.show_model)
+
+    def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, menu=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+        if icon_name:
+            action.setIcon(icon(icon_name))
+            action.setData(icon_name)
+        action.triggered.connect(slot)
+        if menu is not None:
+            menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        keys = QKeySequence.StandardKey
+        menu = self.menuBar().addMenu("&File")
+        self._action("&New", self.new_document, keys.New, "new", menu)
+        self._action("New &Window", self.new_window, "Ctrl+Shift+N", None, menu)
+        self._action("&Open…", self.open_dialog, keys.Open, "open", menu)
+        self.recent_menu = menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        menu.addSeparator()
+        self._action("&Save", self.save, keys.Save, "save", menu)
+        self._action("Save &As…", self.save_as, keys.SaveAs, None, menu)
+        menu.addSeparator()
+        self._action("&Close Window", self.close, keys.Close, None, menu)
+        self._action("&Quit", QApplication.closeAllWindows, keys.Quit, None, menu)
+
+        menu = self.menuBar().addMenu("&Edit")
+        self.undo_action = self._stack_action(menu, undo=True)
+        self.redo_action = self._stack_action(menu, undo=False)
+        menu.addSeparator()
+        self._action("Cu&t", self.cut, keys.Cut, "cut", menu)
+        self._action("&Copy", self.copy, keys.Copy, "copy", menu)
+        self._action("&Paste", self.paste, keys.Paste, "paste", menu)
+        self._action("&Duplicate", self.duplicate, "Ctrl+D", "duplicate", menu)
+        self._action("De&lete", self.delete_selection,
+                     [QKeySequence(Qt.Key.Key_Delete), QKeySequence(Qt.Key.Key_Backspace)], "delete", menu)
+        menu.addSeparator()
+        self._action("Select &All", self.select_all, keys.SelectAll, None, menu)
+
+        menu = self.menuBar().addMenu("&View")
+        self._action("&Frame All", self.view.frame_all, "F", "frame", menu)
+        self._action("Zoom &In", lambda: self.view.set_zoom(1.25), keys.ZoomIn, "zoom-in", menu)
+        self._action("Zoom &Out", lambda: self.view.set_zoom(0.8), keys.ZoomOut, "zoom-out", menu)
+        self._action("&Actual Size", lambda: self.view.set_zoom(1 / self.view.zoom), "Ctrl+0", None, menu)
+        menu.addSeparator()
+        theme_menu = menu.addMenu(icon("theme"), "&Theme")
+        group = QActionGroup(self)
+        for name in THEMES:
+            action = theme_menu.addAction(name.capitalize(), lambda n=name: self.set_theme(n))
+            action.setCheckable(True)
+            action.setChecked(name == current_theme())
+            group.addAction(action)
+        menu.addSeparator()
+        for dock in self.findChildren(QDockWidget):
+            menu.addAction(dock.toggleViewAction())
+
+        menu = self.menuBar().addMenu("&Graph")
+        self._action("Add &Node…", lambda: self.show_quick_add(self.view.cursor_scene_pos()), menu=menu)
+        self._action("Auto-&Layout", self.auto_layout, "Ctrl+L", "layout", menu)
+        self._action("Apply First &Fix", self.apply_first_fix, "Ctrl+Shift+F", "fix", menu)
+        self._action("Show &Layers…", self.show_selected_model, "Ctrl+I", "model", menu)
+
+        menu = self.menuBar().addMenu("&Help")
+        self._action("&Keyboard Shortcuts", self.show_shortcuts, keys.HelpContents, None, menu)
+        self._action("&About Graft", self.show_about, None, None, menu)
+
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main toolbar")
+        toolbar.setMovable(False)
+        for action in self.actions():
+            if action.data() in ("new", "open", "save", "undo", "redo", "frame", "layout", "fix"):
+                toolbar.addAction(action)
+
+    def _stack_action(self, menu, undo: bool) -> QAction:
+        """Undo/Redo whose text names the command ("Undo Connect")."""
+        stack = self.document.undo_stack
+        action = QAction(self)
+        action.setIcon(icon("undo" if undo else "redo"))
+        action.setData("undo" if undo else "redo")
+        action.setShortcuts([QKeySequence.StandardKey.Undo] if undo else
+                            [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        action.triggered.connect(lambda: (self.document.undo_stack.undo() if undo
+                                          else self.document.undo_stack.redo()))
+        menu.addAction(action)
+        self.addAction(action)
+        self._update_undo_action(action, undo, stack)
+        return action
+
+    def _update_undo_action(self, action: QAction, undo: bool, stack) -> None:
+        if undo:
+            text, enabled = stack.undoText(), stack.canUndo()
+        else:
+            text, enabled = stack.redoText(), stack.canRedo()
+        verb = "&Undo" if undo else "&Redo"
+        action.setText(f"{verb} {text}" if text else verb)
+        action.setEnabled(enabled)
+
+    # -- the document --------------------------------------------------------------------
+    def set_document(self, document: Document) -> None:
+        """Show another document in this window (New, Open, recovery)."""
+        old_scene, old_document = self.scene, self.document
+        self.document = document
+        document.setParent(self)  # lives and dies with the window, and its signals with it
+        self.scene = GraphScene(document, self)
+        self.view.show_scene(self.scene)
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.scene.nodeActivated.connect(self.show_model)
+        document.analysisChanged.connect(self._analysis_changed)
+        document.loadingChanged.connect(self._loading_changed)
+        document.fileChanged.connect(self._update_title)
+        document.editFailed.connect(self._edit_failed)
+        document.undo_stack.indexChanged.connect(self._refresh_undo_actions)
+        document.undo_stack.indexChanged.connect(self._refresh_inspector)
+        if old_scene is not None:
+            old_scene.close()
+            old_scene.deleteLater()
+        if old_document is not None:
+            old_document.close()
+            old_document.deleteLater()
+        self._update_title()
+        self._loading_changed(document.loading)
+        self._analysis_changed()
+        self._refresh_undo_actions()
+        self.inspector.show_node(None)
+        QTimer.singleShot(0, self.view.frame_all)
+
+    def _refresh_undo_actions(self) -> None:
+        if hasattr(self, "undo_action"):
+            self._update_undo_action(self.undo_action, True, self.document.undo_stack)
+            self._update_undo_action(self.redo_action, False, self.document.undo_stack)
+
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"{self.document.title}[*] — Graft")
+        self.setWindowModified(self.document.modified)
+
+    def push(self, command) -> bool:
+        return self.document.push(command)
+
+    def _edit_failed(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    # -- reacting to the analysis ----------------------------------------------------------
+    def _analysis_changed(self) -> None:
+        analysis = self.document.analysis
+        if analysis is None:
+            self.problems.set_problems([], waiting=self.document.loading or "Analysing…")
+            self.validation_label.setText("")
+            self.params_label.setText("")
+            return
+        self.problems.set_problems(analysis.problems)
+        errors = sum(p.severity == ERROR for p in analysis.problems)
+        warnings = sum(p.severity == WARNING for p in analysis.problems)
+        if errors:
+            text = f"✖ {errors} error{'s' * (errors != 1)}"
+        else:
+            text = "✔ valid" + (f", {warnings} warning{'s' * (warnings != 1)}" if warnings else "")
+        self.validation_label.setText(text)
+        total, trainable = analysis.param_totals()
+        self.params_label.setText(f"{total:,} parameters · {trainable:,} trainable")
+        self._refresh_inspector()
+
+    def _loading_changed(self, text: str) -> None:
+        self.loading_label.setText(text)
+        self.loading_label.setVisible(bool(text))
+        self.loading_bar.setVisible(bool(text))
+        if text and self.document.analysis is None:
+            self.problems.set_problems([], waiting=text)
+
+    def _selection_changed(self) -> None:
+        self._refresh_inspector()
+
+    def _refresh_inspector(self) -> None:
+        if self.scene is None:
+            return
+        selected = self.scene.selected_node_ids()
+        if len(selected) != 1 or not self.document.graph.has_node(selected[0]):
+            self.inspector.show_node(None)
+            return
+        node = self.document.graph.node(selected[0])
+        analysis = self.document.analysis
+        result = analysis.nodes.get(node.id) if analysis else None
+        self.inspector.show_node(node, result, self.document.context.base_dir)
+
+    # -- adding nodes ---------------------------------------------------------------------
+    def _view_centre(self) -> QPointF:
+        return self.view.mapToScene(self.view.viewport().rect().center())
+
+    def add_entry(self, entry: Entry, at: QPointF, after: str | None = None) -> str | None:
+        """Add a palette entry centred at `at`; `after` connects that node's first output to it.
+        Returns the new node's id, or None when the user cancelled or the values were refused."""
+        params = dict(entry.params)
+        if entry.needs_file:
+            path, _ = QFileDialog.getOpenFileName(self, "Import model file",
+                                                  str(self.document.context.base_dir), MODEL_FILTER)
+            if not path:
+                return None
+            params["path"] = path
+        graph = self.document.graph
+        position = (round(at.x() - WIDTH / 2, 1), round(at.y() - TITLE_HEIGHT / 2, 1))
+        try:
+            node = new_node(graph, entry.type_name, params, position)
+        except ParamError as error:
+            self._edit_failed(f"cannot add {entry.label}: {error}")
+            return None
+        command = AddNode(node)
+        if after is not None:
+            source = graph.node(after)
+            outputs = self.document.output_ports(source)
+            inputs = node_type(node.type).input_ports(node, set(), self.document.context) \
+                if not self.document.needs_loading(node) else []
+            if outputs and (inputs or self.document.needs_loading(node)):
+                port = inputs[0].name if inputs else "in"
+                edge = connect(graph, source.id, outputs[0], node.id, port)
+                command = Macro(f"Add {node.name}", [AddNode(node), edge])
+        if not self.push(command):
+            return None
+        self.scene.select([node.id])
+        return node.id
+
+    def show_quick_add(self, at: QPointF) -> None:
+        self._quick_add_at = at
+        self.quick_add.popup(self.view.mapToGlobal(self.view.mapFromScene(at)))
+
+    def _quick_add_chosen(self, entry: Entry) -> None:
+        """With one node selected, the new node is appended after it, to its right."""
+        selected = self.scene.selected_node_ids()
+        after = selected[0] if len(selected) == 1 else None
+        at = getattr(self, "_quick_add_at", self._view_centre())
+        if after is not None:
+            item = self.scene.node_items[after]
+            at = item.pos() + QPointF(WIDTH * 1.5 + 60, TITLE_HEIGHT / 2)
+        self.add_entry(entry, at, after)
+        self.view.setFocus()
+
+    # -- editing the selection ---------------------------------------------------------------
+    def delete_selection(self) -> None:
+        nodes = self.scene.selected_node_ids()
+        edges = [e for e in self.scene.selected_edge_ids()
+                 if not {self.document.graph.edge(e).source, self.document.graph.edge(e).target} & set(nodes)]
+        commands = ([RemoveNodes(nodes)] if nodes else []) + [Disconnect(e) for e in edges]
+        if len(commands) == 1:
+            self.push(commands[0])
+        elif commands:
+            self.push(Macro(f"Delete {len(nodes)} nodes and {len(edges)} connections", commands))
+
+    def select_all(self) -> None:
+        self.scene.select(self.scene.node_items)
+
+    def copy(self) -> bool:
+        nodes = self.scene.selected_node_ids()
+        if not nodes:
+            return False
+        text = copy_text(self.document.graph, nodes, self.document.context.base_dir)
+        QGuiApplication.clipboard().setText(text)
+        return True
+
+    def cut(self) -> None:
+        if self.copy():
+            self.push(RemoveNodes(self.scene.selected_node_ids()))
+
+    def paste(self) -> None:
+        text = QGuiApplication.clipboard().text()
+        if not text.strip():
+            return
+        try:
+            at = self.view.cursor_scene_pos()
+            command = paste_command(self.document.graph, text, at=(at.x(), at.y()),
+                                    base_dir=self.document.context.base_dir)
+        except ProjectError as error:
+            self._edit_failed(f"the clipboard does not hold Graft nodes: {error}")
+            return
+        if self.push(command):
+            self.scene.select(command.node_ids)
+
+    def duplicate(self) -> None:
+        nodes = self.scene.selected_node_ids()
+        if nodes:
+            command = duplicate_command(self.document.graph, nodes)
+            if self.push(command):
+                self.scene.select(command.node_ids)
+
+    def auto_layout(self) -> None:
+        command = layout_command(self.document.graph)
+        if command is not None and self.push(command):
+            self.view.frame_all()
+
+    # -- problems and fixes ----------------------------------------------------------------
+    def reveal_problem(self, problem) -> None:
+        """Select and centre the problem's edge or node."""
+        if problem.edge_id and problem.edge_id in self.scene.edge_items:
+            self.scene.select(edge_ids=[problem.edge_id])
+            self.view.centre_on_items([self.scene.edge_items[problem.edge_id]])
+        elif problem.node_id and problem.node_id in self.scene.node_items:
+            self.scene.select([problem.node_id])
+            self.view.centre_on_items([self.scene.node_items[problem.node_id]])
+
+    def apply_fix(self, fix) -> None:
+        if self.document.graph.has_edge(fix.edge_id):
+            self.push(apply_fix(self.document.graph, fix))
+
+    def apply_first_fix(self) -> None:
+        analysis = self.document.analysis
+        fixes = [p.fix for p in (analysis.problems if analysis else []) if p.fix]
+        if fixes:
+            self.apply_fix(fixes[0])
+
+    # -- model view ----------------------------------------------------------------------
+    def show_selected_model(self) -> None:
+        selected = self.scene.selected_node_ids()
+        if len(selected) == 1:
+            self.show_model(selected[0])
+
+    def show_model(self, node_id: str):
+        """The model view (layers table) of a pretrained node; None for other nodes."""
+        from app.gui.panels.model_view import ModelView
+
+        node = self.document.graph.node(node_id)
+        kind = node_type(node.type)
+        if kind.category != PRETRAINED:
+            return None
+        if self.document.needs_loading(node):
+            self._edit_failed(f"{node.name}: still loading, try again in a moment")
+            return None
+        try:
+            card = kind.card(node, self.document.context)
+        except ModelLoadError as error:
+            self._edit_failed(str(error))
+            return None
+        dialog = ModelView(node.name, card, node.params, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    # -- files -----------------------------------------------------------------------------
+    def new_document(self) -> None:
+        if self.maybe_save():
+            self.set_document(Document())
+
+    def new_window(self) -> MainWindow:
+        window = MainWindow(settings=self.settings)
+        window.show()
+        return window
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", self._last_folder(), PROJECT_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open a project here after offering to save this one. A file that cannot be read is
+        reported with its place and leaves this window as it was."""
+        if not self.maybe_save():
+            return False
+        try:
+            document = Document.open(path)
+        except ProjectError as error:
+            QMessageBox.warning(self, "Cannot open project", str(error))
+            return False
+        self.set_document(document)
+        self._remember(Path(path))
+        return True
+
+    def open_files(self, paths: list[str]) -> None:
+        """Files dropped on the window: a project opens, a model file becomes a node."""
+        for path in paths:
+            if path.endswith(SUFFIX):
+                self.open_path(path)
+                return
+            if path.endswith(".keras"):
+                entry = Entry(Path(path).stem, PRETRAINED, "ModelFile", {"path": path})
+                self.add_entry(entry, self.view.cursor_scene_pos())
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self._save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        start = str(self.document.path or Path(self._last_folder()) / f"untitled{SUFFIX}")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
+        if not path:
+            return False
+        if not path.endswith(SUFFIX):
+            path += SUFFIX
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.document.save(path)
+        except OSError as error:
+            QMessageBox.warning(self, "Cannot save project",
+                                f"{path} could not be written: {error.strerror or error}. "
+                                "Your changes are still here; choose another place with Save As.")
+            return False
+        self.recovery.discard()
+        self._remember(path)
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    def maybe_save(self) -> bool:
+        """Ask before unsaved changes would be lost; False when the user cancels."""
+        if not self.document.modified:
+            return True
+        answer = self.ask_unsaved()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def ask_unsaved(self) -> QMessageBox.StandardButton:
+        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                   | QMessageBox.StandardButton.Cancel)
+        return QMessageBox.question(self, "Unsaved changes",
+                                    f"Save the changes to {self.document.title} before closing?",
+                                    buttons, QMessageBox.StandardButton.Save)
+
+    def autosave(self) -> None:
+        """Every two minutes: unsaved changes go to the recovery file, never to the project."""
+        if not self.document.modified:
+            self.recovery.discard()
+            return
+        try:
+            self.recovery.write(self.document.project, self.document.text())
+        except OSError as error:
+            self.statusBar().showMessage(f"Autosave failed: {error}", 8000)
+
+    def _remember(self, path: Path) -> None:
+        recent = [str(path.resolve())] + [p for p in self.recent_files() if p != str(path.resolve())]
+        self.settings.setValue("recent_files", recent[:MAX_RECENT])
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            action = self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+            action.setEnabled(Path(path).exists())
+        if not self.recent_menu.actions():
+            self.recent_menu.addAction("No recent projects").setEnabled(False)
+
+    def _last_folder(self) -> str:
+        recent = self.recent_files()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    def recover(self, found: recovery.Recovered) -> bool:
+        """Open a crashed session's autosave here, marked unsaved."""
+        try:
+            project: Project = found.project()
+        except ProjectError as error:
+            QMessageBox.warning(self, "Cannot recover", f"The recovery file is damaged: {error}")
+            found.forget()
+            return False
+        document = Document(project)
+        document.undo_stack.resetClean()  # unsaved until the user saves
+        self.set_document(document)
+        self.autosave()  # this window's recovery file takes over
+        found.forget()
+        return True
+
+    # -- window ----------------------------------------------------------------------------
+    def set_theme(self, name: str) -> None:
+        apply_theme(QApplication.instance(), name)
+        self.settings.setValue("theme", name)
+        for window in _windows:
+            for action in window.actions():
+                if action.data():
+                    action.setIcon(icon(action.data()))
+            window.scene.update()
+            window.view.viewport().update()
+            window.view.resetCachedContent()
+
+    def show_shortcuts(self) -> None:
+        lines = [f"{a.text().replace('&', '')}: {', '.join(k.toString() for k in a.shortcuts())}"
+                 for a in self.actions() if a.shortcuts()]
+        lines += ["Quick-add a node: Tab", "Pan: middle-drag or Space-drag", "Zoom: mouse wheel",
+                  "Connect: drag from an output port to an input port",
+                  "Detach: drag a connection off its input port"]
+        QMessageBox.information(self, "Keyboard shortcuts", "\n".join(lines))
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About Graft", "Graft — a studio for composing pretrained Keras models.")
+
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            self.open_files(paths)
+            event.acceptProposedAction()
+
+    def closeEvent(self, event):
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.autosave_timer.stop()
+        self.recovery.release()
+        self.scene.close()
+        self.document.close()
+        if self in _windows:
+            _windows.remove(self)
+        event.accept()
+

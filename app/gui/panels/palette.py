@@ -1,0 +1,163 @@
+"""The palette: every node a user can add, by section, searchable, draggable onto the canvas.
+The same entries feed the quick-add box (Tab)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeView, QVBoxLayout, QWidget
+
+from app.core.nodes import REGISTRY
+from app.core.nodes.base import ADAPTER, INPUT, LAYER, MERGE, OUTPUT, PRETRAINED
+from app.gui.theme import category_icon, icon
+
+MIME = "application/x-graft-node"
+MODELS_DIR = Path(__file__).resolve().parents[3] / "resources" / "models"
+SECTIONS = ((INPUT, "Inputs"), (PRETRAINED, "Pretrained"), (ADAPTER, "Adapters"),
+            (MERGE, "Merges"), (LAYER, "Keras layers"), (OUTPUT, "Outputs"))
+
+# Common keras.layers classes offered ready-made; any other is one config edit away.
+KERAS_LAYERS = {
+    "Conv2D": {"filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"},
+    "MaxPooling2D": {"pool_size": 2},
+    "Conv1D": {"filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"},
+    "LSTM": {"units": 64},
+    "GRU": {"units": 64},
+    "SpatialDropout2D": {"rate": 0.1},
+    "UpSampling2D": {"size": 2},
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing to add: a node type with preset parameters. `needs_file` entries ask for a
+    model file first."""
+
+    label: str
+    category: str
+    type_name: str
+    params: dict = field(default_factory=dict, hash=False)
+    help: str = ""
+    needs_file: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps({"label": self.label, "category": self.category, "type": self.type_name,
+                           "params": self.params, "needs_file": self.needs_file})
+
+
+def entries() -> list[Entry]:
+    """Every palette entry, in section order."""
+    found: list[Entry] = []
+    for category, _ in SECTIONS:
+        for kind in REGISTRY.values():
+            if kind.category != category or kind.name == "ModelFile":
+                continue
+            if kind.name == "KerasLayer":
+                found += [Entry(name, LAYER, "KerasLayer", {"class_name": name, "config": config},
+                                f"keras.layers.{name}; edit its config in the inspector.")
+                          for name, config in KERAS_LAYERS.items()]
+                found.append(Entry("Keras layer (any class)", LAYER, "KerasLayer", {}, kind.help))
+                continue
+            found.append(Entry(kind.title, category, kind.name, {}, kind.help))
+        if category == PRETRAINED:
+            found.append(Entry("Import model file…", PRETRAINED, "ModelFile", {},
+                               "A .keras model file of your own, loaded in safe mode.", needs_file=True))
+            found += [Entry(f"{path.stem} (bundled)", PRETRAINED, "ModelFile", {"path": str(path)},
+                            f"The bundled model {path.name}.")
+                      for path in sorted(MODELS_DIR.glob("*.keras"))]
+    return found
+
+
+def entry_mime(entry: Entry) -> QMimeData:
+    mime = QMimeData()
+    mime.setData(MIME, entry.to_json().encode())
+    return mime
+
+
+def entry_from_mime(mime: QMimeData) -> Entry | None:
+    if not mime.hasFormat(MIME):
+        return None
+    try:
+        data = json.loads(bytes(mime.data(MIME)).decode())
+        return Entry(data["label"], data["category"], data["type"], data["params"],
+                     needs_file=data["needs_file"])
+    except (ValueError, KeyError, TypeError):
+        return None  # not ours after all
+
+
+class _Model(QStandardItemModel):
+    def mimeTypes(self):
+        return [MIME]
+
+    def mimeData(self, indexes):
+        for index in indexes:
+            entry = index.data(Qt.ItemDataRole.UserRole)
+            if entry is not None:
+                return entry_mime(entry)
+        return None
+
+
+class Palette(QWidget):
+    activated = Signal(object)  # Entry: double-click or Enter adds it at the canvas centre
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.search = QLineEdit(placeholderText="Search nodes…", clearButtonEnabled=True)
+        self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self.model = _Model(self)
+        for category, title in SECTIONS:
+            section = QStandardItem(title)
+            section.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            section.setIcon(category_icon(category))
+            for entry in entries():
+                if entry.category == category:
+                    item = QStandardItem(entry.label)
+                    item.setData(entry, Qt.ItemDataRole.UserRole)
+                    item.setToolTip(entry.help)
+                    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                                  | Qt.ItemFlag.ItemIsDragEnabled)
+                    section.appendRow(item)
+            self.model.appendRow(section)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setRecursiveFilteringEnabled(True)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.tree = QTreeView(headerHidden=True, uniformRowHeights=True)
+        self.tree.setModel(self.proxy)
+        self.tree.setDragEnabled(True)
+        self.tree.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.tree.expandAll()
+        self.tree.doubleClicked.connect(self._activate)
+        self.tree.activated.connect(self._activate)
+        self.search.textChanged.connect(self._filter)
+        self.search.returnPressed.connect(self._activate_first)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.search)
+        layout.addWidget(self.tree)
+
+    def _filter(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text.strip())
+        self.tree.expandAll()
+
+    def _activate(self, index) -> None:
+        entry = index.data(Qt.ItemDataRole.UserRole)
+        if entry is not None:
+            self.activated.emit(entry)
+
+    def _activate_first(self) -> None:
+        for row in range(self.proxy.rowCount()):
+            section = self.proxy.index(row, 0)
+            if self.proxy.rowCount(section):
+                self._activate(self.proxy.index(0, 0, section))
+                return
+
+    def index_of(self, label: str):
+        """The view index of the entry with this label (for keyboard and test navigation)."""
+        matches = self.proxy.match(self.proxy.index(0, 0), Qt.ItemDataRole.DisplayRole, label, 1,
+                                   Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+        return matches[0] if matches else None

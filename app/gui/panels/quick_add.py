@@ -1,0 +1,72 @@
+"""Tab on the canvas: a search box at the cursor; type, pick with the arrows, Enter adds."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtWidgets import QFrame, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
+
+from app.gui.panels.palette import entries
+from app.gui.theme import category_icon
+
+
+class QuickAdd(QFrame):
+    chosen = Signal(object)  # Entry
+
+    def __init__(self, parent=None):
+        super().__init__(parent, Qt.WindowType.Popup)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.search = QLineEdit(placeholderText="Add node…")
+        self.list = QListWidget()
+        self.list.setUniformItemSizes(True)
+        for entry in entries():
+            item = QListWidgetItem(category_icon(entry.category), entry.label)
+            item.setData(Qt.ItemDataRole.UserRole, entry)
+            item.setToolTip(entry.help)
+            self.list.addItem(item)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.search)
+        layout.addWidget(self.list)
+        self.resize(280, 320)
+        self.search.textChanged.connect(self._filter)
+        self.search.returnPressed.connect(self._choose)
+        self.list.itemActivated.connect(self._choose)
+        self.search.installEventFilter(self)
+
+    def popup(self, at: QPoint) -> None:
+        self.search.clear()
+        self._filter("")
+        self.move(at)
+        self.show()
+        self.search.setFocus()
+
+    def _filter(self, text: str) -> None:
+        words = text.lower().split()
+        first = None
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            entry = item.data(Qt.ItemDataRole.UserRole)
+            haystack = f"{entry.label} {entry.type_name} {entry.category}".lower()
+            hidden = not all(w in haystack for w in words)
+            item.setHidden(hidden)
+            if not hidden and first is None:
+                first = item
+        self.list.setCurrentItem(first)
+
+    def eventFilter(self, watched, event):
+        """Up and Down in the search box move through the list."""
+        if event.type() == event.Type.KeyPress and event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down):
+            step = 1 if event.key() == Qt.Key.Key_Down else -1
+            row = self.list.currentRow() + step
+            while 0 <= row < self.list.count() and self.list.item(row).isHidden():
+                row += step
+            if 0 <= row < self.list.count():
+                self.list.setCurrentRow(row)
+            return True
+        return super().eventFilter(watched, event)
+
+    def _choose(self, *_) -> None:
+        item = self.list.currentItem()
+        if item is not None and not item.isHidden():
+            self.hide()
+            self.chosen.emit(item.data(Qt.ItemDataRole.UserRole))

@@ -1,0 +1,183 @@
+"""Copy and paste through project JSON: fresh ids and names, internal edges only, one undo
+step, strict parsing, and model paths rebased between project folders."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+
+from app.core.builder import GraphBuilder
+from app.core.clipboard import copy_text, duplicate_command, paste_command
+from app.core.commands import CommandStack
+from app.core.graph import Graph, GraphError
+from app.core.project import Project, ProjectError, load
+from tests.conftest import EXAMPLES
+from tests.core.strategies import graphs
+
+
+def snapshot(graph):
+    return Project(graph).to_dict()
+
+
+def by_name(graph):
+    """The graph without its ids: what a copy must reproduce."""
+    names = {node.id: node.name for node in graph.nodes}
+    nodes = [(n.name, n.type, n.params, (round(n.position[0], 2), round(n.position[1], 2)))
+             for n in graph.nodes]
+    edges = [(names[e.source], e.source_port, names[e.target], e.target_port) for e in graph.edges]
+    return nodes, edges
+
+
+def parallel():
+    """pixels → cnn, encoder → fused → head → digit, from the bundled example."""
+    graph = load(EXAMPLES / "parallel.graft").graph
+    return graph, {node.name: node.id for node in graph.nodes}
+
+
+def test_copy_then_paste_doubles_the_nodes_with_unique_names_and_internal_edges():
+    graph, ids = parallel()
+    text = copy_text(graph, [ids["fused"], ids["cnn"], ids["encoder"]])
+    CommandStack(graph).push(paste_command(graph, text))
+    names = [node.name for node in graph.nodes]
+    assert len(names) == len(set(names)) == 9
+    assert names[6:] == ["cnn_1", "encoder_1", "fused_1"]  # graph order, not selection order
+    new = {node.name: node.id for node in graph.nodes}
+    wires = {(e.source, e.target) for e in graph.edges}
+    assert {(new["cnn_1"], new["fused_1"]), (new["encoder_1"], new["fused_1"])} <= wires
+    assert len(graph.edges) == 6 + 2  # pixels → cnn and fused → head are not copied
+
+
+def test_the_copied_text_is_a_project_document():
+    graph, ids = parallel()
+    document = json.loads(copy_text(graph, [ids["cnn"], ids["fused"]]))
+    assert document["format"] == "graft-project"
+    assert [node["name"] for node in document["nodes"]] == ["cnn", "fused"]
+    assert [(e["from"]["node"], e["to"]["node"]) for e in document["edges"]] == [(ids["cnn"], ids["fused"])]
+
+
+@settings(max_examples=40, deadline=None)
+@given(graph=graphs())
+def test_pasting_everything_into_an_empty_graph_reproduces_the_graph(graph):
+    target = Graph()
+    CommandStack(target).push(paste_command(target, copy_text(graph, [n.id for n in graph.nodes]),
+                                            offset=(0.0, 0.0)))
+    assert by_name(target) == by_name(graph)
+
+
+def test_paste_shifts_by_the_offset_and_exposes_the_new_ids():
+    graph, ids = parallel()
+    command = paste_command(graph, copy_text(graph, [ids["cnn"], ids["fused"]]), offset=(10.0, -5.0))
+    CommandStack(graph).push(command)
+    assert command.text == "Paste 2 nodes"
+    assert [graph.node(i).name for i in command.node_ids] == ["cnn_1", "fused_1"]
+    assert graph.node(command.node_ids[0]).position == (250.0, -5.0)
+    assert graph.node(command.node_ids[1]).position == (490.0, 95.0)
+
+
+def test_paste_at_puts_the_top_left_there():
+    graph, ids = parallel()
+    command = paste_command(graph, copy_text(graph, [ids["encoder"], ids["head"]]), at=(1000.0, 500.0))
+    CommandStack(graph).push(command)
+    positions = [graph.node(i).position for i in command.node_ids]
+    assert min(x for x, _ in positions) == 1000.0 and min(y for _, y in positions) == 500.0
+    assert positions == [(1000.0, 600.0), (1480.0, 500.0)]  # relative placement kept
+
+
+def test_undo_removes_exactly_the_pasted_nodes_and_edges():
+    graph, ids = parallel()
+    before = snapshot(graph)
+    stack = CommandStack(graph)
+    stack.push(paste_command(graph, copy_text(graph, ids.values())))
+    pasted = snapshot(graph)
+    assert len(pasted["nodes"]) == 12 and len(pasted["edges"]) == 12
+    stack.undo()
+    assert snapshot(graph) == before
+    stack.redo()
+    assert snapshot(graph) == pasted
+
+
+def test_pasting_twice_gives_distinct_names_and_ids():
+    graph, ids = parallel()
+    text = copy_text(graph, [ids["head"]])
+    stack = CommandStack(graph)
+    first = paste_command(graph, text)
+    stack.push(first)
+    second = paste_command(graph, text)
+    stack.push(second)
+    assert [graph.node(i).name for i in first.node_ids + second.node_ids] == ["head_1", "head_2"]
+    assert len({node.id for node in graph.nodes}) == 8
+
+
+def test_duplicate_is_a_paste_of_a_copy_in_one_step():
+    graph, ids = parallel()
+    command = duplicate_command(graph, [ids["cnn"], ids["fused"]])
+    CommandStack(graph).push(command)
+    assert command.text == "Duplicate 2 nodes"
+    cnn = graph.node(command.node_ids[0])
+    assert (cnn.name, cnn.position) == ("cnn_1", (280.0, 40.0))
+    assert graph.edge_into(command.node_ids[1], "in0").source == cnn.id
+
+
+def test_copying_an_unknown_node_is_refused():
+    graph, _ = parallel()
+    with pytest.raises(GraphError, match="no node with id 'nope'"):
+        copy_text(graph, ["nope"])
+
+
+def with_first_node(text, **changes):
+    document = json.loads(text)
+    document["nodes"][0].update(changes)
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize("make_text, message", [
+    (lambda text: "not json", r"line 1 column 1: not valid JSON"),
+    (lambda text: with_first_node(text, type="Teleporter"), r"nodes\[0\]\.type: unknown node type"),
+    (lambda text: text.replace("240.0", "NaN", 1),
+     r"nodes\[0\]\.position\[0\]: NaN is not a number JSON allows"),
+    (lambda text: with_first_node(text, params={"path": "m.keras", "trainable": "sometimes"}),
+     r"nodes\[0\]\.params\.trainable: expected one of"),
+    (lambda text: json.dumps({"format": "graft-project", "format_version": 1,
+                              "description": "Relative paths are relative to /a\u0000b",
+                              "nodes": json.loads(text)["nodes"]}),
+     r"description: names no usable folder"),
+], ids=["not_json", "unknown_type", "nan", "bad_param", "null_byte_folder"])
+def test_a_malformed_clipboard_is_refused_with_its_place_and_changes_nothing(make_text, message):
+    graph, ids = parallel()
+    text = copy_text(graph, [ids["cnn"], ids["head"]])
+    before = snapshot(graph)
+    with pytest.raises(ProjectError, match=message):
+        paste_command(graph, make_text(text))
+    assert snapshot(graph) == before
+
+
+# -- model paths --------------------------------------------------------------------------
+
+def model_file_graph():
+    b = GraphBuilder()
+    b.add("relative", "ModelFile", path="../models/digits_cnn.keras")
+    b.add("absolute", "ModelFile", path="/data/models/digits_mlp.keras")
+    return b.graph
+
+
+def pasted_paths(text, base_dir):
+    target = Graph()
+    command = paste_command(target, text, base_dir=base_dir)
+    CommandStack(target).push(command)
+    return [target.node(i).params["path"] for i in command.node_ids]
+
+
+def test_relative_model_paths_are_rebased_between_project_folders(tmp_path):
+    graph = model_file_graph()
+    source, elsewhere = tmp_path / "team" / "projects", tmp_path / "mine"
+    text = copy_text(graph, [n.id for n in graph.nodes], base_dir=source)
+    assert pasted_paths(text, elsewhere) == ["../team/models/digits_cnn.keras",
+                                             "/data/models/digits_mlp.keras"]
+    assert pasted_paths(text, source) == ["../models/digits_cnn.keras", "/data/models/digits_mlp.keras"]
+
+
+def test_a_document_without_its_folder_note_is_taken_as_relative_to_the_paste(tmp_path):
+    graph = model_file_graph()
+    document = json.loads(copy_text(graph, [graph.nodes[0].id], base_dir=tmp_path / "a"))
+    document["description"] = ""
+    assert pasted_paths(json.dumps(document), tmp_path / "b") == ["../models/digits_cnn.keras"]

@@ -1,0 +1,300 @@
+"""The editor driven by real input (mouse, keys, drops), asserting on the core graph."""
+
+from __future__ import annotations
+
+import shutil
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+
+from app.core.commands import AddNode, connect, new_node
+from app.core.project import dumps, load
+from app.core.validate import ERROR
+from app.gui.document import Document
+from tests.conftest import EXAMPLES
+from tests.gui.conftest import activate, click, drag, drop, node_point, port_point
+
+
+def add(window, type_name, x=0.0, y=0.0, **params) -> str:
+    node = new_node(window.document.graph, type_name, params, (x, y))
+    assert window.document.push(AddNode(node))
+    return node.id
+
+
+def types(window) -> list[str]:
+    return [n.type for n in window.document.graph.nodes]
+
+
+def test_a_palette_drop_adds_the_node_where_it_was_dropped(window):
+    palette = window.palette_panel
+    index = palette.proxy.mapToSource(palette.index_of("Dense projection"))
+    mime = palette.model.mimeData([index])
+    drop(window.view, mime, QPointF(300, 200))
+    (node,) = window.document.graph.nodes
+    assert node.type == "Dense"
+    x, y = node.position
+    assert abs(x + 120 - 300) < 2 and abs(y + 13 - 200) < 2  # centred on the drop point
+    assert window.undo_action.text() == "&Undo Add dense"
+
+
+def test_dragging_from_an_output_port_to_an_input_port_connects(window):
+    source = add(window, "Input", 0, 0, shape=[16])
+    target = add(window, "Dense", 400, 0, units=4)
+    drag(window.view, port_point(window, source, "out", False), port_point(window, target, "in", True))
+    (edge,) = window.document.graph.edges
+    assert (edge.source, edge.source_port, edge.target, edge.target_port) == (source, "out", target, "in")
+    assert window.document.analysis.nodes[target].inputs["in"].shape == (None, 16)
+
+
+def test_a_merge_grows_a_new_input_port_as_it_is_connected(window):
+    a = add(window, "Input", 0, 0, shape=[4])
+    b = add(window, "Input", 0, 200, shape=[4])
+    merge = add(window, "Concatenate", 400, 100)
+    assert list(window.scene.node_items[merge].inputs) == ["in0", "in1"]
+    drag(window.view, port_point(window, a, "out", False), port_point(window, merge, "in0", True))
+    drag(window.view, port_point(window, b, "out", False), port_point(window, merge, "in1", True))
+    assert list(window.scene.node_items[merge].inputs) == ["in0", "in1", "in2"]
+    assert window.document.analysis.output_spec(merge).shape == (None, 8)
+
+
+def test_pulling_a_connection_off_its_input_disconnects(window):
+    source = add(window, "Input", 0, 0, shape=[16])
+    target = add(window, "Dense", 400, 0)
+    window.document.push(connect(window.document.graph, source, "out", target, "in"))
+    drag(window.view, port_point(window, target, "in", True), QPointF(300, 300))
+    assert window.document.graph.edges == []
+
+
+def test_dragging_a_node_moves_it_as_one_undoable_step(window, qtbot):
+    node = add(window, "Input", 0, 0, shape=[16])
+    start = node_point(window, node)
+    drag(window.view, start, start + QPointF(100, 50))
+    assert window.document.graph.node(node).position == (100.0, 50.0)
+    qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.document.graph.node(node).position == (0.0, 0.0)
+
+
+def test_delete_removes_the_selected_node_and_its_connections(window, qtbot):
+    source = add(window, "Input", 0, 0, shape=[16])
+    target = add(window, "Dense", 400, 0)
+    window.document.push(connect(window.document.graph, source, "out", target, "in"))
+    click(window.view, node_point(window, target))
+    assert window.scene.selected_node_ids() == [target]
+    qtbot.keyClick(window.view, Qt.Key.Key_Delete)
+    assert types(window) == ["Input"] and window.document.graph.edges == []
+
+
+def test_ctrl_z_and_ctrl_shift_z_undo_and_redo(window, qtbot):
+    add(window, "Input", 0, 0, shape=[16])
+    add(window, "Dense", 400, 0)
+    before = dumps(window.document.project)
+    click(window.view, node_point(window, window.document.graph.nodes[1].id))
+    qtbot.keyClick(window.view, Qt.Key.Key_Delete)
+    after = dumps(window.document.project)
+    assert window.undo_action.text() == "&Undo Delete 1 node"
+    qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert dumps(window.document.project) == before
+    assert window.redo_action.text() == "&Redo Delete 1 node"
+    qtbot.keyClick(window.view, Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert dumps(window.document.project) == after
+
+
+def test_the_title_marks_unsaved_changes(window):
+    assert not window.isWindowModified()
+    add(window, "Input", shape=[4])
+    assert window.isWindowModified() and window.windowTitle() == "Untitled[*] — Graft"
+    window.document.undo_stack.undo()
+    assert not window.isWindowModified()
+
+
+def test_applying_the_one_click_fix_inserts_the_adapter(make_window, qtbot):
+    window = make_window(Document.open(EXAMPLES / "broken.graft"))
+    analysis = window.document.wait_until_analysed()
+    assert len(analysis.errors) == 3
+    panel = window.problems
+    row = next(i for i, p in enumerate(panel.problems) if p.fix and p.fix.label == "Insert Flatten")
+    qtbot.mouseClick(panel.fix_button(row), Qt.MouseButton.LeftButton)
+    graph = window.document.graph
+    flatten = next(n for n in graph.nodes if n.type == "Flatten")
+    mlp = graph.node_by_name("mlp")
+    assert graph.edge_into(mlp.id, "in").source == flatten.id
+    assert graph.edge_into(flatten.id, "in").source == graph.node_by_name("pixels").id
+    assert len(window.document.analysis.errors) == 2  # re-validated: that mismatch is gone
+    assert window.undo_action.text() == "&Undo Insert Flatten"
+    qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert "Flatten" not in types(window) and len(window.document.analysis.errors) == 3
+
+
+def test_an_incompatible_connection_is_red_with_the_reason_and_its_node_has_a_badge(make_window):
+    window = make_window(Document.open(EXAMPLES / "broken.graft"))
+    window.document.wait_until_analysed()
+    graph = window.document.graph
+    mlp = graph.node_by_name("mlp")
+    edge = graph.edge_into(mlp.id, "in")
+    item = window.scene.edge_items[edge.id]
+    assert item.problem.severity == ERROR
+    assert "expects (None, 64) but receives (None, 8, 8, 1)" in item.toolTip()
+    assert window.scene.node_items[mlp.id].has_error
+
+
+def test_clicking_a_problem_selects_and_centres_its_edge(make_window, qtbot):
+    window = make_window(Document.open(EXAMPLES / "broken.graft"))
+    window.document.wait_until_analysed()
+    panel = window.problems
+    row = next(i for i, p in enumerate(panel.problems) if p.code == "unreachable")
+    problem = panel.problems[row]
+    rect = panel.visualItemRect(panel.topLevelItem(row))
+    qtbot.mouseClick(panel.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.scene.selected_node_ids() == [problem.node_id]
+    centre = window.view.mapToScene(window.view.viewport().rect().center())
+    assert window.scene.node_items[problem.node_id].sceneBoundingRect().contains(centre)
+
+
+def test_save_then_open_restores_the_same_project(make_window, tmp_path, qtbot):
+    path = tmp_path / "cascade.graft"
+    shutil.copy(EXAMPLES / "cascade.graft", path)
+    shutil.copytree(EXAMPLES.parent / "models", tmp_path.parent / "models", dirs_exist_ok=True)
+    window = make_window(Document.open(path))
+    add(window, "Dense", 50, 300, units=3)
+    qtbot.keyClick(window.view, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert not window.isWindowModified()
+    saved = dumps(window.document.project)
+    other = make_window()
+    assert other.open_path(path)
+    assert dumps(other.document.project) == saved
+    assert other.recent_files()[0] == str(path.resolve())
+
+
+def test_a_project_that_cannot_be_read_is_reported_and_nothing_changes(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    bad = tmp_path / "bad.graft"
+    bad.write_text('{"format": "graft", "format_version": 1, "nodes": [')
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    add(window, "Input", shape=[4])
+    window.document.undo_stack.setClean()
+    assert not window.open_path(bad)
+    assert "bad.graft" in shown[0] and "line 1" in shown[0]
+    assert types(window) == ["Input"]
+
+
+def test_dropping_a_project_file_on_the_window_opens_it(window):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(EXAMPLES / "parallel.graft"))])
+    drop(window.view, mime, QPointF(0, 0))
+    assert window.document.path == EXAMPLES / "parallel.graft"
+    assert dumps(window.document.project) == dumps(load(EXAMPLES / "parallel.graft"))
+
+
+def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    add(window, "Input", shape=[4])
+    asked = []
+    monkeypatch.setattr(type(window), "ask_unsaved",
+                        lambda self: asked.append(1) or QMessageBox.StandardButton.Cancel)
+    assert not window.close()
+    assert asked and window.isVisible()
+    monkeypatch.setattr(type(window), "ask_unsaved", lambda self: QMessageBox.StandardButton.Discard)
+    assert window.close()
+
+
+def test_copy_and_paste_carry_project_json_between_windows(make_window, qtbot):
+    first, second = make_window(), make_window()
+    source = add(first, "Input", 0, 0, shape=[16])
+    target = add(first, "Dense", 400, 0, units=7)
+    first.document.push(connect(first.document.graph, source, "out", target, "in"))
+    first.select_all()
+    activate(qtbot, first)
+    qtbot.keyClick(first.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    activate(qtbot, second)
+    qtbot.keyClick(second.view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    graph = second.document.graph
+    assert [n.type for n in graph.nodes] == ["Input", "Dense"] and len(graph.edges) == 1
+    assert graph.nodes[1].params["units"] == 7
+    assert second.scene.selected_node_ids() == [n.id for n in graph.nodes]
+
+
+def test_duplicate_gives_unique_names(window, qtbot):
+    node = add(window, "Dense", 0, 0, units=3)
+    click(window.view, node_point(window, node))
+    qtbot.keyClick(window.view, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    names = [n.name for n in window.document.graph.nodes]
+    assert len(names) == 2 and len(set(names)) == 2
+
+
+def test_auto_layout_puts_every_connection_left_to_right_and_undoes(make_window, qtbot):
+    window = make_window(Document.open(EXAMPLES / "parallel.graft"))
+    graph = window.document.graph
+    before = dumps(window.document.project)
+    qtbot.keyClick(window.view, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    assert all(graph.node(e.source).position[0] < graph.node(e.target).position[0] for e in graph.edges)
+    assert window.undo_action.text() == "&Undo Auto-layout"
+    window.document.undo_stack.undo()
+    assert dumps(window.document.project) == before
+
+
+def test_f_frames_all_nodes(window, qtbot):
+    far = add(window, "Input", 5000, 3000, shape=[4])
+    near = add(window, "Input", 0, 0, shape=[4])
+    qtbot.keyClick(window.view, Qt.Key.Key_F)
+    visible = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+    for node in (far, near):
+        assert visible.contains(window.scene.node_items[node].sceneBoundingRect())
+
+
+def test_wheel_zooms_and_middle_drag_pans(window, qtbot):
+    view = window.view
+    zoom = view.zoom
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(view.viewport().rect().center())
+    wheel = QWheelEvent(centre, view.viewport().mapToGlobal(centre), QPoint(), QPoint(0, 240),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                        False)
+    QApplication.sendEvent(view.viewport(), wheel)
+    assert view.zoom > zoom
+    before = view.mapToScene(view.viewport().rect().center())
+    start = view.mapToScene(view.viewport().rect().center())
+    drag(view, start, start + QPointF(50, 0), button=Qt.MouseButton.MiddleButton)
+    after = view.mapToScene(view.viewport().rect().center())
+    assert after.x() < before.x()  # the content followed the mouse to the right
+
+
+def test_a_bad_value_in_the_inspector_is_refused_and_not_applied(window, qtbot):
+    node = add(window, "Dense", 0, 0, units=8)
+    click(window.view, node_point(window, node))
+    units = window.inspector.editor("units")
+    units.selectAll()
+    qtbot.keyClicks(units, "abc")
+    qtbot.keyClick(units, Qt.Key.Key_Return)
+    assert window.document.graph.node(node).params["units"] == 8
+    units.selectAll()
+    qtbot.keyClicks(units, "12")
+    qtbot.keyClick(units, Qt.Key.Key_Return)
+    assert window.document.graph.node(node).params["units"] == 12
+    assert window.undo_action.text() == "&Undo Change units"
+
+
+def test_the_status_bar_counts_total_and_trainable_parameters(window):
+    source = add(window, "Input", 0, 0, shape=[16])
+    target = add(window, "Dense", 400, 0, units=4)
+    window.document.push(connect(window.document.graph, source, "out", target, "in"))
+    assert window.params_label.text() == "68 parameters · 68 trainable"
+    assert window.validation_label.text() == "✖ 1 error"  # no Output yet
+    add(window, "Output", 800, 0)
+    window.document.push(connect(window.document.graph, target, "out",
+                                 window.document.graph.nodes[-1].id, "in"))
+    assert window.validation_label.text() == "✔ valid"
+
+
+def test_double_clicking_a_pretrained_node_shows_its_layers(make_window):
+    window = make_window(Document.open(EXAMPLES / "cascade.graft"))
+    window.document.wait_until_analysed()
+    node = window.document.graph.node_by_name("classifier_a")
+    click(window.view, node_point(window, node.id), double=True)
+    dialog = window.findChild(type(window.show_model(node.id)))
+    assert dialog is not None and "classifier_a" in dialog.windowTitle()
