@@ -58,11 +58,14 @@ def build_models() -> None:
 
 def build_examples() -> None:
     from app.core.builder import GraphBuilder
+    from app.core.layout import auto_layout
     from app.core.project import Project, save
 
     def example(file_name: str, title: str, description: str, build) -> None:
         builder = GraphBuilder()
         build(builder.add, builder.wire)
+        for node_id, position in auto_layout(builder.graph).items():
+            builder.graph.move(node_id, position)
         project = Project(builder.graph, title, description, path=EXAMPLES / file_name)
         save(project, EXAMPLES / file_name)
         print(f"wrote {EXAMPLES / file_name}")

@@ -16,7 +16,7 @@ from app.core.graph import Graph
 Position = tuple[float, float]
 
 
-def auto_layout(graph: Graph, column_gap: float = 280.0, row_gap: float = 150.0
+def auto_layout(graph: Graph, column_gap: float = 320.0, row_gap: float = 150.0
                 ) -> dict[str, Position]:
     """A new position for every node; the top-left of all nodes stays where it was, so the
     view does not jump."""

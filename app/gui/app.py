@@ -35,6 +35,7 @@ def open_window(paths: list[str], settings: QSettings | None = None) -> MainWind
     apply_theme(app, theme if theme in THEMES else "dark")
     window = MainWindow(settings=settings)
     window.show()
+    app.processEvents()  # the first paint, before anything slow starts
     QTimer.singleShot(0, lambda: _after_show(window, paths))
     return window
 

@@ -155,10 +155,11 @@ _STYLESHEET = Template("""
 QToolTip { color: $text; background: $button; border: 1px solid $border; padding: 4px 6px; }
 
 QLabel[role="error"] { color: $error; }
+QLabel[role="warning"] { color: $warning; }
 QLabel[role="dim"] { color: $dim_text; }
 QLabel[role="heading"] { font-weight: 600; font-size: ${heading_pt}pt; }
 
-QLineEdit[invalid="true"] {
+QLineEdit[invalid="true"], QPlainTextEdit[invalid="true"] {
     border: 1px solid $error; border-radius: 2px; padding: 1px 2px; background: $base;
 }
 

@@ -29,7 +29,7 @@ FOOTER_HEIGHT = 20.0
 PORT_RADIUS = 5.5
 CORNER = 6.0
 # Below these zoom levels the canvas draws less (text is the expensive part).
-DETAIL_LOD, TITLE_LOD = 0.55, 0.3
+DETAIL_LOD, TITLE_LOD = 0.5, 0.3
 
 _FONT = QFont()
 _FONT.setPointSizeF(8.5)
