@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 EXAMPLE ?= resources/examples/cascade.graft
-export QT_QPA_PLATFORM ?= offscreen
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: run test lint bench resources clean
+.PHONY: run test lint bench screenshots resources clean
+
+# Headless only where no window should appear; `make run` opens a real one.
+test bench screenshots: export QT_QPA_PLATFORM ?= offscreen
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/graft validate $(EXAMPLE)
-	$(BIN)/graft summary $(EXAMPLE)
+	$(BIN)/graft $(EXAMPLE)
 
 test: $(VENV)/.installed
 	$(BIN)/lint-imports
@@ -28,6 +29,10 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/validate_graph.py
+	$(BIN)/python benchmarks/editor.py
+
+screenshots: $(VENV)/.installed
+	$(BIN)/python docs/gen_screenshots.py
 
 resources: $(VENV)/.installed
 	$(BIN)/python resources/build_resources.py

@@ -43,6 +43,8 @@ def open_window(paths: list[str], settings: QSettings | None = None) -> MainWind
 def _after_show(window: MainWindow, paths: list[str]) -> None:
     if paths:
         window.open_path(paths[0])
+        window.view.frame_all()
+        window.view.viewport().repaint()  # the project on screen before TensorFlow starts loading
         for path in paths[1:]:
             window.new_window().open_path(path)
     offer_recovery(window)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from app.core.commands import Command
@@ -19,6 +19,8 @@ from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
 from app.core.project import Project, dumps, load, save
 from app.core.validate import Analysis, Analyzer
+
+PENDING = "pending"  # a load is scheduled but not yet submitted
 
 
 class _Undoable(QUndoCommand):
@@ -86,7 +88,7 @@ class Document(QObject):
         self.analyzer = Analyzer(self.graph, self.project.context)
         self.analysis: Analysis | None = None
         self.loading = ""
-        self._job: Future | None = None
+        self._job: Future | str | None = None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.indexChanged.connect(self.revalidate)
         self.undo_stack.cleanChanged.connect(self.fileChanged)
@@ -173,19 +175,25 @@ class Document(QObject):
 
     def revalidate(self) -> None:
         """Analyse now, or first load what the analysis needs in the background."""
-        pending = [n.copy() for n in self.graph.nodes if self.needs_loading(n)]
-        if pending:
-            self._start_loading(pending)
+        if any(self.needs_loading(n) for n in self.graph.nodes):
+            self._start_loading()
             return
         self.analysis = self.analyzer.analyze()
         self._set_loading("")
         self.analysisChanged.emit()
 
-    def _start_loading(self, nodes: list[Node]) -> None:
-        if self._job is not None and not self._job.done():
+    def _start_loading(self) -> None:
+        """Load in the background, starting on the next turn of the event loop, so that
+        whatever is being drawn now (a project just opened) is painted first."""
+        if self._job is not None:
             return  # _on_loaded revalidates, which finds what is still missing
         ready = loader().keras_ready
         self._set_loading("Reading pretrained models…" if ready else "Loading TensorFlow…")
+        self._job = PENDING
+        QTimer.singleShot(0, self._submit_loading)
+
+    def _submit_loading(self) -> None:
+        nodes = [n.copy() for n in self.graph.nodes if self.needs_loading(n)]
         ctx = self.context
 
         def job():
@@ -199,7 +207,7 @@ class Document(QObject):
         self._job = loader().submit(job)
 
     def _on_loaded(self) -> None:
-        if self._job is not None and self._job.done():
+        if self._job not in (None, PENDING) and self._job.done():
             self._job = None
             self.revalidate()
 

@@ -84,7 +84,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 860)
         docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
         self.resizeDocks([docks["Palette"], docks["Inspector"]], [230, 290], Qt.Orientation.Horizontal)
-        self.resizeDocks([docks["Problems"]], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([docks["Problems"]], [170], Qt.Orientation.Vertical)
         _windows.append(self)
 
     # -- construction ------------------------------------------------------------------

@@ -70,8 +70,9 @@ def test_paste_shifts_by_the_offset_and_exposes_the_new_ids():
     CommandStack(graph).push(command)
     assert command.text == "Paste 2 nodes"
     assert [graph.node(i).name for i in command.node_ids] == ["cnn_1", "fused_1"]
-    assert graph.node(command.node_ids[0]).position == (250.0, -5.0)
-    assert graph.node(command.node_ids[1]).position == (490.0, 95.0)
+    for original, pasted in zip([ids["cnn"], ids["fused"]], command.node_ids):
+        x, y = graph.node(original).position
+        assert graph.node(pasted).position == (x + 10.0, y - 5.0)
 
 
 def test_paste_at_puts_the_top_left_there():
@@ -80,7 +81,9 @@ def test_paste_at_puts_the_top_left_there():
     CommandStack(graph).push(command)
     positions = [graph.node(i).position for i in command.node_ids]
     assert min(x for x, _ in positions) == 1000.0 and min(y for _, y in positions) == 500.0
-    assert positions == [(1000.0, 600.0), (1480.0, 500.0)]  # relative placement kept
+    originals = [graph.node(ids[name]).position for name in ("encoder", "head")]
+    left, top = min(x for x, _ in originals), min(y for _, y in originals)
+    assert positions == [(x - left + 1000.0, y - top + 500.0) for x, y in originals]  # same placement
 
 
 def test_undo_removes_exactly_the_pasted_nodes_and_edges():
@@ -114,7 +117,8 @@ def test_duplicate_is_a_paste_of_a_copy_in_one_step():
     CommandStack(graph).push(command)
     assert command.text == "Duplicate 2 nodes"
     cnn = graph.node(command.node_ids[0])
-    assert (cnn.name, cnn.position) == ("cnn_1", (280.0, 40.0))
+    x, y = graph.node(ids["cnn"]).position
+    assert (cnn.name, cnn.position) == ("cnn_1", (x + 40.0, y + 40.0))
     assert graph.edge_into(command.node_ids[1], "in0").source == cnn.id
 
 
@@ -133,7 +137,7 @@ def with_first_node(text, **changes):
 @pytest.mark.parametrize("make_text, message", [
     (lambda text: "not json", r"line 1 column 1: not valid JSON"),
     (lambda text: with_first_node(text, type="Teleporter"), r"nodes\[0\]\.type: unknown node type"),
-    (lambda text: text.replace("240.0", "NaN", 1),
+    (lambda text: with_first_node(text, position=[float("nan"), 0.0]),
      r"nodes\[0\]\.position\[0\]: NaN is not a number JSON allows"),
     (lambda text: with_first_node(text, params={"path": "m.keras", "trainable": "sometimes"}),
      r"nodes\[0\]\.params\.trainable: expected one of"),

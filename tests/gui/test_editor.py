@@ -7,7 +7,7 @@ import shutil
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 
 from app.core.commands import AddNode, connect, new_node
-from app.core.project import dumps, load
+from app.core.project import Project, dumps, load
 from app.core.validate import ERROR
 from app.gui.document import Document
 from tests.conftest import EXAMPLES
@@ -301,3 +301,26 @@ def test_double_clicking_a_pretrained_node_shows_its_layers(make_window):
     click(window.view, node_point(window, node.id), double=True)
     dialog = window.findChild(type(window.show_model(node.id)))
     assert dialog is not None and "classifier_a" in dialog.windowTitle()
+
+
+def test_the_problems_panel_leaves_its_loading_message_once_models_are_read(make_window, models_dir):
+    from app.core.builder import GraphBuilder
+
+    b = GraphBuilder()
+    b.add("x", "Input", shape=[8, 8, 1])
+    b.add("cnn", "ModelFile", path=str(models_dir / "digits_cnn.keras"))
+    b.add("y", "Output")
+    b.chain("x", "cnn", "y")
+    window = make_window(Document(Project(b.graph)))
+    window.document.wait_until_analysed()
+    assert window.problems.topLevelItem(0).text(0).startswith("No problems")
+    assert window.validation_label.text() == "✔ valid"
+
+
+def test_zoomed_far_out_nodes_are_blocks_without_ports(window):
+    node = add(window, "Dense", 0, 0)
+    port = window.scene.node_items[node].inputs["in"]
+    window.view.set_zoom(0.1 / window.view.zoom)
+    assert not port.isVisible()
+    window.view.set_zoom(1.0 / window.view.zoom)
+    assert port.isVisible()

@@ -103,7 +103,9 @@ class NodeItem(QGraphicsObject):
         self._analysis: NodeAnalysis | None = None
         self._problems: list[Problem] = []
         self._loading = False
+        self._far = False
         self._height = TITLE_HEIGHT + FOOTER_HEIGHT
+        self._bounds = QRectF(-2, -10, WIDTH + 12, self._height + 12)
         self.setPos(*node.position)
 
     # -- state from the scene ----------------------------------------------------
@@ -120,6 +122,16 @@ class NodeItem(QGraphicsObject):
         self.setToolTip("\n".join(p.message for p in problems))
         self.update()
 
+    def set_far(self, far: bool) -> None:
+        """Zoomed far out a node is a plain block: no port items to visit, and no cache to
+        re-render at every zoom step (a block is cheaper to paint than to cache; text is not,
+        so nearer in the cache stays)."""
+        self._far = far
+        for port in [*self.inputs.values(), *self.outputs.values()]:
+            port.setVisible(not far)
+        self.setCacheMode(QGraphicsItem.CacheMode.NoCache if far
+                          else QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
     def _set_ports(self, inputs: list[str], outputs: list[str]) -> None:
         for port in [*self.inputs.values(), *self.outputs.values()]:
             port.setParentItem(None)
@@ -128,6 +140,8 @@ class NodeItem(QGraphicsObject):
         self.prepareGeometryChange()
         self.inputs = {name: PortItem(self, name, True) for name in inputs}
         self.outputs = {name: PortItem(self, name, False) for name in outputs}
+        for port in [*self.inputs.values(), *self.outputs.values()]:
+            port.setVisible(not self._far)
         y = TITLE_HEIGHT + ROW_HEIGHT / 2
         for port in self.inputs.values():
             port.setPos(0, y)
@@ -136,6 +150,7 @@ class NodeItem(QGraphicsObject):
             port.setPos(WIDTH, y)
             y += ROW_HEIGHT
         self._height = y - ROW_HEIGHT / 2 + FOOTER_HEIGHT
+        self._bounds = QRectF(-2, -10, WIDTH + 12, self._height + 12)
         for edge in self.edges:
             edge.update_path()
 
@@ -156,7 +171,7 @@ class NodeItem(QGraphicsObject):
 
     # -- Qt ------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
-        return QRectF(-2, -10, WIDTH + 12, self._height + 12)
+        return self._bounds
 
     def itemChange(self, change, value):
         if change == QGraphicsItem.GraphicsItemChange.ItemScenePositionHasChanged:
@@ -308,8 +323,3 @@ class EdgeItem(QGraphicsPathItem):
             self.update_pen()
         return super().itemChange(change, value)
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None):
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing,
-                              option.levelOfDetailFromTransform(painter.worldTransform()) >= TITLE_LOD)
-        painter.setPen(self.pen())
-        painter.drawPath(self.path())

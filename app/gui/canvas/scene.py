@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene
 
 from app.core.commands import Disconnect, Macro, MoveNodes, connect
 from app.core.graph import Edge, GraphEvent
-from app.gui.canvas.items import EdgeItem, NodeItem, PortItem, connection_path
+from app.gui.canvas.items import TITLE_LOD, EdgeItem, NodeItem, PortItem, connection_path
 from app.gui.document import Document
 from app.gui.theme import colors
 
@@ -26,6 +26,7 @@ class GraphScene(QGraphicsScene):
         self.edge_items: dict[str, EdgeItem] = {}
         self._drag: _ConnectionDrag | None = None
         self._press_positions: dict[str, tuple[float, float]] = {}
+        self._far = False  # zoomed out past the titles' level of detail
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         for node in self.graph.nodes:
             self._add_node(node.id)
@@ -63,6 +64,7 @@ class GraphScene(QGraphicsScene):
 
     def _add_node(self, node_id: str) -> None:
         item = NodeItem(self.graph.node(node_id))
+        item.set_far(self._far)
         self.node_items[node_id] = item
         self.addItem(item)
         self._sync_node(node_id)
@@ -99,6 +101,14 @@ class GraphScene(QGraphicsScene):
             item.set_analysis(result, node_problems.get(node_id, []), loading)
         for edge_id, item in self.edge_items.items():
             item.set_problem(edge_problems.get(edge_id))
+
+    def set_zoom(self, zoom: float) -> None:
+        """Switch the nodes to plain blocks when zoomed out past the titles (see set_far)."""
+        far = zoom < TITLE_LOD
+        if far != self._far:
+            self._far = far
+            for item in self.node_items.values():
+                item.set_far(far)
 
     # -- selection helpers -----------------------------------------------------------
     def selected_node_ids(self) -> list[str]:

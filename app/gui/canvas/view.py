@@ -39,6 +39,7 @@ class GraphView(QGraphicsView):
     def show_scene(self, scene: GraphScene) -> None:
         scene.setSceneRect(QRectF(-100_000, -100_000, 200_000, 200_000))  # room to pan anywhere
         self.setScene(scene)
+        scene.set_zoom(self.zoom)
 
     @property
     def zoom(self) -> float:
@@ -47,19 +48,18 @@ class GraphView(QGraphicsView):
     def set_zoom(self, factor: float) -> None:
         target = min(max(self.zoom * factor, MIN_ZOOM), MAX_ZOOM)
         self.scale(target / self.zoom, target / self.zoom)
+        self.scene().set_zoom(self.zoom)
 
     def frame_all(self) -> None:
         """Fit every node in view (F), at no more than 100 %."""
         rect = self.scene().itemsBoundingRect()
         if rect.isEmpty():
             self.resetTransform()
+            self.scene().set_zoom(self.zoom)
             self.centerOn(0, 0)
             return
         self.fitInView(rect.adjusted(-60, -60, 60, 60), Qt.AspectRatioMode.KeepAspectRatio)
-        if self.zoom > 1.0:
-            self.set_zoom(1.0 / self.zoom)
-        elif self.zoom < MIN_ZOOM:
-            self.set_zoom(MIN_ZOOM / self.zoom)
+        self.set_zoom(min(self.zoom, 1.0) / self.zoom)  # ≤ 100 %, in range, level of detail set
 
     def centre_on_items(self, items) -> None:
         rect = QRectF()

@@ -241,6 +241,7 @@ class _TextField(_Field):
         text = format_value(self.param, value)
         if self.editor.text() != text:
             self.editor.setText(text)
+            self.editor.setCursorPosition(0)  # a long path shows its start, not a cut-off tail
         self.editor.setModified(False)
 
     def read(self) -> Any:

@@ -31,15 +31,16 @@ class ProblemsPanel(QTreeWidget):
         self.itemClicked.connect(self._clicked)
         self.itemActivated.connect(self._clicked)
         self._problems: list[Problem] = []
+        self._waiting: str | None = None  # None: nothing shown yet
 
     @property
     def problems(self) -> list[Problem]:
         return list(self._problems)
 
     def set_problems(self, problems: list[Problem], waiting: str = "") -> None:
-        if problems == self._problems and not waiting:
+        if (problems, waiting) == (self._problems, self._waiting):
             return
-        self._problems = list(problems)
+        self._problems, self._waiting = list(problems), waiting
         self.clear()
         if waiting:
             QTreeWidgetItem(self, [waiting])

@@ -1,0 +1,77 @@
+"""Render the editor on every example into docs/screenshots/, for the docs and for reviewing
+how the canvas looks without a display.
+
+    .venv/bin/python docs/gen_screenshots.py   # or: make screenshots
+
+Writes `<example>.png` for each resources/examples/*.graft in the dark theme,
+`broken-light.png` (the broken example in the light theme) and `inspector.png` (a
+pretrained node selected, so the inspector shows its details). It uses a throwaway
+settings file and recovery folder, so neither the user's editor state nor this run's
+leaks into the other."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+SCRATCH = tempfile.TemporaryDirectory(prefix="graft-shots-")  # removed at exit
+os.environ["GRAFT_RECOVERY_DIR"] = str(Path(SCRATCH.name) / "recovery")
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from app.gui.app import application  # noqa: E402
+from app.gui.main_window import MainWindow  # noqa: E402
+from app.gui.theme import apply_theme  # noqa: E402
+
+EXAMPLES = ROOT / "resources" / "examples"
+OUT = ROOT / "docs" / "screenshots"
+SIZE = (1600, 1000)  # a typical maximised window; the examples then open legibly
+INSPECTED = ("cascade", "classifier_a")  # example and node shown in inspector.png
+SETTINGS = QSettings(str(Path(SCRATCH.name) / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def settle(rounds: int = 10) -> None:
+    for _ in range(rounds):
+        application().processEvents()
+
+
+def shoot(example: str, theme: str, name: str, select: str | None = None) -> Path:
+    """Open the example in a fresh window, wait for its analysis, frame it and save the window."""
+    apply_theme(application(), theme)
+    window = MainWindow(settings=SETTINGS)
+    window.resize(*SIZE)
+    window.show()
+    if not window.open_path(EXAMPLES / f"{example}.graft"):
+        raise SystemExit(f"cannot open {example}.graft")
+    window.document.wait_until_analysed(120)
+    settle()
+    window.view.frame_all()
+    if select is not None:
+        node = next(n for n in window.document.graph.nodes if n.name == select)
+        window.scene.select([node.id])
+    settle()
+    path = OUT / f"{name}.png"
+    if not window.grab().save(str(path)):
+        raise SystemExit(f"cannot write {path}")
+    window.close()
+    return path
+
+
+def main() -> None:
+    application()
+    OUT.mkdir(parents=True, exist_ok=True)
+    shots = [(p.stem, "dark", p.stem, None) for p in sorted(EXAMPLES.glob("*.graft"))]
+    shots += [("broken", "light", "broken-light", None),
+              (INSPECTED[0], "dark", "inspector", INSPECTED[1])]
+    for example, theme, name, select in shots:
+        print(f"wrote {shoot(example, theme, name, select).relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
