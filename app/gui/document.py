@@ -57,11 +57,13 @@ class _Loader(QObject):
         return future
 
     def load_keras(self) -> Future:
-        def job():
-            import keras  # noqa: F401  (the import is the work)
+        return self.submit(self.import_keras)
 
-            self.keras_ready = True
-        return self.submit(job)
+    def import_keras(self) -> None:
+        """On the loader thread only: the import is the work."""
+        import keras  # noqa: F401
+
+        self.keras_ready = True
 
 
 _loader: _Loader | None = None
@@ -197,9 +199,7 @@ class Document(QObject):
         ctx = self.context
 
         def job():
-            import keras  # noqa: F401
-
-            loader().keras_ready = True
+            loader().import_keras()
             for node in nodes:
                 kind = node_type(node.type)
                 if kind.category == PRETRAINED:

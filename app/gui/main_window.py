@@ -30,7 +30,7 @@ from app.core.commands import (
     new_node,
 )
 from app.core.layout import layout_command
-from app.core.nodes import node_type
+from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
 from app.core.params import ParamError
 from app.core.pretrained import ModelLoadError
@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
         self.inspector = Inspector()
         self.problems = ProblemsPanel()
         self.quick_add = QuickAdd(self)
+        self._quick_add_at = QPointF()  # where Tab was pressed
         self._add_dock("Palette", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -327,14 +328,12 @@ class MainWindow(QMainWindow):
             return None
         command = AddNode(node)
         if after is not None:
-            source = graph.node(after)
-            outputs = self.document.output_ports(source)
-            inputs = node_type(node.type).input_ports(node, set(), self.document.context) \
-                if not self.document.needs_loading(node) else []
-            if outputs and (inputs or self.document.needs_loading(node)):
-                port = inputs[0].name if inputs else "in"
-                edge = connect(graph, source.id, outputs[0], node.id, port)
-                command = Macro(f"Add {node.name}", [AddNode(node), edge])
+            outputs = self.document.output_ports(graph.node(after))
+            inputs = ([Port("in")] if self.document.needs_loading(node)
+                      else node_type(node.type).input_ports(node, set(), self.document.context))
+            if outputs and inputs:
+                edge = connect(graph, after, outputs[0], node.id, inputs[0].name)
+                command = Macro(f"Add {node.name}", [command, edge])
         if not self.push(command):
             return None
         self.scene.select([node.id])
@@ -348,7 +347,7 @@ class MainWindow(QMainWindow):
         """With one node selected, the new node is appended after it, to its right."""
         selected = self.scene.selected_node_ids()
         after = selected[0] if len(selected) == 1 else None
-        at = getattr(self, "_quick_add_at", self._view_centre())
+        at = self._quick_add_at
         if after is not None:
             item = self.scene.node_items[after]
             at = item.pos() + QPointF(WIDTH * 1.5 + 60, TITLE_HEIGHT / 2)
