@@ -324,3 +324,22 @@ def test_zoomed_far_out_nodes_are_blocks_without_ports(window):
     assert not port.isVisible()
     window.view.set_zoom(1.0 / window.view.zoom)
     assert port.isVisible()
+
+
+def test_rubber_band_selects_the_nodes_it_covers(window):
+    a = add(window, "Input", 0, 0, shape=[4])
+    b = add(window, "Dense", 300, 0)
+    add(window, "Output", 900, 400)
+    drag(window.view, QPointF(-40, -40), QPointF(600, 150))
+    assert window.scene.selected_node_ids() == [a, b]
+
+
+def test_space_drag_pans_instead_of_selecting(window, qtbot):
+    add(window, "Input", 0, 0, shape=[4])
+    view = window.view
+    before = view.mapToScene(view.viewport().rect().center())
+    qtbot.keyPress(view, Qt.Key.Key_Space)
+    drag(view, before, before + QPointF(0, 80))
+    qtbot.keyRelease(view, Qt.Key.Key_Space)
+    after = view.mapToScene(view.viewport().rect().center())
+    assert after.y() < before.y() and window.scene.selected_node_ids() == []
