@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self.problems = ProblemsPanel()
         self.quick_add = QuickAdd(self)
         self._quick_add_at = QPointF()  # where Tab was pressed
+        self._model_views: dict = {}  # node id → its open layer table
         self._add_dock("Palette", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -235,9 +236,12 @@ class MainWindow(QMainWindow):
         document.editFailed.connect(self._edit_failed)
         document.undo_stack.indexChanged.connect(self._refresh_undo_actions)
         document.undo_stack.indexChanged.connect(self._refresh_inspector)
+        document.undo_stack.indexChanged.connect(self._refresh_model_views)
         if old_scene is not None:
             old_scene.close()
             old_scene.deleteLater()
+        for dialog in list(self._model_views.values()):
+            dialog.close()
         if old_document is not None:
             old_document.close()
             old_document.deleteLater()
@@ -448,10 +452,24 @@ class MainWindow(QMainWindow):
         except ModelLoadError as error:
             self._edit_failed(str(error))
             return None
-        dialog = ModelView(node.name, card, node.params, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog = self._model_views.get(node_id)
+        if dialog is None:
+            dialog = ModelView(node.name, card, node.params, self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.tapsChanged.connect(lambda taps: self.push(SetParams(node_id, {"taps": taps})))
+            dialog.destroyed.connect(lambda: self._model_views.pop(node_id, None))
+            self._model_views[node_id] = dialog
         dialog.show()
+        dialog.raise_()
         return dialog
+
+    def _refresh_model_views(self) -> None:
+        """Open layer tables follow their node's params (an edit, an undo) or close with it."""
+        for node_id, dialog in list(self._model_views.items()):
+            if self.document.graph.has_node(node_id):
+                dialog.set_params(self.document.graph.node(node_id).params)
+            else:
+                dialog.close()
 
     # -- files -----------------------------------------------------------------------------
     def new_document(self) -> None:

@@ -343,3 +343,18 @@ def test_space_drag_pans_instead_of_selecting(window, qtbot):
     qtbot.keyRelease(view, Qt.Key.Key_Space)
     after = view.mapToScene(view.viewport().rect().center())
     assert after.y() < before.y() and window.scene.selected_node_ids() == []
+
+
+def test_ticking_a_layer_in_the_model_view_taps_it_and_undo_unticks_it(make_window, qtbot):
+    window = make_window(Document.open(EXAMPLES / "cascade.graft"))
+    window.document.wait_until_analysed()
+    node = window.document.graph.node_by_name("classifier_a")
+    dialog = window.show_model(node.id)
+    row = next(i for i in range(dialog.layers.rowCount()) if dialog.layers.index(i, 0).data() == "conv2")
+    dialog.table.setCurrentIndex(dialog.proxy.mapFromSource(dialog.layers.index(row, 0)))
+    qtbot.keyClick(dialog.table, Qt.Key.Key_Space)
+    assert window.document.graph.node(node.id).params["taps"] == ["conv2"]
+    assert "tap:conv2" in window.scene.node_items[node.id].outputs
+    window.document.undo_stack.undo()
+    assert window.document.graph.node(node.id).params["taps"] == []
+    assert dialog.layers.index(row, 0).data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Unchecked

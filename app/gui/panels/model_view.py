@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QTableView,
     QVBoxLayout,
+    QWidget,
 )
 
 from app.core.nodes.pretrained import TAP_PREFIX, trainable_count, trainable_flags
@@ -41,15 +42,39 @@ _ALIGNMENT = {PARAMS: _RIGHT, TRAINABLE: Qt.AlignmentFlag.AlignCenter}
 
 
 class LayerTableModel(QAbstractTableModel):
-    """A card's layers with the node's effective trainable flags; tapped layers in bold."""
+    """A card's layers with the node's effective trainable flags. Tapped layers are bold, and
+    the check box beside a layer's name taps it (exposes it as an output port)."""
+
+    tapsChanged = Signal(list)  # the layer names to tap, in the model's layer order
 
     def __init__(self, card: ModelCard, params: dict, parent=None):
         super().__init__(parent)
         self._layers = card.layers
-        self._trainable = trainable_flags(len(card.layers), params)
-        self._taps = set(params.get("taps", ()))
         self._tap_font = QFont()
         self._tap_font.setBold(True)
+        self.set_params(params)
+
+    def set_params(self, params: dict) -> None:
+        """Follow the node's current freezing and taps (after an edit or an undo)."""
+        self._trainable = trainable_flags(len(self._layers), params)
+        self._taps = set(params.get("taps", ()))
+        if self._layers:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._layers) - 1, len(COLUMNS) - 1))
+
+    def flags(self, index: QModelIndex) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        if index.column() == LAYER and self._layers[index.row()].output is not None:
+            flags |= Qt.ItemFlag.ItemIsUserCheckable  # layers with several outputs cannot be tapped
+        return flags
+
+    def setData(self, index: QModelIndex, value, role=Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.CheckStateRole or index.column() != LAYER:
+            return False
+        name = self._layers[index.row()].name
+        checked = Qt.CheckState(value) == Qt.CheckState.Checked
+        taps = (self._taps | {name}) if checked else (self._taps - {name})
+        self.tapsChanged.emit([layer.name for layer in self._layers if layer.name in taps])
+        return True  # the node's new params come back through set_params
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt's own default argument
         return 0 if parent.isValid() else len(self._layers)
@@ -80,6 +105,8 @@ class LayerTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _ALIGNMENT.get(column, _LEFT)
         tapped = layer.name in self._taps
+        if role == Qt.ItemDataRole.CheckStateRole and column == LAYER and layer.output is not None:
+            return Qt.CheckState.Checked if tapped else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.FontRole and tapped:
             return self._tap_font
         if role == Qt.ItemDataRole.ToolTipRole and tapped:
@@ -115,7 +142,10 @@ def _sort_key(layer: LayerInfo, trainable: bool, column: int) -> str | int:
 
 
 class ModelView(QDialog):
-    """The layer table of one pretrained node, with a filter by layer name or type."""
+    """The layer table of one pretrained node, with a filter by layer name or type; ticking a
+    layer taps it."""
+
+    tapsChanged = Signal(list)  # the layer names the user wants tapped
 
     def __init__(self, node_name: str, card: ModelCard, params: dict, parent=None):
         super().__init__(parent)
@@ -143,14 +173,27 @@ class ModelView(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
 
+        self._card = card
+        self.header = QWidget()
+        QVBoxLayout(self.header).setContentsMargins(0, 0, 0, 0)
+        self.layers.tapsChanged.connect(self.tapsChanged)
         layout = QVBoxLayout(self)
-        for line in _header(card, params):
-            layout.addWidget(line)
+        layout.addWidget(self.header)
         layout.addSpacing(4)
         layout.addLayout(filter_row)
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
+        self.set_params(params)
         self._filter("")
+
+    def set_params(self, params: dict) -> None:
+        """Show the node's current freezing and taps."""
+        self.layers.set_params(params)
+        header = self.header.layout()
+        while header.count():
+            header.takeAt(0).widget().deleteLater()
+        for line in _header(self._card, params):
+            header.addWidget(line)
 
     def _table(self) -> QTableView:
         table = QTableView()
