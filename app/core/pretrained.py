@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.core.specs import TensorSpec
@@ -74,6 +74,7 @@ class ModelCard:
     params: int
     trainable_params: int
     layers: tuple[LayerInfo, ...]
+    file_size: int | None = None  # bytes on disk, for model files
 
     def layer(self, name: str) -> LayerInfo | None:
         return next((info for info in self.layers if info.name == name), None)
@@ -95,7 +96,7 @@ def card_for(key: dict, load) -> ModelCard:
         card = _cards.get(text)
     if card is None:
         try:
-            card = card_from_model(load(), key.get("source", ""))
+            card = replace(card_from_model(load(), key.get("source", "")), file_size=key.get("size"))
         except ModelLoadError as error:
             card = error
         with _lock:

@@ -17,6 +17,7 @@ from app.core.commands import Command
 from app.core.graph import Graph, Node
 from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
+from app.core.pretrained import ModelCard
 from app.core.project import Project, dumps, load, save
 from app.core.validate import Analysis, Analyzer
 
@@ -160,6 +161,13 @@ class Document(QObject):
         if not loader().keras_ready:
             return True
         return kind.category == PRETRAINED and not kind.has_card(node, self.context)
+
+    def card(self, node: Node) -> ModelCard | None:
+        """A pretrained node's model card if it is known, without loading anything."""
+        kind = node_type(node.type)
+        if kind.category != PRETRAINED or self.needs_loading(node):
+            return None
+        return kind.try_card(node, self.context)
 
     def input_ports(self, node: Node) -> list[Port]:
         """The node's input ports; a pretrained node shows one port until its card is read."""

@@ -42,7 +42,7 @@ from app.gui.canvas.scene import GraphScene
 from app.gui.canvas.view import GraphView
 from app.gui.document import Document
 from app.gui.panels.inspector import Inspector
-from app.gui.panels.palette import Entry, Palette
+from app.gui.panels.palette import FOLDER, Entry, Palette
 from app.gui.panels.problems import ProblemsPanel
 from app.gui.panels.quick_add import QuickAdd
 from app.gui.theme import ICON_DIR, THEMES, apply_theme, current_theme, icon
@@ -50,7 +50,7 @@ from app.gui.theme import ICON_DIR, THEMES, apply_theme, current_theme, icon
 AUTOSAVE_MS = 2 * 60 * 1000
 MAX_RECENT = 10
 PROJECT_FILTER = f"Graft projects (*{SUFFIX})"
-MODEL_FILTER = "Keras models (*.keras)"
+MODEL_FILTER = "Keras models (*.keras *.h5)"
 
 _windows: list[MainWindow] = []  # open windows, kept alive until closed
 
@@ -317,9 +317,12 @@ class MainWindow(QMainWindow):
         """Add a palette entry centred at `at`; `after` connects that node's first output to it.
         Returns the new node's id, or None when the user cancelled or the values were refused."""
         params = dict(entry.params)
-        if entry.needs_file:
-            path, _ = QFileDialog.getOpenFileName(self, "Import model file",
-                                                  str(self.document.context.base_dir), MODEL_FILTER)
+        if entry.pick:
+            folder = str(self.document.context.base_dir)
+            if entry.pick == FOLDER:
+                path = QFileDialog.getExistingDirectory(self, "Import SavedModel folder", folder)
+            else:
+                path, _ = QFileDialog.getOpenFileName(self, "Import model file", folder, MODEL_FILTER)
             if not path:
                 return None
             params["path"] = path
@@ -506,7 +509,7 @@ class MainWindow(QMainWindow):
             if path.endswith(SUFFIX):
                 self.open_path(path)
                 return
-            if path.endswith(".keras"):
+            if path.endswith((".keras", ".h5")) or (Path(path) / "saved_model.pb").exists():
                 entry = Entry(Path(path).stem, PRETRAINED, "ModelFile", {"path": path})
                 self.add_entry(entry, self.view.cursor_scene_pos())
 

@@ -358,3 +358,12 @@ def test_ticking_a_layer_in_the_model_view_taps_it_and_undo_unticks_it(make_wind
     window.document.undo_stack.undo()
     assert window.document.graph.node(node.id).params["taps"] == []
     assert dialog.layers.index(row, 0).data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Unchecked
+
+
+def test_hovering_a_pretrained_node_shows_its_model_card(make_window):
+    window = make_window(Document.open(EXAMPLES / "cascade.graft"))
+    window.document.wait_until_analysed()
+    node = window.document.graph.node_by_name("classifier_a")
+    tip = window.scene.node_items[node.id].toolTip()
+    assert "digits_cnn.keras" in tip and "in (None, 8, 8, 1) → out (None, 10)" in tip
+    assert "5,130 parameters: 0 trainable, 5,130 frozen" in tip and " kB" in tip

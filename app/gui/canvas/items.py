@@ -103,6 +103,7 @@ class NodeItem(QGraphicsObject):
         self._analysis: NodeAnalysis | None = None
         self._problems: list[Problem] = []
         self._loading = False
+        self._card_text = ""
         self._far = False
         self._height = TITLE_HEIGHT + FOOTER_HEIGHT
         self._bounds = QRectF(-2, -10, WIDTH + 12, self._height + 12)
@@ -115,11 +116,14 @@ class NodeItem(QGraphicsObject):
             self._set_ports([p.name for p in inputs], outputs)
         self.update()
 
-    def set_analysis(self, analysis: NodeAnalysis | None, problems: list[Problem], loading: bool) -> None:
-        if (analysis, problems, loading) == (self._analysis, self._problems, self._loading):
+    def set_analysis(self, analysis: NodeAnalysis | None, problems: list[Problem], loading: bool,
+                     card_text: str = "") -> None:
+        """What the node shows; its tooltip lists its problems, then its model card."""
+        shown = (analysis, problems, loading, card_text)
+        if shown == (self._analysis, self._problems, self._loading, self._card_text):
             return
-        self._analysis, self._problems, self._loading = analysis, problems, loading
-        self.setToolTip("\n".join(p.message for p in problems))
+        self._analysis, self._problems, self._loading, self._card_text = shown
+        self.setToolTip("\n\n".join(filter(None, ["\n".join(p.message for p in problems), card_text])))
         self.update()
 
     def set_far(self, far: bool) -> None:

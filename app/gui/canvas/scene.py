@@ -4,12 +4,17 @@ a node drag moves (one command when the button is released)."""
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene
 
 from app.core.commands import Disconnect, Macro, MoveNodes, connect
 from app.core.graph import Edge, GraphEvent
+from app.core.nodes.pretrained import trainable_count
+from app.core.pretrained import ModelCard
+from app.core.specs import format_shape
 from app.gui.canvas.items import TITLE_LOD, EdgeItem, NodeItem, PortItem, connection_path
 from app.gui.document import Document
 from app.gui.theme import colors
@@ -98,7 +103,9 @@ class GraphScene(QGraphicsScene):
             if not loading:
                 self._sync_node(node_id)  # a card may have arrived with the real ports
             result = analysis.nodes.get(node_id) if analysis else None
-            item.set_analysis(result, node_problems.get(node_id, []), loading)
+            card = document.card(node)
+            item.set_analysis(result, node_problems.get(node_id, []), loading,
+                              card_text(card, node.params) if card else "")
         for edge_id, item in self.edge_items.items():
             item.set_problem(edge_problems.get(edge_id))
 
@@ -190,6 +197,20 @@ class GraphScene(QGraphicsScene):
 
     def input_edge(self, port: PortItem) -> Edge | None:
         return self.graph.edge_into(port.node_item.node_id, port.name)
+
+
+def card_text(card: ModelCard, params: dict) -> str:
+    """A pretrained node's model card, as its tooltip."""
+    inputs = ", ".join(format_shape(s.shape) for s in card.inputs)
+    outputs = ", ".join(format_shape(s.shape) for s in card.outputs)
+    trainable = trainable_count(card, params)
+    lines = [PurePath(card.source).name or card.source, f"in {inputs} → out {outputs}",
+             f"{card.params:,} parameters: {trainable:,} trainable, {card.params - trainable:,} frozen",
+             f"{len(card.layers):,} layers"]
+    if card.file_size is not None:
+        lines[-1] += f" · {card.file_size / 1e6:.1f} MB" if card.file_size >= 1e5 else \
+            f" · {card.file_size / 1e3:.0f} kB"
+    return "\n".join(lines)
 
 
 class _ConnectionDrag:

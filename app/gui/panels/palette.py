@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeView, QVBoxLayo
 
 from app.core.nodes import REGISTRY
 from app.core.nodes.base import ADAPTER, INPUT, LAYER, MERGE, OUTPUT, PRETRAINED
+from app.core.pretrained import APPLICATIONS, Application
 from app.gui.theme import category_icon, icon
 
 MIME = "application/x-graft-node"
@@ -32,21 +33,25 @@ KERAS_LAYERS = {
 }
 
 
+FILE, FOLDER = "file", "folder"  # what an import entry asks the user for
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One thing to add: a node type with preset parameters. `needs_file` entries ask for a
-    model file first."""
+    """One thing to add: a node type with preset parameters. An entry with `pick` asks for a
+    model file or a SavedModel folder first; `group` nests it inside its section."""
 
     label: str
     category: str
     type_name: str
     params: dict = field(default_factory=dict, hash=False)
     help: str = ""
-    needs_file: bool = False
+    pick: str = ""
+    group: str = ""
 
     def to_json(self) -> str:
         return json.dumps({"label": self.label, "category": self.category, "type": self.type_name,
-                           "params": self.params, "needs_file": self.needs_file})
+                           "params": self.params, "pick": self.pick})
 
 
 def entries() -> list[Entry]:
@@ -54,7 +59,7 @@ def entries() -> list[Entry]:
     found: list[Entry] = []
     for category, _ in SECTIONS:
         for kind in REGISTRY.values():
-            if kind.category != category or kind.name == "ModelFile":
+            if kind.category != category or kind.category == PRETRAINED:
                 continue
             if kind.name == "KerasLayer":
                 found += [Entry(name, LAYER, "KerasLayer", {"class_name": name, "config": config},
@@ -65,11 +70,22 @@ def entries() -> list[Entry]:
             found.append(Entry(kind.title, category, kind.name, {}, kind.help))
         if category == PRETRAINED:
             found.append(Entry("Import model file…", PRETRAINED, "ModelFile", {},
-                               "A .keras model file of your own, loaded in safe mode.", needs_file=True))
-            found += [Entry(f"{path.stem} (bundled)", PRETRAINED, "ModelFile", {"path": str(path)},
-                            f"The bundled model {path.name}.")
+                               "A .keras or .h5 model of your own, loaded in safe mode.", pick=FILE))
+            found.append(Entry("Import SavedModel folder…", PRETRAINED, "ModelFile", {},
+                               "A TensorFlow SavedModel, used for inference only.", pick=FOLDER))
+            found += [Entry(path.stem, PRETRAINED, "ModelFile", {"path": str(path)},
+                            f"The bundled model {path.name}.", group="Bundled models")
                       for path in sorted(MODELS_DIR.glob("*.keras"))]
+            found += [_application(app) for app in APPLICATIONS.values()]
     return found
+
+
+def _application(app: Application) -> Entry:
+    size = app.default_size
+    params = {"architecture": app.name, "input_shape": [size, size, 3]}
+    return Entry(app.name, PRETRAINED, "Application", params,
+                 f"keras.applications.{app.name} at {size}×{size}; weights none, imagenet or a local file.",
+                 group="Keras Applications")
 
 
 def entry_mime(entry: Entry) -> QMimeData:
@@ -83,10 +99,15 @@ def entry_from_mime(mime: QMimeData) -> Entry | None:
         return None
     try:
         data = json.loads(bytes(mime.data(MIME)).decode())
-        return Entry(data["label"], data["category"], data["type"], data["params"],
-                     needs_file=data["needs_file"])
+        return Entry(data["label"], data["category"], data["type"], data["params"], pick=data["pick"])
     except (ValueError, KeyError, TypeError):
         return None  # not ours after all
+
+
+def _heading(title: str) -> QStandardItem:
+    item = QStandardItem(title)
+    item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+    return item
 
 
 class _Model(QStandardItemModel):
@@ -110,17 +131,24 @@ class Palette(QWidget):
         self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.model = _Model(self)
         for category, title in SECTIONS:
-            section = QStandardItem(title)
-            section.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            section = _heading(title)
             section.setIcon(category_icon(category))
+            groups: dict[str, QStandardItem] = {}
             for entry in entries():
-                if entry.category == category:
-                    item = QStandardItem(entry.label)
-                    item.setData(entry, Qt.ItemDataRole.UserRole)
-                    item.setToolTip(entry.help)
-                    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                                  | Qt.ItemFlag.ItemIsDragEnabled)
-                    section.appendRow(item)
+                if entry.category != category:
+                    continue
+                parent = section
+                if entry.group:
+                    if entry.group not in groups:
+                        groups[entry.group] = _heading(entry.group)
+                        section.appendRow(groups[entry.group])
+                    parent = groups[entry.group]
+                item = QStandardItem(entry.label)
+                item.setData(entry, Qt.ItemDataRole.UserRole)
+                item.setToolTip(entry.help)
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                              | Qt.ItemFlag.ItemIsDragEnabled)
+                parent.appendRow(item)
             self.model.appendRow(section)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -130,7 +158,7 @@ class Palette(QWidget):
         self.tree.setModel(self.proxy)
         self.tree.setDragEnabled(True)
         self.tree.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
-        self.tree.expandAll()
+        self.tree.expandToDepth(0)  # sections open, long groups (40 applications) closed
         self.tree.doubleClicked.connect(self._activate)
         self.tree.activated.connect(self._activate)
         self.search.textChanged.connect(self._filter)
@@ -142,7 +170,11 @@ class Palette(QWidget):
 
     def _filter(self, text: str) -> None:
         self.proxy.setFilterFixedString(text.strip())
-        self.tree.expandAll()
+        if text.strip():
+            self.tree.expandAll()  # every match in sight
+        else:
+            self.tree.collapseAll()
+            self.tree.expandToDepth(0)
 
     def _activate(self, index) -> None:
         entry = index.data(Qt.ItemDataRole.UserRole)
@@ -150,11 +182,14 @@ class Palette(QWidget):
             self.activated.emit(entry)
 
     def _activate_first(self) -> None:
-        for row in range(self.proxy.rowCount()):
-            section = self.proxy.index(row, 0)
-            if self.proxy.rowCount(section):
-                self._activate(self.proxy.index(0, 0, section))
+        """Enter in the search box adds the first match."""
+        pending = [self.proxy.index(row, 0) for row in range(self.proxy.rowCount())]
+        while pending:
+            index = pending.pop(0)
+            if index.data(Qt.ItemDataRole.UserRole) is not None:
+                self._activate(index)
                 return
+            pending[:0] = [self.proxy.index(row, 0, index) for row in range(self.proxy.rowCount(index))]
 
     def index_of(self, label: str):
         """The view index of the entry with this label (for keyboard and test navigation)."""
