@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.core.project import SUFFIX, ProjectError, load
+from app.core.project import SUFFIX, ProjectError, changed_models, load
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -36,6 +36,8 @@ def cmd_validate(args) -> int:
     graph = project.graph
     analysis = analyze(graph, project.context)
     print(f"{args.project}: {len(graph.nodes)} nodes, {len(graph.edges)} edges")
+    for message in changed_models(project):
+        print(f"warning: {message}")
     for problem in analysis.problems:
         print(problem)
     errors = sum(p.severity == ERROR for p in analysis.problems)

@@ -44,7 +44,7 @@ def _step(type_name: str, **params) -> Step:
 def _candidates(got: TensorSpec, want: TensorSpec) -> list[list[Step]]:
     g, w = got.shape, want.shape
     out: list[list[Step]] = []
-    if want.is_integer and got.is_float:
+    if (want.is_integer and got.is_float) or (want.is_float and got.is_integer):
         out.append([_step("Cast", dtype=want.dtype)])
     if len(g) == len(w) == 4:
         height = w[1] if w[1] is not None else g[1]

@@ -34,7 +34,7 @@ from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
 from app.core.params import ParamError
 from app.core.pretrained import ModelLoadError
-from app.core.project import SUFFIX, Project, ProjectError
+from app.core.project import SUFFIX, Project, ProjectError, changed_models
 from app.core.validate import ERROR, WARNING
 from app.gui import recovery
 from app.gui.canvas.items import TITLE_HEIGHT, WIDTH
@@ -501,6 +501,9 @@ class MainWindow(QMainWindow):
             return False
         self.set_document(document)
         self._remember(Path(path))
+        changed = changed_models(document.project)
+        if changed:
+            self.statusBar().showMessage(" · ".join(changed), 20000)
         return True
 
     def open_files(self, paths: list[str]) -> None:

@@ -174,13 +174,14 @@ ERRORS = [
      'format: expected "graft-project", got "graft" — this is not a Graft project file'),
     (_set(["format_version"], "1"),
      'format_version: expected a whole number >= 0, got "1"'),
-    (_set(["format_version"], 2),
-     "format_version 2: written by a newer Graft (this one reads up to 1); "
+    (_set(["format_version"], 3),
+     "format_version 3: written by a newer Graft (this one reads up to 2); "
      "update Graft to open it"),
     (_set(["format_version"], 0),
      "format_version 0 is not supported (oldest readable: 1)"),
     (_set(["version"], 1),
-     "version: unknown field (expected: description, edges, format, format_version, name, nodes)"),
+     "version: unknown field (expected: cards, description, edges, format, format_version, name, "
+     "nodes)"),
 ]
 
 

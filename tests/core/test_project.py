@@ -64,6 +64,7 @@ def small_document() -> dict:
             {"id": "e1", "from": {"node": "n1", "port": "out"}, "to": {"node": "n2", "port": "in"}},
             {"id": "e2", "from": {"node": "n2", "port": "out"}, "to": {"node": "n3", "port": "in"}},
         ],
+        "cards": [],
     }
 
 
@@ -401,7 +402,7 @@ MALFORMED = {
     "node-not-object": (_set(["nodes", 1], ["Dense"]), "nodes[1]",
                         ['expected an object, got ["Dense"]']),
     "unknown-top-level-field": (_set(["author"], "me"), "author",
-                                ["unknown field (expected: description, edges, format, "
+                                ["unknown field (expected: cards, description, edges, format, "
                                  "format_version, name, nodes)"]),
     "unknown-node-field": (_set(["nodes", 0, "colour"], "red"), "nodes[0].colour",
                            ["unknown field", "params", "position"]),
@@ -604,35 +605,41 @@ def test_old_file_is_upgraded_on_load(version_one_is_current, tmp_path):
 
 
 def test_migrations_chain_up_to_the_current_version(monkeypatch, tmp_path):
-    """A future format 2 (nodes gain nothing but the version): 0 → 1 → 2 in one load."""
+    """A future format 3 (nothing changes but the version): 0 → 1 → 2 → 3 in one load."""
     calls = []
 
-    def upgrade_1_to_2(document):
+    def upgrade_2_to_3(document):
         calls.append(document["format_version"])
         return document
 
-    monkeypatch.setattr(migrations, "CURRENT_VERSION", 2)
-    monkeypatch.setattr(project_module, "CURRENT_VERSION", 2)
+    monkeypatch.setattr(migrations, "CURRENT_VERSION", 3)
+    monkeypatch.setattr(project_module, "CURRENT_VERSION", 3)
     monkeypatch.setitem(migrations.MIGRATIONS, 0, upgrade_0_to_1)
-    monkeypatch.setitem(migrations.MIGRATIONS, 1, upgrade_1_to_2)
+    monkeypatch.setitem(migrations.MIGRATIONS, 2, upgrade_2_to_3)
 
     project = from_dict(old_layout_document())
-    assert calls == [1]
-    assert project.to_dict()["format_version"] == 2
+    assert calls == [2]
+    assert project.to_dict()["format_version"] == 3
     assert [n.name for n in project.graph.nodes] == ["pixels", "flat", "head"]
 
-    # Today's files (version 1) take only the last step; version 2 files take none.
+    # Today's files (version 2) take only the last step; version 3 files take none.
     for example in EXAMPLES:
         current = load(example)
-        assert json.loads(dumps(current))["format_version"] == 2
+        assert json.loads(dumps(current))["format_version"] == 3
     assert len(calls) == 1 + len(EXAMPLES)
-    target = tmp_path / "v2.graft"
+    target = tmp_path / "v3.graft"
     save(project, target)
     assert load(target).to_dict() == project.to_dict()
     assert len(calls) == 1 + len(EXAMPLES)
 
-    error = refused({**small_document(), "format_version": 3})
-    assert "update Graft" in str(error) and "reads up to 2" in str(error)
+    error = refused({**small_document(), "format_version": 4})
+    assert "update Graft" in str(error) and "reads up to 3" in str(error)
+
+
+def test_a_version_1_file_gains_an_empty_cards_section():
+    document = {key: value for key, value in small_document().items() if key != "cards"}
+    project = from_dict({**document, "format_version": 1})
+    assert project.cards == [] and project.to_dict() == small_document()
 
 
 def test_original_document_is_not_changed_by_migration(version_one_is_current):

@@ -7,6 +7,7 @@ from app.core.nodes.base import CATEGORIES, Context, Inferred, NodeType, Port, S
 from app.core.nodes.io import IO
 from app.core.nodes.keras_layer import KerasLayer
 from app.core.nodes.merges import MERGES
+from app.core.nodes.preprocess import Preprocess
 from app.core.nodes.pretrained import PRETRAINED_TYPES
 
 REGISTRY: dict[str, NodeType] = {}
@@ -35,7 +36,7 @@ def by_category() -> dict[str, list[NodeType]]:
     return groups
 
 
-for _cls in (*IO, *PRETRAINED_TYPES, *ADAPTERS, *MERGES, KerasLayer):
+for _cls in (*IO, *PRETRAINED_TYPES, *ADAPTERS, Preprocess, *MERGES, KerasLayer):
     register(_cls())
 
 __all__ = ["REGISTRY", "Context", "Inferred", "NodeType", "Port", "ShapeError", "by_category",

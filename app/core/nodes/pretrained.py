@@ -209,9 +209,12 @@ class KerasApplication(Pretrained):
 
 class ModelFile(Pretrained):
     name, title = "ModelFile", "Model file"
-    help = "A Keras model saved as .keras, loaded in safe mode (no code from the file runs)."
+    help = ("A Keras model from a .keras or legacy .h5 file, loaded in safe mode (no code from "
+            "the file runs), or a SavedModel folder, which is inference-only and always frozen "
+            "(its TensorFlow graph runs, never Python).")
     params = (
-        Param("path", PATH, "", "The .keras file, relative to the project file."),
+        Param("path", PATH, "", "The .keras or .h5 file, or SavedModel folder, relative to the "
+              "project file."),
         *FREEZING,
     )
 
@@ -223,6 +226,13 @@ class ModelFile(Pretrained):
         if not checked["path"]:
             raise ParamError("choose a model file", "path")
         return checked
+
+    def infer(self, node, inputs, ctx):
+        # Checked here, not in check_params: only the disk knows whether path is a folder.
+        if node.params["trainable"] != "frozen" and ctx.resolve(node.params["path"]).is_dir():
+            raise ShapeError("a SavedModel is inference-only; set trainable to frozen",
+                             code="invalid_node")
+        return super().infer(node, inputs, ctx)
 
     def card_key(self, node, ctx):
         return file_key(ctx.resolve(node.params["path"]))

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from app.core.graph import Edge, Graph, GraphError, Node, check_name
 from app.core.nodes import REGISTRY, Context
+from app.core.nodes.base import PRETRAINED
 from app.core.params import PATH, ParamError, describe, finite
+from app.core.pretrained import CardError, ModelCard, cached_card, card_from_dict, card_to_dict, remember_card
 from app.core.project.migrations import CURRENT_VERSION, MigrationError, migrate
 
 FORMAT = "graft-project"
@@ -32,11 +34,23 @@ class ProjectError(ValueError):
 
 
 @dataclass
+class CardRecord:
+    """A pretrained model's card as a project file keeps it: opening the project draws the
+    graph without loading the model. `key` names the model (a file by name and sha256);
+    `nodes` are the ids of the nodes that used it when the project was saved."""
+
+    key: dict
+    nodes: list[str]
+    card: ModelCard
+
+
+@dataclass
 class Project:
     graph: Graph = field(default_factory=Graph)
     name: str = "Untitled"
     description: str = ""
     path: Path | None = None
+    cards: list[CardRecord] = field(default_factory=list)
 
     @property
     def context(self) -> Context:
@@ -59,7 +73,44 @@ class Project:
                  "to": {"node": e.target, "port": e.target_port}}
                 for e in self.graph.edges
             ],
+            "cards": [{"key": copy.deepcopy(r.key), "nodes": list(r.nodes), "card": card_to_dict(r.card)}
+                      for r in self.cards],
         }
+
+
+def known_cards(project: Project) -> list[CardRecord]:
+    """The cards of the project's pretrained models that are in memory now (nothing loads)."""
+    records: dict[str, CardRecord] = {}
+    ctx = project.context
+    for node in project.graph.nodes:
+        kind = REGISTRY[node.type]
+        if kind.category != PRETRAINED:
+            continue
+        key = kind.card_key(node, ctx)
+        card = cached_card(key)
+        if card is not None:
+            text = json.dumps(key, sort_keys=True)
+            records.setdefault(text, CardRecord(key, [], card)).nodes.append(node.id)
+    return list(records.values())
+
+
+def changed_models(project: Project) -> list[str]:
+    """Model files that differ from when the project was saved (or are gone), as messages."""
+    messages = []
+    ctx = project.context
+    for record in project.cards:
+        for node_id in record.nodes:
+            if not project.graph.has_node(node_id) or "sha256" not in record.key:
+                continue
+            node = project.graph.node(node_id)
+            now = REGISTRY[node.type].card_key(node, ctx)
+            if now.get("sha256") is None:
+                messages.append(f"{node.name!r}: its model file {now['source']} is missing; "
+                                "fix the path or import the model again")
+            elif now != record.key:
+                messages.append(f"{node.name!r}: its model file {now['source']} changed since the "
+                                "project was saved; its shapes were read again")
+    return messages
 
 
 def dumps(project: Project) -> str:
@@ -75,6 +126,7 @@ def save(project: Project, path: str | Path) -> None:
     """Write atomically. Relative model-file paths are rewritten for the new location,
     in the project too, but only once the file is safely written."""
     path = Path(path)
+    project.cards = known_cards(project)
     document = project.to_dict()
     moved = _rebase_paths(document, project.context.base_dir, path.parent)
     atomic_write_text(path, _dump_document(document))
@@ -217,7 +269,8 @@ def from_dict(document) -> Project:
         document = migrate(document, version)
     except MigrationError as error:
         raise ProjectError("", str(error)) from None
-    _only_keys(document, "", {"format", "format_version", "name", "description", "nodes", "edges"})
+    _only_keys(document, "", {"format", "format_version", "name", "description", "nodes", "edges",
+                              "cards"})
     name = _string(document, "name", "", default="Untitled")
     description = _string(document, "description", "", default="")
     nodes = [_read_node(item, f"nodes[{i}]") for i, item in enumerate(_list(document, "nodes"))]
@@ -243,7 +296,32 @@ def from_dict(document) -> Project:
             graph.add_edge(edge)
         except GraphError as error:
             raise ProjectError(f"{where}.to", str(error)) from None
-    return Project(graph=graph, name=name, description=description)
+    cards = [_read_card(item, f"cards[{i}]", graph) for i, item in enumerate(_list(document, "cards"))]
+    for record in cards:
+        remember_card(record.key, record.card)
+    return Project(graph=graph, name=name, description=description, cards=cards)
+
+
+def _read_card(item, where: str, graph: Graph) -> CardRecord:
+    if not isinstance(item, dict):
+        raise ProjectError(where, f"expected an object, got {describe(item)}")
+    _only_keys(item, where, {"key", "nodes", "card"})
+    key = item.get("key")
+    if not isinstance(key, dict) or not key:
+        raise ProjectError(f"{where}.key", f"expected an object naming the model, got {describe(key)}")
+    nodes = item.get("nodes", [])
+    if not isinstance(nodes, list):
+        raise ProjectError(f"{where}.nodes", f"expected a list of node ids, got {describe(nodes)}")
+    for j, node_id in enumerate(nodes):
+        if not isinstance(node_id, str) or not graph.has_node(node_id):
+            raise ProjectError(f"{where}.nodes[{j}]", f"no node with id {describe(node_id)}")
+    try:
+        card = card_from_dict(item.get("card"))
+    except CardError as error:
+        place = f"{where}.card.{error.where}" if error.where else f"{where}.card"
+        raise ProjectError(place, f"{error.message}; delete this entry and Graft reads the model "
+                           "again") from None
+    return CardRecord(dict(key), list(nodes), card)
 
 
 def _read_node(item, where: str) -> Node:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-CURRENT_VERSION = 1
+CURRENT_VERSION = 2
 
 Migration = Callable[[dict], dict]
-MIGRATIONS: dict[int, Migration] = {}
+MIGRATIONS: dict[int, Migration] = {
+    1: lambda document: {**document, "cards": []},  # 2 keeps pretrained models' cards
+}
 
 
 class MigrationError(ValueError):
