@@ -12,7 +12,7 @@ import networkx as nx
 
 from app.core.graph import Graph
 from app.core.nodes import Context, ShapeError, node_type
-from app.core.nodes.base import INPUT, OUTPUT
+from app.core.nodes.base import INPUT, OUTPUT, PRETRAINED
 from app.core.validate import Analysis, Problem, analyze
 
 
@@ -58,13 +58,20 @@ def compile_graph(graph: Graph, ctx: Context | None = None,
         needed |= nx.ancestors(graph.topology, node.id) | {node.id}
     tensors: dict[tuple[str, str], object] = {}
     inputs, result = {}, CompiledGraph(model=None)
+    shared: dict[str, object] = {}  # owner node id → its Keras model
     for node_id in (n for n in nx.topological_sort(graph.topology) if n in needed):
         node = graph.node(node_id)
         kind = node_type(node.type)
         node_inputs = {e.target_port: tensors[(e.source, e.source_port)]
                        for e in graph.in_edges(node_id)}
         try:
-            produced = kind.build(node, node_inputs, ctx)
+            if kind.category == PRETRAINED:  # one model per owner: sharing nodes reuse it
+                owner = graph.node_by_name(node.params["share_weights_with"]) or node
+                if owner.id not in shared:
+                    shared[owner.id] = kind.make_model(owner, ctx)
+                produced = kind.apply(shared[owner.id], node_inputs, owner.params["taps"])
+            else:
+                produced = kind.build(node, node_inputs, ctx)
         except ShapeError as error:
             raise CompileError(f"{node.name!r}: {error}") from None
         except Exception as error:  # Keras's message is the useful part

@@ -143,7 +143,7 @@ class Analyzer:
         problems = self._cycle_problems + self._reach_problems
         for node_id in self._order:
             problems.extend(self._results[node_id].problems)
-        problems += self._duplicate_layer_names()
+        problems += self._duplicate_layer_names() + self._weight_sharing()
         problems.sort(key=lambda p: _SEVERITY_ORDER[p.severity])
         return Analysis(dict(self._results), problems)
 
@@ -272,7 +272,8 @@ class Analyzer:
         problems = []
         for node in self.graph.nodes:
             kind = node_type(node.type)
-            if kind.category != PRETRAINED or node.id not in self._results:
+            if kind.category != PRETRAINED or node.id not in self._results or \
+                    node.params["share_weights_with"]:
                 continue
             card = kind.try_card(node, self.ctx) if self._results[node.id].outputs else None
             if card is None:
@@ -288,6 +289,32 @@ class Analyzer:
                     "nests each as a sub-model named after its node, so both work", node.id))
             for n in names:
                 seen.setdefault(n, node.name)
+        return problems
+
+
+    def _weight_sharing(self) -> list[Problem]:
+        """A node that shares weights names another node of the same model, which owns them."""
+        problems = []
+        for node in self.graph.nodes:
+            kind = node_type(node.type)
+            owner_name = node.params["share_weights_with"] if kind.category == PRETRAINED else ""
+            if not owner_name:
+                continue
+            owner = self.graph.node_by_name(owner_name)
+            if owner is None or owner.id == node.id:
+                reason = f"there is no other node named {owner_name!r}"
+            elif owner.type != node.type or kind.card_key(owner, self.ctx) != kind.card_key(node, self.ctx):
+                reason = f"{owner_name!r} is a different model"
+            elif owner.params["share_weights_with"]:
+                reason = (f"{owner_name!r} uses the weights of {owner.params['share_weights_with']!r}; "
+                          "name that node instead")
+            elif not set(node.params["taps"]) <= set(owner.params["taps"]):
+                reason = f"its taps must be among those of {owner_name!r}"
+            else:
+                continue
+            problems.append(Problem(ERROR, "invalid_node", f"{node.name!r} cannot share weights: {reason}; "
+                                    "name a node of the same model, or leave share_weights_with empty",
+                                    node.id))
         return problems
 
 

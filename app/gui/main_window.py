@@ -184,6 +184,7 @@ class MainWindow(QMainWindow):
         self._action("Auto-&Layout", self.auto_layout, "Ctrl+L", "layout", menu)
         self._action("Apply First &Fix", self.apply_first_fix, "Ctrl+Shift+F", "fix", menu)
         self._action("Show &Layers…", self.show_selected_model, "Ctrl+I", "model", menu)
+        self._action("Add Weight-&Sharing Twin", self.add_twin, "Ctrl+Shift+D", None, menu)
 
         menu = self.menuBar().addMenu("&Help")
         self._action("&Keyboard Shortcuts", self.show_shortcuts, keys.HelpContents, None, menu)
@@ -407,6 +408,24 @@ class MainWindow(QMainWindow):
             command = duplicate_command(self.document.graph, nodes)
             if self.push(command):
                 self.scene.select(command.node_ids)
+
+    def add_twin(self) -> str | None:
+        """A second node applying the selected pretrained model with the same weights (the
+        other half of a siamese pair), placed below it."""
+        selected = self.scene.selected_node_ids()
+        if len(selected) != 1:
+            return None
+        node = self.document.graph.node(selected[0])
+        if node_type(node.type).category != PRETRAINED:
+            self._edit_failed("select a pretrained node to add a twin that shares its weights")
+            return None
+        owner = node.params["share_weights_with"] or node.name
+        twin = new_node(self.document.graph, node.type, {**node.params, "share_weights_with": owner},
+                        (node.position[0], node.position[1] + 180))
+        if not self.push(AddNode(twin)):
+            return None
+        self.scene.select([twin.id])
+        return twin.id
 
     def auto_layout(self) -> None:
         command = layout_command(self.document.graph)

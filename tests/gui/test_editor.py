@@ -367,3 +367,14 @@ def test_hovering_a_pretrained_node_shows_its_model_card(make_window):
     tip = window.scene.node_items[node.id].toolTip()
     assert "digits_cnn.keras" in tip and "in (None, 8, 8, 1) → out (None, 10)" in tip
     assert "5,130 parameters: 0 trainable, 5,130 frozen" in tip and " kB" in tip
+
+
+def test_a_weight_sharing_twin_is_one_keystroke(make_window, qtbot):
+    window = make_window(Document.open(EXAMPLES / "cascade.graft"))
+    node = window.document.graph.node_by_name("classifier_a")
+    window.scene.select([node.id])
+    qtbot.keyClick(window.view, Qt.Key.Key_D,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    twin = window.document.graph.nodes[-1]
+    assert twin.params["share_weights_with"] == "classifier_a" and twin.params["path"] == node.params["path"]
+    assert window.undo_action.text() == f"&Undo Add {twin.name}"

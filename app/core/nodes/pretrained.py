@@ -8,7 +8,7 @@ intermediate-layer fusion."""
 from __future__ import annotations
 
 from app.core.nodes.base import PRETRAINED, Context, Inferred, NodeType, Port, ShapeError
-from app.core.params import BOOL, CHOICE, INT, PATH, SHAPE, STRS, Param, ParamError, describe
+from app.core.params import BOOL, CHOICE, INT, PATH, SHAPE, STR, STRS, Param, ParamError, describe
 from app.core.pretrained import (
     APPLICATIONS,
     ModelCard,
@@ -30,6 +30,9 @@ FREEZING = (
     Param("trainable_last_n", INT, 0, "With last_n: how many of the last layers learn.",
           minimum=0),
     Param("taps", STRS, [], "Inner layers exposed as extra outputs (tap:<layer>)."),
+    Param("share_weights_with", STR, "",
+          "Name of another node of the same model whose weights this one uses too (a siamese "
+          "pair); its freezing and taps then come from that node. Empty: its own weights."),
 )
 
 
@@ -98,9 +101,16 @@ class Pretrained(NodeType):
                 raise ShapeError(f"model {node.name!r} {reason} {layer_name!r} to tap; pick one "
                                  "from its layer list", code="invalid_node")
             outputs[TAP_PREFIX + layer_name] = info.output
+        if node.params["share_weights_with"]:
+            return Inferred(outputs, 0, 0)  # the weights are counted once, at their owner
         return Inferred(outputs, card.params, trainable_count(card, node.params))
 
     def build(self, node, inputs, ctx):
+        return self.apply(self.make_model(node, ctx), inputs, node.params["taps"])
+
+    def make_model(self, node, ctx):
+        """The node's Keras model, named after it, with its taps as extra outputs and its
+        freezing applied; nodes sharing its weights apply this same model."""
         import keras
 
         try:
@@ -114,6 +124,11 @@ class Pretrained(NodeType):
                                 [*model.outputs, *(model.get_layer(t).output for t in taps)],
                                 name=node.name)
         apply_freezing(model, node.params)
+        return model
+
+    def apply(self, model, inputs: dict, taps: list[str]) -> dict:
+        """Call a model from make_model on a node's inputs; its outputs by port. `taps` are
+        those the model was made with (a sharing node's own taps are among them)."""
         args = [inputs[p] for p in indexed("in", len(model.inputs))]
         result = model(args[0] if len(args) == 1 else args)
         results = list(result) if isinstance(result, (list, tuple)) else [result]
