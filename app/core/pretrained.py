@@ -145,6 +145,29 @@ def card_from_model(model, source: str) -> ModelCard:
     )
 
 
+def fetch_imagenet_weights(architecture: str, settings: dict, progress=None) -> None:
+    """Put an architecture's imagenet weights in Keras's download cache (~/.keras/models), the
+    one Keras itself reads, reporting `progress(received_bytes, total_bytes)` while it
+    downloads; raises ModelLoadError with the offline message when it cannot."""
+    from keras.src.utils import file_utils
+
+    download = file_utils.urlretrieve
+
+    def reporting(url, target, reporthook=None):
+        def hook(blocks, block_size, total):
+            if reporthook is not None:
+                reporthook(blocks, block_size, total)
+            if progress is not None:
+                progress(min(blocks * block_size, total) if total > 0 else blocks * block_size, total)
+        return download(url, target, hook)
+
+    file_utils.urlretrieve = reporting  # only the loader thread downloads
+    try:
+        build_application(architecture, weights="imagenet", **settings)
+    finally:
+        file_utils.urlretrieve = download
+
+
 def build_application(architecture: str, *, include_top: bool, input_shape, pooling: str,
                       classes: int, weights: str | None, name: str | None = None):
     """Construct a `keras.applications` model; Keras's own errors become ModelLoadError."""

@@ -7,6 +7,7 @@ ready, nodes that need them show no shapes and the status bar says what is loadi
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from app.core.commands import Command
 from app.core.graph import Graph, Node
 from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
-from app.core.pretrained import ModelCard
+from app.core.pretrained import ModelCard, ModelLoadError, fetch_imagenet_weights
 from app.core.project import Project, dumps, load, save
 from app.core.validate import Analysis, Analyzer
 
 PENDING = "pending"  # a load is scheduled but not yet submitted
+_fetched: set[str] = set()  # imagenet weights fetched (or being fetched) in this process
 
 
 class _Undoable(QUndoCommand):
@@ -83,6 +85,8 @@ class Document(QObject):
     loadingChanged = Signal(str)  # what is loading in the background, "" when idle
     fileChanged = Signal()  # path or modified state
     editFailed = Signal(str)  # an edit the core refused, with its reason
+    downloadProgress = Signal(str, int, int)  # what downloads, bytes received, bytes in all (0: unknown)
+    downloadFailed = Signal(str)  # why it could not, e.g. offline
 
     def __init__(self, project: Project | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -185,6 +189,7 @@ class Document(QObject):
 
     def revalidate(self) -> None:
         """Analyse now, or first load what the analysis needs in the background."""
+        self._fetch_imagenet_weights()
         if any(self.needs_loading(n) for n in self.graph.nodes):
             self._start_loading()
             return
@@ -213,6 +218,32 @@ class Document(QObject):
                 if kind.category == PRETRAINED:
                     kind.try_card(node, ctx)
         self._job = loader().submit(job)
+
+    def _fetch_imagenet_weights(self) -> None:
+        """Download, in the background, the imagenet weights that Application nodes ask for
+        (once per process and model; Keras's cache makes later runs instant)."""
+        for node in self.graph.nodes:
+            p = node.params
+            if node.type != "Application" or p["weights"] != "imagenet":
+                continue
+            settings = {k: p[k] for k in ("include_top", "input_shape", "pooling", "classes")}
+            key = json.dumps([p["architecture"], settings], sort_keys=True)
+            if key in _fetched:
+                continue
+            _fetched.add(key)
+            label = f"{p['architecture']} imagenet weights"
+
+            def job(architecture=p["architecture"], settings=settings, label=label, key=key):
+                try:
+                    loader().import_keras()
+                    fetch_imagenet_weights(architecture, settings,
+                                           lambda got, total: self.downloadProgress.emit(label, got, total))
+                except ModelLoadError as error:
+                    _fetched.discard(key)  # try again on the next edit, e.g. once online
+                    self.downloadFailed.emit(str(error))
+                finally:
+                    self.downloadProgress.emit(label, 1, 1)
+            loader().submit(job)
 
     def _on_loaded(self) -> None:
         if self._job not in (None, PENDING) and self._job.done():

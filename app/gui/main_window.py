@@ -235,6 +235,8 @@ class MainWindow(QMainWindow):
         document.loadingChanged.connect(self._loading_changed)
         document.fileChanged.connect(self._update_title)
         document.editFailed.connect(self._edit_failed)
+        document.downloadProgress.connect(self._download_progress)
+        document.downloadFailed.connect(lambda message: self.statusBar().showMessage(message, 30000))
         document.undo_stack.indexChanged.connect(self._refresh_undo_actions)
         document.undo_stack.indexChanged.connect(self._refresh_inspector)
         document.undo_stack.indexChanged.connect(self._refresh_model_views)
@@ -294,6 +296,19 @@ class MainWindow(QMainWindow):
         self.loading_bar.setVisible(bool(text))
         if text and self.document.analysis is None:
             self.problems.set_problems([], waiting=text)
+
+    def _download_progress(self, label: str, received: int, total: int) -> None:
+        """A determinate bar while weights download; the loading state again when done."""
+        if total and received >= total:
+            self.loading_bar.setRange(0, 0)
+            self._loading_changed(self.document.loading)
+            return
+        self.loading_label.setText(f"Downloading {label}… {received / 1e6:.1f}"
+                                   + (f" of {total / 1e6:.1f} MB" if total > 0 else " MB"))
+        self.loading_bar.setRange(0, max(total, 0))
+        self.loading_bar.setValue(received)
+        self.loading_label.show()
+        self.loading_bar.show()
 
     def _selection_changed(self) -> None:
         self._refresh_inspector()

@@ -378,3 +378,22 @@ def test_a_weight_sharing_twin_is_one_keystroke(make_window, qtbot):
     twin = window.document.graph.nodes[-1]
     assert twin.params["share_weights_with"] == "classifier_a" and twin.params["path"] == node.params["path"]
     assert window.undo_action.text() == f"&Undo Add {twin.name}"
+
+
+def test_imagenet_weights_download_in_the_background_with_progress_or_say_why_not(window, qtbot, monkeypatch,
+                                                                                   tmp_path):
+    from keras.src.utils import file_utils
+
+    monkeypatch.setattr(file_utils.config, "keras_home", lambda: str(tmp_path))
+    progress = []
+    window.document.downloadProgress.connect(lambda label, got, total: progress.append((label, got, total)))
+
+    def offline_after_a_while(url, target, reporthook):
+        reporthook(1, 1000, 9_000_000)
+        raise OSError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", offline_after_a_while)
+    add(window, "Application", architecture="MobileNetV2", input_shape=[96, 96, 3], weights="imagenet")
+    qtbot.waitUntil(lambda: "could not be downloaded" in window.statusBar().currentMessage(), timeout=60000)
+    assert ("MobileNetV2 imagenet weights", 1000, 9_000_000) in progress
+    assert "use weights none or a local weights file" in window.statusBar().currentMessage()
