@@ -1,11 +1,11 @@
-"""Rebuild the bundled model files and the example projects, reproducibly.
+"""Rebuild the bundled models and the example projects, reproducibly.
 
-    .venv/bin/python resources/build_resources.py
+    .venv/bin/python resources/build_resources.py      (or `make resources`)
 
-The models are small Keras models for 8×8 digit images. Their architectures and seeds
-are fixed here; they are saved with initial weights (training them on the bundled
-digits data is step 3's work), which is all the examples need to compose and compile.
-The example projects are written through Graft's own commands and project format."""
+First resources/train_models.py trains the bundled models on the bundled data
+(resources/data/, written by resources/fetch_data.py) and writes each with its model card;
+then the example projects are written through Graft's own builder, layout and project
+format, each composing those pretrained models."""
 
 from __future__ import annotations
 
@@ -17,49 +17,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-MODELS = ROOT / "resources" / "models"
 EXAMPLES = ROOT / "resources" / "examples"
-
-
-def build_models() -> None:
-    import keras
-    from keras import layers
-
-    keras.utils.set_random_seed(0)
-
-    def conv_trunk(x):
-        x = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1")(x)
-        x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv2")(x)
-        return layers.GlobalAveragePooling2D(name="pool")(x)
-
-    pixels = keras.Input((8, 8, 1), name="pixels")
-    cnn = keras.Model(pixels, layers.Dense(10, activation="softmax", name="probs")(
-        conv_trunk(pixels)), name="digits_cnn")
-
-    pixels = keras.Input((8, 8, 1), name="pixels")
-    encoder = keras.Model(pixels, layers.Dense(32, activation="relu", name="features")(
-        conv_trunk(pixels)), name="digits_encoder")
-
-    probs = keras.Input((10,), name="probs")
-    hidden = layers.Dense(32, activation="relu", name="hidden")(probs)
-    refiner = keras.Model(probs, layers.Dense(10, activation="softmax", name="refined")(hidden),
-                          name="digits_refiner")
-
-    flat = keras.Input((64,), name="flat_pixels")
-    hidden = layers.Dense(32, activation="relu", name="hidden")(flat)
-    mlp = keras.Model(flat, layers.Dense(10, activation="softmax", name="probs")(hidden),
-                      name="digits_mlp")
-
-    MODELS.mkdir(parents=True, exist_ok=True)
-    for model in (cnn, encoder, refiner, mlp):
-        model.save(MODELS / f"{model.name}.keras")
-        print(f"wrote {MODELS / model.name}.keras ({model.count_params():,} parameters)")
 
 
 def build_examples() -> None:
     from app.core.builder import GraphBuilder
     from app.core.layout import auto_layout
     from app.core.project import Project, save
+    from app.core.validate import analyze
 
     def example(file_name: str, title: str, description: str, build) -> None:
         builder = GraphBuilder()
@@ -67,6 +32,7 @@ def build_examples() -> None:
         for node_id, position in auto_layout(builder.graph).items():
             builder.graph.move(node_id, position)
         project = Project(builder.graph, title, description, path=EXAMPLES / file_name)
+        analyze(project.graph, project.context)  # reads each model's card, which save keeps
         save(project, EXAMPLES / file_name)
         print(f"wrote {EXAMPLES / file_name}")
 
@@ -114,16 +80,14 @@ def build_examples() -> None:
         wire("parity_head", "is_even")
 
     def transfer(add, wire):
-        add("image", "Input", 0, 0, shape=[96, 96, 3])
-        add("backbone", "Application", 240, 0, architecture="MobileNetV2",
-            input_shape=[96, 96, 3], weights="none", trainable="frozen")
-        add("pool", "GlobalAveragePooling2D", 480, 0)
-        add("dropout", "Dropout", 720, 0, rate=0.2)
-        add("head", "Dense", 960, 0, units=5, activation="softmax")
-        add("label", "Output", 1200, 0, loss="sparse_categorical_crossentropy",
+        add("image", "Input", 0, 0, shape=[8, 8, 1])
+        add("backbone", "ModelFile", 240, 0, path=model("digits_encoder"), trainable="frozen")
+        add("dropout", "Dropout", 480, 0, rate=0.2)
+        add("head", "Dense", 720, 0, units=10, activation="softmax")
+        add("label", "Output", 960, 0, loss="sparse_categorical_crossentropy",
             metrics=["accuracy"])
-        for a, b in (("image", "backbone"), ("backbone", "pool"), ("pool", "dropout"),
-                     ("dropout", "head"), ("head", "label")):
+        for a, b in (("image", "backbone"), ("backbone", "dropout"), ("dropout", "head"),
+                     ("head", "label")):
             wire(a, b)
 
     def broken(add, wire):
@@ -153,21 +117,24 @@ def build_examples() -> None:
         wire("topic_pool", "topic")
 
     example("cascade.graft", "Cascade",
-            "Classifier A's class probabilities feed refinement classifier B.", cascade)
+            "Classifier A (the pretrained digits_cnn, frozen) feeds its class probabilities to "
+            "refinement classifier B (the pretrained digits_refiner, trainable).", cascade)
     example("parallel.graft", "Parallel + merge",
-            "Two models read the same digits; their outputs are concatenated into a Dense head.",
-            parallel)
+            "The pretrained digits_cnn and digits_encoder read the same digits; their outputs are "
+            "concatenated into a new Dense head.", parallel)
     example("shared_base.graft", "Shared base, two heads",
-            "One encoder trunk (last layer trainable) with a digit head and a parity head, "
-            "trained with loss weights 1.0 and 0.5.", shared_base)
+            "The pretrained digits_encoder as one trunk (last layer trainable) with a digit head and "
+            "a parity head, trained with loss weights 1.0 and 0.5.", shared_base)
     example("transfer.graft", "Transfer learning",
-            "A frozen MobileNetV2 base (weights none offline, imagenet for real use), pooled, "
-            "with a new 5-class head.", transfer)
+            "The pretrained digits_encoder, frozen, with dropout and a new 10-class Dense head: only "
+            "the head's 330 weights train.", transfer)
     example("broken.graft", "Broken on purpose",
             "Shows Graft's checks: a shape mismatch and a merge mismatch with one-click fixes, "
             "floats fed to an Embedding, a node that leads nowhere and an unused Input.", broken)
 
 
 if __name__ == "__main__":
-    build_models()
+    from resources.train_models import train_all
+
+    train_all()
     build_examples()

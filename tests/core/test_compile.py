@@ -47,12 +47,11 @@ def hand_shared_base():
 
 
 def hand_transfer():
-    image = keras.Input((96, 96, 3))
-    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(96, 96, 3))
+    image = keras.Input((8, 8, 1), name="image")
+    base = load_model("digits_encoder")
     base.trainable = False
-    x = keras.layers.GlobalAveragePooling2D()(base(image))
-    x = keras.layers.Dropout(0.2)(x)
-    return keras.Model(image, keras.layers.Dense(5, activation="softmax")(x))
+    x = keras.layers.Dropout(0.2)(base(image))
+    return keras.Model(image, keras.layers.Dense(10, activation="softmax")(x))
 
 
 def trainable_count(model):

@@ -79,8 +79,10 @@ class Project:
 
 
 def known_cards(project: Project) -> list[CardRecord]:
-    """The cards of the project's pretrained models that are in memory now (nothing loads)."""
+    """The cards of the project's pretrained models that are in memory now (nothing loads); a
+    model that cannot be read here (its file is elsewhere) keeps the card the project had."""
     records: dict[str, CardRecord] = {}
+    before = {node_id: record for record in project.cards for node_id in record.nodes}
     ctx = project.context
     for node in project.graph.nodes:
         kind = REGISTRY[node.type]
@@ -88,6 +90,8 @@ def known_cards(project: Project) -> list[CardRecord]:
             continue
         key = kind.card_key(node, ctx)
         card = cached_card(key)
+        if card is None and node.id in before:
+            key, card = before[node.id].key, before[node.id].card
         if card is not None:
             text = json.dumps(key, sort_keys=True)
             records.setdefault(text, CardRecord(key, [], card)).nodes.append(node.id)

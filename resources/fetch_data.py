@@ -1,0 +1,104 @@
+"""Write the bundled sample data, resources/data/digits.npz and wine.csv, reproducibly.
+
+    .venv/bin/python resources/fetch_data.py [--wheel PATH]
+
+Both data sets are from the UCI Machine Learning Repository and licensed CC BY 4.0:
+
+- digits: Alpaydin, E. and Kaynak, C. (1998). Optical Recognition of Handwritten Digits
+  [Dataset]. UCI Machine Learning Repository. https://doi.org/10.24432/C50P49
+  (the 1,797 images of its test set, 8×8 counts of 0..16 on pixels);
+- wine: Aeberhard, S. and Forina, M. (1991). Wine [Dataset]. UCI Machine Learning
+  Repository. https://doi.org/10.24432/C5PC7J
+
+Exact copies of both ship inside the scikit-learn wheel (sklearn/datasets/data/), which
+pip can always reach, so that is where they are read from: the script runs
+`pip download scikit-learn==1.9.1 --no-deps` (or reads the wheel given with --wheel),
+opens it as a zip and checks the two files against fixed SHA-256 digests. Nothing is
+installed, and Graft does not depend on scikit-learn. The files are written with fixed
+zip timestamps, so a rerun gives identical bytes. resources/data/README.md describes them."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent / "data"
+SKLEARN = "scikit-learn==1.9.1"
+SOURCES = {  # member of the wheel: SHA-256 of its (decompressed) text
+    "sklearn/datasets/data/digits.csv.gz":
+        "6ebb3d2fee246a4e99363262ddf8a00a3c41bee6014c373ed9d9216ba7f651b8",
+    "sklearn/datasets/data/wine_data.csv":
+        "10e8a802908b34f86e5da8ce962f3c806694bc98450a18f61851af59f324bede",
+}
+WINE_COLUMNS = ["alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
+                "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
+                "od280_od315_of_diluted_wines", "proline"]
+
+
+def download_wheel(folder: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "pip", "download", SKLEARN, "--no-deps", "--only-binary=:all:",
+                    "--quiet", "-d", str(folder)], check=True)
+    return next(folder.glob("scikit_learn-*.whl"))
+
+
+def read_sources(wheel: Path) -> dict[str, str]:
+    """The two CSV texts, refused if they are not the bytes this script was written for."""
+    texts = {}
+    with zipfile.ZipFile(wheel) as archive:
+        for member, digest in SOURCES.items():
+            data = archive.read(member)
+            if member.endswith(".gz"):
+                data = gzip.decompress(data)
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise SystemExit(f"{member} in {wheel.name} is not the expected file (SHA-256 differs)")
+            texts[member] = data.decode("ascii")
+    return texts
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    """np.savez_compressed, but with fixed timestamps so that the bytes are reproducible."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, buffer.getvalue())
+
+
+def write_data(texts: dict[str, str]) -> None:
+    DATA.mkdir(parents=True, exist_ok=True)
+    digits = np.loadtxt(io.StringIO(texts["sklearn/datasets/data/digits.csv.gz"]), delimiter=",")
+    images = (digits[:, :64] / 16.0).astype(np.float32).reshape(-1, 8, 8, 1)
+    write_npz(DATA / "digits.npz", images=images, labels=digits[:, 64].astype(np.int64))
+    print(f"wrote {DATA / 'digits.npz'}: images {images.shape}, labels {digits.shape[0]}")
+
+    # The first line is scikit-learn's own header (row count, column count, class names).
+    rows = texts["sklearn/datasets/data/wine_data.csv"].splitlines()[1:]
+    lines = [",".join([*WINE_COLUMNS, "label"])] + [row.strip() for row in rows if row.strip()]
+    (DATA / "wine.csv").write_text("\n".join(lines) + "\n", encoding="ascii", newline="\n")
+    print(f"wrote {DATA / 'wine.csv'}: {len(lines) - 1} rows, {len(WINE_COLUMNS)} features + label")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wheel", type=Path, help=f"a {SKLEARN} wheel already downloaded")
+    args = parser.parse_args()
+    if args.wheel:
+        write_data(read_sources(args.wheel))
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        write_data(read_sources(download_wheel(Path(folder))))
+
+
+if __name__ == "__main__":
+    main()
