@@ -73,11 +73,23 @@ def entries() -> list[Entry]:
                                "A .keras or .h5 model of your own, loaded in safe mode.", pick=FILE))
             found.append(Entry("Import SavedModel folder…", PRETRAINED, "ModelFile", {},
                                "A TensorFlow SavedModel, used for inference only.", pick=FOLDER))
-            found += [Entry(path.stem, PRETRAINED, "ModelFile", {"path": str(path)},
-                            f"The bundled model {path.name}.", group="Bundled models")
+            found += [Entry(path.stem, PRETRAINED, "ModelFile", {"path": str(path)}, _bundled_help(path),
+                            group="Bundled models")
                       for path in sorted(MODELS_DIR.glob("*.keras"))]
             found += [_application(app) for app in APPLICATIONS.values()]
     return found
+
+
+def _bundled_help(path: Path) -> str:
+    """What a bundled model does and how well, from the card beside it."""
+    try:
+        card = json.loads(path.with_suffix(".card.json").read_text(encoding="utf-8"))
+        score = card["evaluation"]
+        of = "" if score["of"] == "this model" else f" of {score['of']}"
+        return (f"{card['summary']} {score['metric'].capitalize()}{of}: {score['value']:.1%} on the "
+                f"{score['on']} ({card['data']['dataset']}).")
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"The bundled model {path.name}."
 
 
 def _application(app: Application) -> Entry:
