@@ -170,7 +170,7 @@ class Palette(QWidget):
         self.tree.setModel(self.proxy)
         self.tree.setDragEnabled(True)
         self.tree.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
-        self.tree.expandToDepth(0)  # sections open, long groups (40 applications) closed
+        self._default_expansion()
         self.tree.doubleClicked.connect(self._activate)
         self.tree.activated.connect(self._activate)
         self.search.textChanged.connect(self._filter)
@@ -186,7 +186,18 @@ class Palette(QWidget):
             self.tree.expandAll()  # every match in sight
         else:
             self.tree.collapseAll()
-            self.tree.expandToDepth(0)
+            self._default_expansion()
+
+    def _default_expansion(self) -> None:
+        """Sections open, and groups short enough to read at a glance; the 40 Keras
+        Applications stay closed until searched or opened."""
+        self.tree.expandToDepth(0)
+        for row in range(self.proxy.rowCount()):
+            section = self.proxy.index(row, 0)
+            for child in range(self.proxy.rowCount(section)):
+                group = self.proxy.index(child, 0, section)
+                if 0 < self.proxy.rowCount(group) <= 8:
+                    self.tree.expand(group)
 
     def _activate(self, index) -> None:
         entry = index.data(Qt.ItemDataRole.UserRole)
