@@ -1,18 +1,21 @@
-"""Command line: `graft [PROJECT]` (the editor), `graft validate PROJECT`, `graft summary PROJECT`.
+"""Command line: `graft [PROJECT]` (the editor), `graft validate PROJECT`, `graft summary PROJECT`,
+`graft train PROJECT`.
 
-Exit codes: 0 fine, 1 the project has errors, 2 the file could not be read or the
-command was used wrongly."""
+Exit codes: 0 fine, 1 the project has errors (or training did not finish), 2 the file could
+not be read or the command was used wrongly, 130 training stopped by Ctrl+C (resumable)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
-from app.core.project import SUFFIX, ProjectError, changed_models, load
+from app.core.project import SUFFIX, ProjectError, changed_models, load, save
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _quiet_tensorflow() -> None:
@@ -103,6 +106,82 @@ def _node_table(graph, analysis, compiled_counts: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_train(args) -> int:
+    """The editor's runner, headless: a text progress bar, then the project points at the
+    trained weights (saved in place)."""
+    from app.core.training.config import ConfigError
+    from app.core.training.events import DIVERGED, FINISHED, STOPPED, RunControl
+    from app.core.training.runner import train
+
+    project = _load(args.project)
+    if project is None:
+        return EXIT_USAGE
+    try:
+        project.training.run_phases(args.phase, args.epochs)
+    except ConfigError as error:
+        print(f"graft: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    control = RunControl()
+    previous = signal.signal(signal.SIGINT, lambda *_: control.stop())  # a stop the run can resume
+    try:
+        ended = train(project, sink=TextProgress(), control=control, phase=args.phase,
+                      epochs=args.epochs, out_dir=args.out, resume=args.resume)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if ended.weights and ended.status in (FINISHED, STOPPED, DIVERGED):
+        project.training.weights = ended.weights
+        save(project, project.path)
+        print(f"{args.project} now uses the weights {ended.weights}")
+    if ended.details:
+        print(ended.details, file=sys.stderr)
+    print(ended.message, file=sys.stderr if ended.status != FINISHED else sys.stdout)
+    return {FINISHED: EXIT_OK, STOPPED: EXIT_INTERRUPTED}.get(ended.status, EXIT_PROBLEMS)
+
+
+class TextProgress:
+    """Prints a run's events: one redrawn bar line on a terminal, a line per epoch always."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty()
+        self.last_draw = 0.0
+
+    def __call__(self, event) -> None:
+        from app.core.training import events
+        from app.core.training.events import duration
+
+        if isinstance(event, events.RunStarted):
+            self._line(f"run folder {event.run_dir}: {event.train_samples} training and "
+                       f"{event.validation_samples} validation samples")
+        elif isinstance(event, events.PhaseStarted):
+            self.phase = event
+            self._line(f"phase {event.index + 1} {event.name!r}: {event.epochs} epoch(s) of "
+                       f"{event.steps_per_epoch} steps, learning rate {event.learning_rate:g}, "
+                       f"{event.trainable_params:,} trainable / {event.frozen_params:,} frozen parameters")
+        elif isinstance(event, events.BatchEnded) and self.live:
+            now = time.monotonic()
+            if now - self.last_draw >= 0.1 or event.step == event.steps:
+                self.last_draw = now
+                done = int(20 * event.step / event.steps)
+                left = "" if event.seconds_left is None else f" {duration(event.seconds_left)} left"
+                self.stream.write(f"\r  epoch {event.epoch + 1}/{self.phase.epochs} "
+                                  f"[{'#' * done}{'.' * (20 - done)}] {event.step}/{event.steps} "
+                                  f"loss {event.loss:.4f} {event.samples_per_second:,.0f} samples/s"
+                                  f"{left}\x1b[K")
+                self.stream.flush()
+        elif isinstance(event, events.EpochEnded):
+            numbers = "  ".join(f"{key} {value:.4f}" for key, value in event.logs.items())
+            self._line(f"  epoch {event.epoch + 1}/{self.phase.epochs}  {numbers}"
+                       f"{'  (best)' if event.best else ''}")
+        elif isinstance(event, events.Evaluated):
+            for name, value in event.metrics.items():
+                self._line(f"validation {name}: {value:.4f}")
+
+    def _line(self, text: str) -> None:
+        self.stream.write(("\r\x1b[K" if self.live else "") + text + "\n")
+        self.stream.flush()
+
+
 def cmd_editor(paths: list[str]) -> int:
     from app.gui.app import run  # Qt only for the editor; TensorFlow loads later, in the background
 
@@ -120,7 +199,25 @@ def build_parser() -> argparse.ArgumentParser:
         "summary", help="per-node shapes and parameters, then the compiled Keras model")
     summary.add_argument("project", help="a .graft project file")
     summary.set_defaults(run=cmd_summary)
+    train = commands.add_parser(
+        "train", help="train the project as its training setup says; writes history and weights")
+    train.add_argument("project", help="a .graft project file")
+    train.add_argument("--epochs", type=_positive, help="epochs for every phase (overrides the setup)")
+    train.add_argument("--phase", help="run only the phase with this name")
+    train.add_argument("--out", help="folder for the weights and history (default: PROJECT.runs/run-NNN)")
+    train.add_argument("--resume", action="store_true", help="go on with the last stopped run")
+    train.set_defaults(run=cmd_train)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,14 +24,16 @@ def build_examples() -> None:
     from app.core.builder import GraphBuilder
     from app.core.layout import auto_layout
     from app.core.project import Project, save
+    from app.core.training.config import config_from_dict
     from app.core.validate import analyze
 
-    def example(file_name: str, title: str, description: str, build) -> None:
+    def example(file_name: str, title: str, description: str, build, training: dict | None = None) -> None:
         builder = GraphBuilder()
         build(builder.add, builder.wire)
         for node_id, position in auto_layout(builder.graph).items():
             builder.graph.move(node_id, position)
-        project = Project(builder.graph, title, description, path=EXAMPLES / file_name)
+        project = Project(builder.graph, title, description, path=EXAMPLES / file_name,
+                          training=config_from_dict(training))
         analyze(project.graph, project.context)  # reads each model's card, which save keeps
         save(project, EXAMPLES / file_name)
         print(f"wrote {EXAMPLES / file_name}")
@@ -42,10 +44,13 @@ def build_examples() -> None:
         add("pixels", "Input", 0, 0, shape=[8, 8, 1])
         add("classifier_a", "ModelFile", 240, 0, path=model("digits_cnn"))
         add("refiner_b", "ModelFile", 480, 0, path=model("digits_refiner"), trainable="trainable")
+        add("digit_a", "Output", 480, 200, loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"])
         add("digit", "Output", 720, 0, loss="sparse_categorical_crossentropy",
             metrics=["accuracy"])
         wire("pixels", "classifier_a")
         wire("classifier_a", "refiner_b")
+        wire("classifier_a", "digit_a")
         wire("refiner_b", "digit")
 
     def parallel(add, wire):
@@ -116,18 +121,41 @@ def build_examples() -> None:
         wire("embed", "topic_pool")
         wire("topic_pool", "topic")
 
+    def digits(mapping: dict, phases: list, **settings) -> dict:
+        return {"data": {"source": "bundled", "path": "digits", "mapping": mapping},
+                "settings": {"batch_size": 64, **settings}, "phases": phases}
+
     example("cascade.graft", "Cascade",
-            "Classifier A (the pretrained digits_cnn, frozen) feeds its class probabilities to "
-            "refinement classifier B (the pretrained digits_refiner, trainable).", cascade)
+            "Classifier A (the pretrained digits_cnn) feeds its class probabilities to refinement "
+            "classifier B (the pretrained digits_refiner). Staged training: A alone, then B on A's "
+            "outputs with A frozen, then the whole cascade jointly at a lower learning rate.", cascade,
+            digits({"pixels": "images", "digit_a": "labels", "digit": "labels"}, [
+                {"name": "stage_a", "epochs": 3, "learning_rate": 1e-3,
+                 "trainable": {"classifier_a": "all", "refiner_b": "frozen"}, "losses": {"digit_a": 1.0}},
+                {"name": "stage_b", "epochs": 3, "learning_rate": 1e-3,
+                 "trainable": {"classifier_a": "frozen", "refiner_b": "all"}, "losses": {"digit": 1.0}},
+                {"name": "joint", "epochs": 3, "learning_rate": 1e-4,
+                 "trainable": {"classifier_a": "all", "refiner_b": "all"},
+                 "losses": {"digit_a": 0.5, "digit": 1.0}},
+            ]))
     example("parallel.graft", "Parallel + merge",
             "The pretrained digits_cnn and digits_encoder read the same digits; their outputs are "
-            "concatenated into a new Dense head.", parallel)
+            "concatenated into a new Dense head.", parallel,
+            digits({"pixels": "images", "digit": "labels"}, [], epochs=10, learning_rate=3e-3))
     example("shared_base.graft", "Shared base, two heads",
             "The pretrained digits_encoder as one trunk (last layer trainable) with a digit head and "
-            "a parity head, trained with loss weights 1.0 and 0.5.", shared_base)
+            "a parity head, trained with loss weights 1.0 and 0.5.", shared_base,
+            digits({"pixels": "images", "digit": "labels", "is_even": "even"}, [],
+                   epochs=10, learning_rate=3e-3))
     example("transfer.graft", "Transfer learning",
             "The pretrained digits_encoder, frozen, with dropout and a new 10-class Dense head: only "
-            "the head's 330 weights train.", transfer)
+            "the head's 330 weights train. Then its last 3 layers are fine-tuned at 1e-4 with a "
+            "learning-rate multiplier of 0.5 on the backbone.", transfer,
+            digits({"image": "images", "label": "labels"}, [
+                {"name": "head", "epochs": 10, "learning_rate": 1e-2},
+                {"name": "fine_tune", "epochs": 5, "learning_rate": 1e-4,
+                 "trainable": {"backbone": 3}, "lr_multipliers": {"backbone": 0.5}},
+            ]))
     example("broken.graft", "Broken on purpose",
             "Shows Graft's checks: a shape mismatch and a merge mismatch with one-click fixes, "
             "floats fed to an Embedding, a node that leads nowhere and an unused Input.", broken)

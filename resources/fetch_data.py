@@ -79,7 +79,9 @@ def write_data(texts: dict[str, str]) -> None:
     DATA.mkdir(parents=True, exist_ok=True)
     digits = np.loadtxt(io.StringIO(texts["sklearn/datasets/data/digits.csv.gz"]), delimiter=",")
     images = (digits[:, :64] / 16.0).astype(np.float32).reshape(-1, 8, 8, 1)
-    write_npz(DATA / "digits.npz", images=images, labels=digits[:, 64].astype(np.int64))
+    labels = digits[:, 64].astype(np.int64)
+    # `even` (1.0 for 0, 2, 4, 6, 8) is the second target of the shared_base example.
+    write_npz(DATA / "digits.npz", images=images, labels=labels, even=(labels % 2 == 0).astype(np.float32))
     print(f"wrote {DATA / 'digits.npz'}: images {images.shape}, labels {digits.shape[0]}")
 
     # The first line is scikit-learn's own header (row count, column count, class names).

@@ -15,10 +15,14 @@ def test_import_linter_contract_holds():
     assert "1 kept, 0 broken" in done.stdout
 
 
+# Subclasses of Keras classes, imported only once a training run has started.
+KERAS_BOUND = {"app.core.training.callbacks", "app.core.training.optim"}
+
+
 def test_core_imports_without_qt_or_tensorflow():
     modules = sorted(
-        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-        for p in (ROOT / "app" / "core").rglob("*.py"))
+        {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+         for p in (ROOT / "app" / "core").rglob("*.py")} - KERAS_BOUND)
     script = (
         "import importlib, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"

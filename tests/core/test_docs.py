@@ -174,15 +174,25 @@ ERRORS = [
      'format: expected "graft-project", got "graft" — this is not a Graft project file'),
     (_set(["format_version"], "1"),
      'format_version: expected a whole number >= 0, got "1"'),
-    (_set(["format_version"], 3),
-     "format_version 3: written by a newer Graft (this one reads up to 2); "
+    (_set(["format_version"], 4),
+     "format_version 4: written by a newer Graft (this one reads up to 3); "
      "update Graft to open it"),
     (_set(["format_version"], 0),
      "format_version 0 is not supported (oldest readable: 1)"),
     (_set(["version"], 1),
      "version: unknown field (expected: cards, description, edges, format, format_version, name, "
-     "nodes)"),
+     "nodes, training)"),
+    (_set(["training", "phases", 0, "epochs"], 0),
+     "training.phases[0].epochs: expected an integer >= 1 and <= 100000, got 0"),
 ]
+
+
+def test_every_training_field_is_documented(doc_text):
+    from app.core.training.config import DATA, PHASE, SETTINGS
+
+    section = doc_text.split("## Training", 1)[1].split("\n## ", 1)[0]
+    for param in (*SETTINGS, *DATA, *PHASE):
+        assert f"| `{param.name}` |" in section, f"training field {param.name!r} is not documented"
 
 
 @pytest.mark.parametrize("change, message", ERRORS)

@@ -32,6 +32,7 @@ from app.core.project import (
     migrations,
     save,
 )
+from app.core.training.config import TrainingConfig
 from tests.core.strategies import json_values, mutated_documents, projects
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,6 +66,7 @@ def small_document() -> dict:
             {"id": "e2", "from": {"node": "n2", "port": "out"}, "to": {"node": "n3", "port": "in"}},
         ],
         "cards": [],
+        "training": TrainingConfig().to_dict(),
     }
 
 
@@ -403,7 +405,7 @@ MALFORMED = {
                         ['expected an object, got ["Dense"]']),
     "unknown-top-level-field": (_set(["author"], "me"), "author",
                                 ["unknown field (expected: cards, description, edges, format, "
-                                 "format_version, name, nodes)"]),
+                                 "format_version, name, nodes, training)"]),
     "unknown-node-field": (_set(["nodes", 0, "colour"], "red"), "nodes[0].colour",
                            ["unknown field", "params", "position"]),
     "position-string": (_set(["nodes", 0, "position"], "here"), "nodes[0].position",
@@ -605,39 +607,45 @@ def test_old_file_is_upgraded_on_load(version_one_is_current, tmp_path):
 
 
 def test_migrations_chain_up_to_the_current_version(monkeypatch, tmp_path):
-    """A future format 3 (nothing changes but the version): 0 → 1 → 2 → 3 in one load."""
+    """A future format 4 (nothing changes but the version): 0 → 1 → 2 → 3 → 4 in one load."""
     calls = []
 
-    def upgrade_2_to_3(document):
+    def upgrade_3_to_4(document):
         calls.append(document["format_version"])
         return document
 
-    monkeypatch.setattr(migrations, "CURRENT_VERSION", 3)
-    monkeypatch.setattr(project_module, "CURRENT_VERSION", 3)
+    monkeypatch.setattr(migrations, "CURRENT_VERSION", 4)
+    monkeypatch.setattr(project_module, "CURRENT_VERSION", 4)
     monkeypatch.setitem(migrations.MIGRATIONS, 0, upgrade_0_to_1)
-    monkeypatch.setitem(migrations.MIGRATIONS, 2, upgrade_2_to_3)
+    monkeypatch.setitem(migrations.MIGRATIONS, 3, upgrade_3_to_4)
 
     project = from_dict(old_layout_document())
-    assert calls == [2]
-    assert project.to_dict()["format_version"] == 3
+    assert calls == [3]
+    assert project.to_dict()["format_version"] == 4
     assert [n.name for n in project.graph.nodes] == ["pixels", "flat", "head"]
 
-    # Today's files (version 2) take only the last step; version 3 files take none.
+    # Today's files (version 3) take only the last step; version 4 files take none.
     for example in EXAMPLES:
         current = load(example)
-        assert json.loads(dumps(current))["format_version"] == 3
+        assert json.loads(dumps(current))["format_version"] == 4
     assert len(calls) == 1 + len(EXAMPLES)
-    target = tmp_path / "v3.graft"
+    target = tmp_path / "v4.graft"
     save(project, target)
     assert load(target).to_dict() == project.to_dict()
     assert len(calls) == 1 + len(EXAMPLES)
 
-    error = refused({**small_document(), "format_version": 4})
-    assert "update Graft" in str(error) and "reads up to 3" in str(error)
+    error = refused({**small_document(), "format_version": 5})
+    assert "update Graft" in str(error) and "reads up to 4" in str(error)
+
+
+def test_a_version_2_file_gains_the_default_training_setup():
+    document = {key: value for key, value in small_document().items() if key != "training"}
+    project = from_dict({**document, "format_version": 2})
+    assert project.training == TrainingConfig() and project.to_dict() == small_document()
 
 
 def test_a_version_1_file_gains_an_empty_cards_section():
-    document = {key: value for key, value in small_document().items() if key != "cards"}
+    document = {key: value for key, value in small_document().items() if key not in ("cards", "training")}
     project = from_dict({**document, "format_version": 1})
     assert project.cards == [] and project.to_dict() == small_document()
 

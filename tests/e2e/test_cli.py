@@ -70,3 +70,30 @@ def test_a_malformed_project_gives_one_clear_line_and_exit_2(tmp_path):
 def test_a_missing_file_is_reported_not_crashed_on(tmp_path):
     done = graft("validate", tmp_path / "nope.graft")
     assert done.returncode == 2 and "file not found" in done.stderr
+
+
+def test_train_runs_headless_and_writes_history_and_weights(tmp_path):
+    from app.core.project import load, save
+
+    project = load(EXAMPLES / "transfer.graft")
+    save(project, tmp_path / "transfer.graft")
+    out = tmp_path / "out"
+    done = graft("train", tmp_path / "transfer.graft", "--epochs", "2", "--phase", "head", "--out", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "phase 1 'head': 2 epoch(s) of 23 steps" in done.stdout
+    assert "epoch 2/2" in done.stdout and "val_accuracy" in done.stdout
+    assert "validation label accuracy:" in done.stdout and "training finished" in done.stdout
+    rows = (out / "history.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("phase,epoch,")
+    assert len(json.loads((out / "history.json").read_text())) == 2
+    assert (out / "best.weights.h5").is_file() and (out / "last.weights.h5").is_file()
+    saved = json.loads((tmp_path / "transfer.graft").read_text())
+    assert saved["training"]["weights"] == "out/best.weights.h5"
+
+
+def test_train_refuses_an_unknown_phase_and_a_bad_epoch_count(tmp_path):
+    done = graft("train", EXAMPLES / "transfer.graft", "--phase", "warmup")
+    assert done.returncode == 2
+    assert "no phase named 'warmup' (phases: 'head', 'fine_tune')" in done.stderr
+    done = graft("train", EXAMPLES / "transfer.graft", "--epochs", "0")
+    assert done.returncode == 2 and "expected a whole number >= 1, got '0'" in done.stderr

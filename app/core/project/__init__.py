@@ -19,6 +19,7 @@ from app.core.nodes.base import PRETRAINED
 from app.core.params import PATH, ParamError, describe, finite
 from app.core.pretrained import CardError, ModelCard, cached_card, card_from_dict, card_to_dict, remember_card
 from app.core.project.migrations import CURRENT_VERSION, MigrationError, migrate
+from app.core.training.config import ConfigError, TrainingConfig, config_from_dict
 
 FORMAT = "graft-project"
 SUFFIX = ".graft"
@@ -51,6 +52,7 @@ class Project:
     description: str = ""
     path: Path | None = None
     cards: list[CardRecord] = field(default_factory=list)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
 
     @property
     def context(self) -> Context:
@@ -75,6 +77,7 @@ class Project:
             ],
             "cards": [{"key": copy.deepcopy(r.key), "nodes": list(r.nodes), "card": card_to_dict(r.card)}
                       for r in self.cards],
+            "training": self.training.to_dict(),
         }
 
 
@@ -136,6 +139,7 @@ def save(project: Project, path: str | Path) -> None:
     atomic_write_text(path, _dump_document(document))
     for node_id, params in moved.items():
         project.graph.set_params(node_id, params)
+    project.training = config_from_dict(document["training"])
     project.path = path
 
 
@@ -177,6 +181,14 @@ def _rebase_paths(document: dict, old_dir: Path, new_dir: Path) -> dict[str, dic
             if param.kind == PATH and value and not Path(value).expanduser().is_absolute():
                 params[param.name] = os.path.relpath(old_dir / value, new_dir)
                 moved[node["id"]] = params
+    training = document["training"]
+    places = [(training, "weights")]
+    if training["data"]["source"] != "bundled":
+        places += [(training["data"], "path"), (training["data"], "validation_path")]
+    for container, key in places:
+        value = container[key]
+        if value and not Path(value).expanduser().is_absolute():
+            container[key] = os.path.relpath(old_dir / value, new_dir)
     return moved
 
 
@@ -274,7 +286,7 @@ def from_dict(document) -> Project:
     except MigrationError as error:
         raise ProjectError("", str(error)) from None
     _only_keys(document, "", {"format", "format_version", "name", "description", "nodes", "edges",
-                              "cards"})
+                              "cards", "training"})
     name = _string(document, "name", "", default="Untitled")
     description = _string(document, "description", "", default="")
     nodes = [_read_node(item, f"nodes[{i}]") for i, item in enumerate(_list(document, "nodes"))]
@@ -301,9 +313,20 @@ def from_dict(document) -> Project:
         except GraphError as error:
             raise ProjectError(f"{where}.to", str(error)) from None
     cards = [_read_card(item, f"cards[{i}]", graph) for i, item in enumerate(_list(document, "cards"))]
+    try:
+        training = config_from_dict(document.get("training"))
+    except ConfigError as error:
+        raise ProjectError(error.where, error.message) from None
     for record in cards:
         remember_card(record.key, record.card)
-    return Project(graph=graph, name=name, description=description, cards=cards)
+    return Project(graph=graph, name=name, description=description, cards=cards, training=training)
+
+
+def snapshot(project: Project) -> Project:
+    """An independent copy (through the file format), for work on another thread."""
+    copied = from_dict(json.loads(dumps(project)))
+    copied.path = project.path
+    return copied
 
 
 def _read_card(item, where: str, graph: Graph) -> CardRecord:

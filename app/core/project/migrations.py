@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 Migration = Callable[[dict], dict]
 MIGRATIONS: dict[int, Migration] = {
     1: lambda document: {**document, "cards": []},  # 2 keeps pretrained models' cards
+    2: lambda document: {**document, "training": None},  # 3 keeps the training setup
 }
 
 

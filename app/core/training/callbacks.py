@@ -1,0 +1,71 @@
+"""The Keras callback through which a run reports progress and obeys its RunControl.
+
+Imported only once training starts (it needs Keras)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+
+from app.core.training.config import Phase
+from app.core.training.events import BatchEnded, Diverged
+from app.core.training.optim import current_learning_rate
+
+
+class Progress(keras.callbacks.Callback):
+    """A Keras callback: honours stop and pause at every step (also in validation), turns
+    Keras's running means back into each batch's own loss, and stops on NaN/Inf."""
+
+    def __init__(self, run, index: int, phase: Phase):
+        super().__init__()
+        self.run, self.index, self.phase = run, index, phase
+        self.batch_size = run.settings["batch_size"]
+        self.samples = run.data.train_count
+        self.rate = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.previous_mean, self.previous_seen = epoch, {}, 0
+        self.run.control.checkpoint()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.run.control.checkpoint()
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        run = self.run
+        seen = min((batch + 1) * self.batch_size, self.samples)
+        size = seen - self.previous_seen
+        raw = {key: (value * seen - self.previous_mean.get(key, 0.0) * self.previous_seen) / size
+               for key, value in logs.items() if key == "loss" or key.endswith("_loss")}
+        self.previous_mean = {key: logs[key] for key in raw}
+        self.previous_seen = seen
+        run.global_step += 1
+        loss = raw.get("loss", math.nan)
+        if not math.isfinite(loss):
+            raise Diverged(
+                f"the loss became {'NaN' if math.isnan(loss) else 'infinite'} in phase "
+                f"{self.phase.name!r}, epoch {self.epoch + 1}, step {batch + 1}; training stopped "
+                "and the last good weights (from before this epoch) were kept. Lower the learning "
+                f"rate (it was {current_learning_rate(self.model.optimizer):.3g}) or check the data "
+                "for extreme values")
+        elapsed = time.perf_counter() - self.started
+        rate = size / elapsed if elapsed > 0 else 0.0
+        self.rate = rate if self.rate is None else 0.9 * self.rate + 0.1 * rate
+        left = (run.total_steps - run.global_step) * self.batch_size / self.rate if self.rate else None
+        outputs = {key[:-5]: value for key, value in raw.items() if key != "loss"}
+        run.sink(BatchEnded(self.index, self.epoch, batch + 1, run.data.steps_per_epoch,
+                            run.global_step, loss, outputs, current_learning_rate(self.model.optimizer),
+                            self.rate, left))
+        run.control.checkpoint()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.run.control.checkpoint()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        if not all(math.isfinite(v) for k, v in logs.items() if k.endswith("loss")):
+            raise Diverged(f"the validation loss became NaN or infinite in phase {self.phase.name!r}, "
+                           f"epoch {epoch + 1}; training stopped and the last good weights were kept")
+        self.run.epoch_done(self.index, epoch, logs)

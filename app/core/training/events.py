@@ -1,0 +1,126 @@
+"""What a running training tells its watcher, and how the watcher steers it.
+
+The runner calls `sink(event)` on its own thread with one of these plain records; the
+GUI forwards them through a queued Qt signal, the CLI prints them. `RunControl` is the
+only way back: thread-safe requests that the runner honours at the next step."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_dir: str
+    phases: list[str]
+    outputs: list[str]  # the model's Outputs, in order
+    train_samples: int
+    validation_samples: int
+    resumed_from: str | None = None
+
+
+@dataclass(frozen=True)
+class PhaseStarted:
+    index: int
+    name: str
+    epochs: int
+    steps_per_epoch: int
+    learning_rate: float
+    trainable_params: int
+    frozen_params: int
+
+
+@dataclass(frozen=True)
+class BatchEnded:
+    phase: int
+    epoch: int  # 0-based within the phase
+    step: int  # 1-based within the epoch
+    steps: int
+    global_step: int  # 1-based over the whole run
+    loss: float  # this batch's loss, not the epoch's running mean
+    output_losses: dict[str, float]  # per Output, for multi-output models
+    learning_rate: float
+    samples_per_second: float
+    seconds_left: float | None  # for the whole run
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    phase: int
+    epoch: int
+    global_epoch: int  # 1-based over the whole run
+    logs: dict[str, float]  # Keras's names: loss, val_loss, digit_accuracy, val_digit_accuracy, …
+    best: bool  # these weights are now the best ones
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """After the run: metrics on the validation data, and for classifier Outputs a confusion
+    matrix (rows: true class, columns: predicted) and a few predictions to show."""
+
+    metrics: dict[str, float]
+    confusion: dict[str, list[list[int]]] = field(default_factory=dict)
+    class_names: dict[str, list[str]] = field(default_factory=dict)
+    preview: list[dict] = field(default_factory=list)  # {"output", "true", "predicted", "confidence"}
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    status: str  # "finished", "stopped", "diverged" (NaN/Inf), "failed"
+    message: str
+    details: str = ""  # a traceback for "failed"
+    weights: str | None = None  # the weights file the project now points at
+
+
+FINISHED, STOPPED, DIVERGED, FAILED = "finished", "stopped", "diverged", "failed"
+
+
+def duration(seconds: float) -> str:
+    """Time left as a person reads it: 0:42, 12:05, 1:03:20."""
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+class StopRequested(Exception):
+    """Raised inside the fit loop to leave it at once (also from within validation)."""
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite; the message says where and what to change."""
+
+
+class RunControl:
+    """Stop and pause requests from another thread; `checkpoint()` runs on the worker at
+    every step and blocks there while paused."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused run wakes up to stop
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def checkpoint(self) -> None:
+        """Raise StopRequested if a stop was asked for; wait here while paused."""
+        while not self._running.wait(0.1):
+            pass
+        if self._stop.is_set():
+            raise StopRequested

@@ -1,0 +1,437 @@
+"""The training runner: a project in, trained weights and a history out, on the calling thread.
+
+The GUI runs it on a worker thread and the CLI on the main one; both watch it through the
+events of `events.py` and steer it through a `RunControl`. Build, compile and fit all happen
+here because Keras keeps its state (dtype policy, name scopes) per thread.
+
+Each phase trains a functional view of the compiled model whose outputs are only the
+Outputs that carry a loss in that phase; it shares every weight with the full model, whose
+weights are what the run saves. A run's files live in `<project>.runs/run-NNN/`:
+`last.weights.h5`, `best.weights.h5`, `history.json`, `history.csv` and `state.json`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from app.core.compile import CompiledGraph, CompileError, compile_graph
+from app.core.nodes import node_type
+from app.core.nodes.base import OUTPUT, PRETRAINED
+from app.core.nodes.pretrained import apply_freezing
+from app.core.project import Project
+from app.core.training.config import Phase, problems
+from app.core.training.events import (
+    DIVERGED,
+    FAILED,
+    FINISHED,
+    STOPPED,
+    Diverged,
+    EpochEnded,
+    Evaluated,
+    PhaseStarted,
+    RunControl,
+    RunEnded,
+    RunStarted,
+    StopRequested,
+)
+
+CLASSIFIER_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
+PREVIEW_SAMPLES = 8
+
+
+class RunError(Exception):
+    """A run that cannot start, with a message saying what to change."""
+
+
+def runs_dir(project: Project) -> Path:
+    return project.context.base_dir / f"{project.path.stem}.runs"
+
+
+def latest_run(project: Project, status: str | None = None) -> Path | None:
+    """The newest run folder of the project (optionally only one that ended with `status`)."""
+    if project.path is None or not runs_dir(project).is_dir():
+        return None
+    for folder in sorted(runs_dir(project).glob("run-*"), reverse=True):
+        state = _read_state(folder)
+        if state and (status is None or state.get("status") == status):
+            return folder
+    return None
+
+
+def train(project: Project, *, sink: Callable[[object], None] = lambda event: None,
+          control: RunControl | None = None, phase: str | None = None, epochs: int | None = None,
+          out_dir: str | Path | None = None, resume: bool = False) -> RunEnded:
+    """Train `project` (not changed here: the caller stores `RunEnded.weights`). Never raises
+    for a training problem: the result, also sent to `sink`, says what happened."""
+    try:
+        run = _Run(project, sink, control or RunControl(), phase, epochs, out_dir, resume)
+        ended = run.run()
+    except RunError as error:
+        ended = RunEnded(FAILED, str(error))
+    except Exception as error:  # a bug or a Keras failure: readable message, details kept
+        ended = RunEnded(FAILED, f"training failed: {type(error).__name__}: {error}",
+                         traceback.format_exc())
+    sink(ended)
+    return ended
+
+
+def load_trained_model(project: Project) -> CompiledGraph:
+    """The project's model with its trained weights (when it has some), for prediction and
+    export; raises RunError when the weights no longer fit the graph."""
+    compiled = compile_graph(project.graph, project.context)
+    weights = project.training.weights
+    if weights:
+        path = project.context.resolve(weights)
+        if not path.is_file():
+            raise RunError(f"the trained weights {weights} are missing; train again or clear them")
+        try:
+            compiled.model.load_weights(path)
+        except Exception as error:
+            raise RunError(f"the trained weights {weights} do not fit the graph as it is now "
+                           f"(changed since training?): {error}") from None
+    return compiled
+
+
+class _Run:
+    def __init__(self, project, sink, control, only_phase, epochs, out_dir, resume):
+        if project.path is None and out_dir is None:
+            raise RunError("save the project first: a run keeps its weights and history beside it")
+        self.project, self.sink, self.control = project, sink, control
+        self.config = project.training
+        self.settings = self.config.settings
+        self.phases = self.config.run_phases(only_phase, epochs)
+        self.out_dir, self.resume = out_dir, resume
+        self.history: list[dict] = []
+        self.start = (0, 0)  # phase index, epoch within it
+
+    def run(self) -> RunEnded:
+        from app.core.validate import analyze
+
+        project, ctx = self.project, self.project.context
+        analysis = analyze(project.graph, ctx)
+        if not analysis.ok:
+            listing = "\n".join(f"  - {p.message}" for p in analysis.errors)
+            raise RunError(f"the graph has {len(analysis.errors)} error(s); fix them first:\n{listing}")
+        messages = problems(self.config, project.graph, self.phases)
+        messages += self._loss_problems()
+        if messages:
+            raise RunError("the training setup does not fit the graph:\n" +
+                           "\n".join(f"  - {m}" for m in messages))
+        self.folder = self._run_folder()
+        import keras
+
+        from app.core.training.data import DataError, prepare
+
+        keras.utils.set_random_seed(self.settings["seed"])
+        policy = keras.config.dtype_policy()
+        if self.settings["mixed_precision"]:
+            keras.config.set_dtype_policy("mixed_float16")
+        try:
+            try:
+                self.compiled = compile_graph(project.graph, ctx, analysis)
+            except CompileError as error:
+                raise RunError(str(error)) from None
+            self.model = self.compiled.model
+            try:
+                self.data = prepare(self.config.data, project.graph, analysis, ctx.base_dir,
+                                    batch_size=self.settings["batch_size"], seed=self.settings["seed"],
+                                    losses=self._all_losses())
+            except DataError as error:
+                raise RunError(f"data: {error}") from None
+            if self.resume:
+                self.model.load_weights(self.folder / "last.weights.h5")
+            self.sink(RunStarted(str(self.folder), [p.name for p in self.phases], self._outputs(),
+                                 self.data.train_count, self.data.validation_count,
+                                 str(self.folder) if self.resume else None))
+            return self._train_phases()
+        finally:
+            keras.config.set_dtype_policy(policy)
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def _outputs(self) -> list[str]:
+        return [n.name for n in self.project.graph.nodes if node_type(n.type).category == OUTPUT]
+
+    def _output_losses(self) -> dict[str, tuple[str, float]]:
+        """Each Output's own loss and weight (those with loss "none" train nothing)."""
+        graph = self.project.graph
+        return {n.name: (n.params["loss"], n.params["loss_weight"]) for n in graph.nodes
+                if node_type(n.type).category == OUTPUT and n.params["loss"] != "none"}
+
+    def _phase_losses(self, phase: Phase) -> dict[str, float]:
+        own = self._output_losses()
+        if phase.losses is None:
+            return {name: weight for name, (_, weight) in own.items()}
+        return {name: float(weight) for name, weight in phase.losses.items() if weight > 0}
+
+    def _all_losses(self) -> dict[str, str]:
+        own = self._output_losses()
+        names = {name for phase in self.phases for name in self._phase_losses(phase)}
+        return {name: own[name][0] for name in sorted(names)}
+
+    def _loss_problems(self) -> list[str]:
+        own = self._output_losses()
+        messages = []
+        for phase in self.phases:
+            for name in phase.losses or {}:
+                if name not in own and any(n.name == name for n in self.project.graph.nodes):
+                    messages.append(f"phase {phase.name!r}: Output {name!r} has loss none; "
+                                    "choose its loss in the inspector")
+            if not self._phase_losses(phase):
+                messages.append(f"phase {phase.name!r} trains nothing: no Output carries a loss; "
+                                "choose a loss on an Output")
+        return messages
+
+    def _run_folder(self) -> Path:
+        if self.resume:
+            folder = Path(self.out_dir) if self.out_dir else latest_run(self.project, STOPPED)
+            state = _read_state(folder) if folder else None
+            if not state or state.get("status") != STOPPED:
+                raise RunError("there is no stopped run to resume")
+            self.history = _read_history(folder)
+            self.start = (state["phase"], state["epoch"])
+            return folder
+        if self.out_dir:
+            folder = Path(self.out_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder
+        base = runs_dir(self.project)
+        base.mkdir(exist_ok=True)
+        taken = [int(p.name[4:]) for p in base.glob("run-*") if p.name[4:].isdigit()]
+        folder = base / f"run-{max(taken, default=0) + 1:03d}"
+        folder.mkdir()
+        return folder
+
+    # -- phases ------------------------------------------------------------------------------
+
+    def _train_phases(self) -> RunEnded:
+        first_phase, first_epoch = self.start
+        self.global_epoch = sum(p.epochs for p in self.phases[:first_phase]) + first_epoch
+        self.global_step = self.global_epoch * self.data.steps_per_epoch
+        self.total_steps = sum(p.epochs for p in self.phases) * self.data.steps_per_epoch
+        for index in range(first_phase, len(self.phases)):
+            epoch = first_epoch if index == first_phase else 0
+            try:
+                self._train_phase(index, epoch)
+            except StopRequested:
+                return self._end(STOPPED, "training stopped; resume it to go on from the last "
+                                 "saved epoch", index)
+            except Diverged as error:
+                return self._end(DIVERGED, str(error), index)
+        self._evaluate()
+        return self._end(FINISHED, f"training finished: {self._summary()}", len(self.phases))
+
+    def _train_phase(self, index: int, first_epoch: int) -> None:
+        import keras
+
+        from app.core.training.optim import learning_rate, make_optimizer
+
+        phase = self.phases[index]
+        self._apply_freezing(phase)
+        losses = self._phase_losses(phase)
+        own = self._output_losses()
+        metrics = {n.name: list(n.params["metrics"]) for n in self.project.graph.nodes if n.name in losses}
+        model = self.model
+        view = self._view(losses)
+        rate = phase.learning_rate if phase.learning_rate is not None else self.settings["learning_rate"]
+        steps = self.data.steps_per_epoch
+        groups = self._rate_groups(phase)
+        optimizer = make_optimizer(self.settings["optimizer"],
+                                   learning_rate(self.settings["schedule"], rate, steps, phase.epochs),
+                                   groups)
+        view.compile(optimizer=optimizer, loss={name: own[name][0] for name in losses},
+                     loss_weights=losses, metrics=metrics, jit_compile=self.settings["xla"])
+        trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
+        frozen = sum(int(math.prod(w.shape)) for w in model.non_trainable_weights)
+        self.sink(PhaseStarted(index, phase.name, phase.epochs, steps, float(rate), trainable, frozen))
+        self.good_weights = model.get_weights()
+        self.best = math.inf
+        from app.core.training.callbacks import Progress
+
+        callbacks = [Progress(self, index, phase)]
+        if self.settings["early_stopping"]:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor=self._monitor(), patience=self.settings["early_stopping"]))
+        if self.settings["tensorboard"]:
+            callbacks.append(keras.callbacks.TensorBoard(str(self.folder / "tensorboard" / phase.name)))
+        self.control.checkpoint()
+        view.fit(_targets(self.data.train, losses), validation_data=_targets(self.data.validation, losses),
+                 epochs=phase.epochs,
+                 initial_epoch=first_epoch, shuffle=False, verbose=0, callbacks=callbacks)
+        if self.settings["early_stopping"] and (self.folder / "best.weights.h5").is_file():
+            model.load_weights(self.folder / "best.weights.h5")  # early stopping keeps the best
+
+    def _view(self, outputs) -> object:
+        """The model with only `outputs`, inputs and outputs keyed by node name; it shares
+        every weight with the full model."""
+        import keras
+
+        return keras.Model({t.name: t for t in self.model.inputs},
+                           {name: self.model.get_layer(name).output for name in outputs})
+
+    def _monitor(self) -> str:
+        wanted = self.settings["monitor"]
+        return wanted if self.data.validation is not None else "loss"
+
+    def _apply_freezing(self, phase: Phase) -> None:
+        """Each node's own freezing, overridden by the phase's; then the rest of the model
+        (Keras's layers for adapters, heads and merges) follows the phase too."""
+        graph = self.project.graph
+        for node_id, layer in self.compiled.node_layers.items():
+            node = graph.node(node_id)
+            spec = phase.trainable.get(node.name)
+            if node_type(node.type).category == PRETRAINED:
+                params = dict(node.params)
+                if spec is not None:
+                    params.update(_freezing_params(spec))
+                apply_freezing(layer, params)
+            elif spec is not None:
+                layer.trainable = spec != "frozen" and spec != 0
+
+    def _rate_groups(self, phase: Phase) -> list[tuple[float, list]]:
+        graph = self.project.graph
+        layers = {graph.node(i).name: layer for i, layer in self.compiled.node_layers.items()}
+        return [(float(m), list(layers[name].trainable_weights))
+                for name, m in phase.lr_multipliers.items() if m != 1]
+
+    # -- after each epoch and at the end -------------------------------------------------------
+
+    def epoch_done(self, index: int, epoch: int, logs: dict) -> None:
+        """Save the last (and maybe best) weights and the history; send the epoch's numbers."""
+        self.global_epoch += 1
+        self.good_weights = self.model.get_weights()
+        self.model.save_weights(self.folder / "last.weights.h5")
+        value = logs.get(self._monitor(), logs.get("loss", math.inf))
+        best = value < self.best
+        if best:
+            self.best = value
+            self.model.save_weights(self.folder / "best.weights.h5")
+        row = {"phase": self.phases[index].name, "epoch": epoch + 1, **logs}
+        self.history.append(row)
+        _write_history(self.folder, self.history)
+        next_phase, next_epoch = (index, epoch + 1)
+        if next_epoch >= self.phases[index].epochs:
+            next_phase, next_epoch = index + 1, 0
+        self._write_state(STOPPED, next_phase, next_epoch)  # what a crash now would resume from
+        self.sink(EpochEnded(index, epoch, self.global_epoch, logs, best))
+
+    def _end(self, status: str, message: str, phase: int) -> RunEnded:
+        weights = None
+        if status == DIVERGED:
+            self.model.set_weights(self.good_weights)
+        if status in (DIVERGED, STOPPED):  # nothing trained so far is lost
+            self.model.save_weights(self.folder / "last.weights.h5")
+        best = self.folder / "best.weights.h5"
+        if status == FINISHED and best.is_file():
+            weights = best
+        elif (self.folder / "last.weights.h5").is_file():
+            weights = self.folder / "last.weights.h5"
+        state = _read_state(self.folder) or {}
+        resume_at = (state.get("phase", phase), state.get("epoch", 0))
+        self._write_state(status, *resume_at)
+        relative = None
+        if weights is not None:
+            relative = _relative(weights, self.project.context.base_dir)
+        return RunEnded(status, message, weights=relative)
+
+    def _write_state(self, status: str, phase: int, epoch: int) -> None:
+        state = {"status": status, "phase": phase, "epoch": epoch,
+                 "phases": [p.to_dict() for p in self.phases]}
+        (self.folder / "state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+    def _summary(self) -> str:
+        if not self.history:
+            return "no epochs"
+        last = self.history[-1]
+        shown = [f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float)
+                 and (k.startswith("val_") or self.data.validation is None)]
+        return ", ".join(shown[:4]) or f"loss {last.get('loss', math.nan):.4g}"
+
+    def _evaluate(self) -> None:
+        """Validation metrics, confusion matrices and a preview, with the weights kept."""
+        import numpy as np
+
+        if self.data.validation_arrays is None:
+            return
+        best = self.folder / "best.weights.h5"
+        if best.is_file():
+            self.model.load_weights(best)
+        inputs, targets = self.data.validation_arrays
+        predictions = self._view(targets).predict(inputs, verbose=0, batch_size=self.settings["batch_size"])
+        own = self._output_losses()
+        metrics, confusion, class_names, preview = {}, {}, {}, []
+        for name, target in targets.items():
+            predicted = np.asarray(predictions[name])
+            loss = own.get(name, ("none",))[0]
+            if loss not in CLASSIFIER_LOSSES:
+                metrics[f"{name} mean absolute error"] = float(np.mean(np.abs(
+                    predicted.reshape(len(predicted), -1) - np.asarray(target).reshape(len(target), -1))))
+                continue
+            classes = predicted.shape[-1]
+            truth = np.asarray(target)
+            truth = truth.argmax(-1) if loss == "categorical_crossentropy" else truth.reshape(-1)
+            guess = predicted.argmax(-1)
+            matrix = np.zeros((classes, classes), dtype=int)
+            np.add.at(matrix, (truth.astype(int), guess), 1)
+            confusion[name] = matrix.tolist()
+            names = self.data.class_names.get(name) or [str(i) for i in range(classes)]
+            class_names[name] = names
+            metrics[f"{name} accuracy"] = float(np.mean(truth == guess))
+            for i in range(min(PREVIEW_SAMPLES, len(guess))):
+                preview.append({"output": name, "true": names[int(truth[i])],
+                                "predicted": names[int(guess[i])],
+                                "confidence": float(predicted[i, guess[i]])})
+        self.sink(Evaluated(metrics, confusion, class_names, preview))
+
+
+def _targets(dataset, outputs):
+    """`dataset` with only the targets of `outputs` (a phase trains some Outputs only)."""
+    if dataset is None:
+        return None
+    return dataset.map(lambda x, y: (x, {name: y[name] for name in outputs}))
+
+
+def _freezing_params(spec) -> dict:
+    if spec == "frozen":
+        return {"trainable": "frozen"}
+    if spec == "all":
+        return {"trainable": "trainable"}
+    return {"trainable": "last_n", "trainable_last_n": int(spec)}
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _read_state(folder: Path) -> dict | None:
+    try:
+        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _read_history(folder: Path) -> list[dict]:
+    try:
+        history = json.loads((folder / "history.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return history if isinstance(history, list) else []
+
+
+def _write_history(folder: Path, history: list[dict]) -> None:
+    """history.json for programs, history.csv for spreadsheets: one row per epoch."""
+    (folder / "history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+    columns = list(dict.fromkeys(key for row in history for key in row))
+    with open(folder / "history.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+

@@ -1,0 +1,275 @@
+"""The training runner as users meet it: examples that learn, phases that freeze what they
+say, stop and pause that are obeyed, divergence that keeps good weights, runs that resume,
+and trained weights that come back with the project."""
+
+import json
+import threading
+import time
+
+import keras
+import numpy as np
+
+from app.core.builder import GraphBuilder
+from app.core.project import Project, load, save
+from app.core.training import events
+from app.core.training.config import config_from_dict
+from app.core.training.data import prepare
+from app.core.training.events import RunControl
+from app.core.training.runner import latest_run, load_trained_model, train
+from app.core.validate import analyze
+from tests.conftest import EXAMPLES, MODELS
+
+
+def example_copy(name: str, tmp_path, **training) -> Project:
+    """An example saved into tmp_path (its model paths rebased), with training changes."""
+    project = load(EXAMPLES / f"{name}.graft")
+    document = project.training.to_dict()
+    for key, value in training.items():
+        if key == "phases":
+            document["phases"] = value
+        else:
+            document["settings"][key] = value
+    project.training = config_from_dict(document)
+    save(project, tmp_path / f"{name}.graft")
+    return project
+
+
+def wine_regression(folder, **settings) -> Project:
+    """A small Dense graph on the bundled wine data, predicting alcohol from the rest."""
+    b = GraphBuilder()
+    b.add("features", "Input", 0, 0, shape=[12])
+    b.add("hidden", "Dense", 1, 0, units=16, activation="relu")
+    b.add("predict", "Dense", 2, 0, units=1)
+    b.add("alcohol", "Output", 3, 0, loss="mean_squared_error")
+    for source, target in (("features", "hidden"), ("hidden", "predict"), ("predict", "alcohol")):
+        b.wire(source, target)
+    columns = ["malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols", "flavanoids",
+               "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
+               "od280_od315_of_diluted_wines", "proline"]
+    training = config_from_dict({
+        "data": {"source": "bundled", "path": "wine",
+                 "mapping": {"features": columns, "alcohol": "alcohol"}},
+        "settings": {"batch_size": 16, "epochs": 3, **settings}})
+    project = Project(b.graph, "wine", training=training)
+    folder.mkdir(exist_ok=True)
+    save(project, folder / "wine.graft")
+    return project
+
+
+class Recorder:
+    """A sink that keeps every event, by type."""
+
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, event):
+        self.events.append(event)
+
+    def of(self, kind):
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def weights_of(project, weights_file, node_name):
+    project.training.weights = str(weights_file)
+    model = load_trained_model(project).model
+    return [w.copy() for w in model.get_layer(node_name).get_weights()]
+
+
+def test_the_transfer_example_learns_a_new_head_to_90_percent(tmp_path):
+    project = example_copy("transfer", tmp_path)
+    sink = Recorder()
+    ended = train(project, sink=sink, phase="head", epochs=8)
+    assert ended.status == events.FINISHED, ended.message + ended.details
+    evaluated = sink.of(events.Evaluated)[0]
+    assert evaluated.metrics["label accuracy"] >= 0.90
+    matrix = np.array(evaluated.confusion["label"])
+    assert matrix.shape == (10, 10) and matrix.sum() == sink.of(events.RunStarted)[0].validation_samples
+    assert evaluated.class_names["label"] == [str(i) for i in range(10)]
+    assert len(evaluated.preview) == 8
+    epochs = sink.of(events.EpochEnded)
+    assert [e.global_epoch for e in epochs] == list(range(1, 9))
+    assert "val_loss" in epochs[-1].logs and "val_accuracy" in epochs[-1].logs
+    batches = sink.of(events.BatchEnded)
+    assert len(batches) == 8 * batches[0].steps and all(np.isfinite(b.loss) for b in batches)
+    run = tmp_path / "transfer.runs" / "run-001"
+    assert ended.weights == "transfer.runs/run-001/best.weights.h5"
+    history = json.loads((run / "history.json").read_text())
+    assert len(history) == 8 and history[-1]["phase"] == "head"
+    assert (run / "history.csv").read_text().splitlines()[0].startswith("phase,epoch,")
+    assert (run / "last.weights.h5").is_file()
+
+
+def test_a_two_phase_transfer_keeps_the_base_in_phase_one_and_tunes_it_in_phase_two(tmp_path):
+    project = example_copy("transfer", tmp_path)
+    original = keras.saving.load_model(MODELS / "digits_encoder.keras").get_weights()
+    after_phase_one = {}
+
+    def sink(event):  # phase one's last epoch has just been saved as last.weights.h5
+        if isinstance(event, events.PhaseStarted) and event.index == 1:
+            after_phase_one["base"] = weights_of(load(project.path), run_dir / "last.weights.h5",
+                                                 "backbone")
+            after_phase_one["head"] = weights_of(load(project.path), run_dir / "last.weights.h5", "head")
+
+    run_dir = tmp_path / "transfer.runs" / "run-001"
+    ended = train(project, sink=sink, epochs=2)
+    assert ended.status == events.FINISHED, ended.message + ended.details
+    for before, after in zip(original, after_phase_one["base"]):
+        np.testing.assert_array_equal(before, after)
+    final = weights_of(load(project.path), tmp_path / ended.weights, "backbone")
+    changed = [not np.array_equal(a, b) for a, b in zip(original, final)]
+    assert changed == [False, False, True, True, True, True]  # the last 3 layers: conv2, pool, features
+
+
+def test_a_stop_request_is_honoured_within_a_second(tmp_path):
+    project = example_copy("transfer", tmp_path, batch_size=8)
+    control, sink, first_batch = RunControl(), Recorder(), threading.Event()
+
+    def watch(event):
+        sink(event)
+        if isinstance(event, events.BatchEnded):
+            first_batch.set()
+
+    worker = threading.Thread(target=train, args=(project,),
+                              kwargs={"sink": watch, "control": control, "epochs": 1000})
+    worker.start()
+    assert first_batch.wait(60)
+    asked = time.perf_counter()
+    control.stop()
+    worker.join(10)
+    assert not worker.is_alive()
+    ended = sink.of(events.RunEnded)[0]
+    assert ended.status == events.STOPPED
+    assert time.perf_counter() - asked < 1.0
+    assert ended.weights.endswith("last.weights.h5")
+
+
+def test_a_paused_run_waits_and_resumes(tmp_path):
+    project = example_copy("transfer", tmp_path)
+    control, sink = RunControl(), Recorder()
+    control.pause()
+    worker = threading.Thread(target=train, args=(project,),
+                              kwargs={"sink": sink, "control": control, "epochs": 1, "phase": "head"})
+    worker.start()
+    time.sleep(3)
+    assert sink.of(events.BatchEnded) == [] and worker.is_alive()
+    control.resume()
+    worker.join(60)
+    assert sink.of(events.RunEnded)[0].status == events.FINISHED
+
+
+def test_a_huge_learning_rate_stops_with_the_nan_message_and_keeps_the_last_good_weights(tmp_path):
+    project = wine_regression(tmp_path, optimizer="sgd", learning_rate=1e6)
+    sink = Recorder()
+    ended = train(project, sink=sink)
+    assert ended.status == events.DIVERGED
+    assert "NaN" in ended.message or "infinite" in ended.message
+    assert "last good weights" in ended.message and "Lower the learning rate" in ended.message
+    assert "1e+06" in ended.message
+    assert sink.of(events.EpochEnded) == []  # it diverged in the first epoch…
+    project.training.weights = ended.weights
+    kept = load_trained_model(project).model.get_weights()
+    assert all(np.isfinite(w).all() for w in kept)
+    still = wine_regression(tmp_path / "still", optimizer="sgd", learning_rate=0.0)
+    ended = train(still, epochs=1)
+    still.training.weights = ended.weights
+    for good, start in zip(kept, load_trained_model(still).model.get_weights()):
+        np.testing.assert_array_equal(good, start)  # …so the good weights are those it started from
+
+
+def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
+    project = example_copy("transfer", tmp_path)
+    control, sink = RunControl(), Recorder()
+
+    def stop_after_first_epoch(event):
+        sink(event)
+        if isinstance(event, events.EpochEnded):
+            control.stop()
+
+    ended = train(project, sink=stop_after_first_epoch, control=control, epochs=2)
+    assert ended.status == events.STOPPED
+    assert latest_run(project, events.STOPPED) == tmp_path / "transfer.runs" / "run-001"
+    resumed = Recorder()
+    ended = train(project, sink=resumed, epochs=2, resume=True)
+    assert ended.status == events.FINISHED, ended.message + ended.details
+    assert resumed.of(events.RunStarted)[0].resumed_from
+    epochs = [(e.phase, e.epoch) for e in resumed.of(events.EpochEnded)]
+    assert epochs == [(0, 1), (1, 0), (1, 1)]  # the rest of the run, not a new one
+    history = json.loads((tmp_path / "transfer.runs" / "run-001" / "history.json").read_text())
+    assert [(row["phase"], row["epoch"]) for row in history] == [
+        ("head", 1), ("head", 2), ("fine_tune", 1), ("fine_tune", 2)]
+    assert latest_run(project, events.STOPPED) is None
+
+
+def test_reopening_the_project_after_training_gives_the_same_predictions(tmp_path):
+    project = example_copy("transfer", tmp_path)
+    sink = Recorder()
+    ended = train(project, sink=sink, phase="head", epochs=2)
+    project.training.weights = ended.weights
+    save(project, project.path)
+    reopened = load(tmp_path / "transfer.graft")
+    assert reopened.training.weights == "transfer.runs/run-001/best.weights.h5"
+    analysis = analyze(reopened.graph, reopened.context)
+    data = prepare(reopened.training.data, reopened.graph, analysis, tmp_path, batch_size=64, seed=0,
+                   losses={"label": "sparse_categorical_crossentropy"})
+    inputs, targets = data.validation_arrays
+    probabilities = load_trained_model(reopened).model.predict(inputs["image"], verbose=0)
+    shown = [(row["predicted"], row["confidence"]) for row in sink.of(events.Evaluated)[0].preview]
+    again = [(str(p.argmax()), p.max()) for p in probabilities[:len(shown)]]
+    assert [name for name, _ in shown] == [name for name, _ in again]
+    np.testing.assert_allclose([c for _, c in shown], [c for _, c in again], rtol=1e-6)
+    accuracy = float(np.mean(probabilities.argmax(-1) == targets["label"].reshape(-1)))
+    assert accuracy == sink.of(events.Evaluated)[0].metrics["label accuracy"]
+
+
+def test_staged_cascade_phases_train_only_their_stage(tmp_path):
+    project = example_copy("cascade", tmp_path)
+    sink = Recorder()
+    ended = train(project, sink=sink, epochs=1)
+    assert ended.status == events.FINISHED, ended.message + ended.details
+    phases = sink.of(events.PhaseStarted)
+    assert [p.name for p in phases] == ["stage_a", "stage_b", "joint"]
+    logs = [e.logs for e in sink.of(events.EpochEnded)]
+    assert "digit_a_loss" not in logs[0] and "val_loss" in logs[0]  # stage A: A's output only
+    assert set(logs[2]) >= {"digit_a_loss", "digit_loss", "val_digit_loss"}  # jointly: both
+    assert phases[0].trainable_params == 5130 and phases[1].trainable_params < phases[2].trainable_params
+    assert [p.learning_rate for p in phases] == [1e-3, 1e-3, 1e-4]
+
+
+def test_a_setup_that_names_missing_nodes_is_refused_before_anything_runs(tmp_path):
+    project = example_copy("transfer", tmp_path, phases=[
+        {"name": "head", "epochs": 1, "trainable": {"base": "frozen"}}])
+    ended = train(project)
+    assert ended.status == events.FAILED
+    assert "phase 'head': trainable names 'base', which is not a node of the graph" in ended.message
+    assert not (tmp_path / "transfer.runs").exists()
+
+
+def test_an_unsaved_project_is_asked_to_be_saved_first():
+    project = load(EXAMPLES / "transfer.graft")
+    project.path = None
+    ended = train(project)
+    assert ended.status == events.FAILED and "save the project first" in ended.message
+
+
+def test_a_graph_with_errors_does_not_train(tmp_path):
+    project = load(EXAMPLES / "broken.graft")
+    save(project, tmp_path / "broken.graft")
+    ended = train(project)
+    assert ended.status == events.FAILED and "the graph has 3 error(s)" in ended.message
+
+
+def test_a_data_mismatch_is_a_clear_message(tmp_path):
+    project = example_copy("transfer", tmp_path)
+    project.training.data["mapping"] = {"image": "labels", "label": "labels"}
+    ended = train(project)
+    assert ended.status == events.FAILED and ended.message.startswith("data: ")
+    assert "'image'" in ended.message and "(8, 8, 1)" in ended.message
+
+
+def test_fine_tuning_with_a_learning_rate_multiplier_tunes_the_backbone(tmp_path):
+    project = example_copy("transfer", tmp_path)
+    ended = train(project, phase="fine_tune", epochs=1)
+    assert ended.status == events.FINISHED, ended.message + ended.details
+    original = keras.saving.load_model(MODELS / "digits_encoder.keras").get_weights()
+    tuned = weights_of(load(project.path), tmp_path / ended.weights, "backbone")
+    assert not np.array_equal(original[-1], tuned[-1])
