@@ -30,6 +30,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/validate_graph.py
 	$(BIN)/python benchmarks/editor.py
+	$(BIN)/python benchmarks/training.py
 
 screenshots: $(VENV)/.installed
 	$(BIN)/python docs/gen_screenshots.py

@@ -49,6 +49,7 @@ from app.gui.app import application  # noqa: E402
 from app.gui.document import Document  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
 from app.gui.theme import apply_theme  # noqa: E402
+from benchmarks.report import DOC, write_section  # noqa: E402
 
 EXAMPLE = "resources/examples/cascade.graft"
 LAUNCH_RUNS = 5  # each after one untimed warm-up run (cold file caches are not the point)
@@ -61,8 +62,6 @@ LOD_ZOOM = 0.1  # the zoom the side-by-side without level of detail repeats
 PAN_FRAMES, PAN_STEP_PX = 60, 24  # a circle of 24-pixel drags
 ROUNDS = 3  # circles per zoom level, and zoom sweeps; the frames of all rounds are pooled
 ZOOM_NOTCH = 1.0015 ** 120  # one mouse-wheel notch, as GraphView.wheelEvent zooms
-DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- editor:start -->", "<!-- editor:end -->"
 COMMAND = ".venv/bin/python benchmarks/editor.py"
 
 # A fresh process: the time it reaches "window shown", and what it had imported by then.
@@ -212,20 +211,6 @@ def p95(times: list[float]) -> float:
 
 
 # -- reporting --------------------------------------------------------------------------
-def write_doc(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else (
-        "# Benchmarks\n\nMeasured by the scripts in `benchmarks/`; each script rewrites only "
-        "its own section.\n")
-    block = f"{START}\n{section.rstrip()}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
-
-
 def frame_row(label: str, times: list[float], side: list[float] | None = None) -> str:
     """Judged on p95: a frame goal is about nearly every frame, not the typical one."""
     verdict = "PASS" if p95(times) < FRAME_GOAL_MS else "FAIL"
@@ -331,7 +316,7 @@ TensorFlow alone takes **{statistics.median(tf_s):.2f} s**.
 
 Reproduce: `{COMMAND}` (`make bench` runs both benchmarks).
 """
-        write_doc(section)
+        write_section("editor", section)
         print(f"\nwrote {DOC}")
     if leaked:
         raise SystemExit(f"FAIL: imported before the window was shown: {imported} (the editor "

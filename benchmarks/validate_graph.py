@@ -36,14 +36,13 @@ from app.core.commands import AddNode, CommandStack, Disconnect, SetParams, conn
 from app.core.compile import compile_graph  # noqa: E402
 from app.core.graph import Graph  # noqa: E402
 from app.core.validate import Analyzer  # noqa: E402
+from benchmarks.report import DOC, write_section  # noqa: E402
 
 TARGET_NODES = 2000
 WIDTH = 64  # features on every stream between blocks (Reshape [4, 16] relies on it)
 REPEAT = 7
 KERAS_RUNS = 2
 FULL_GOAL_MS, EDIT_GOAL_MS = 100.0, 10.0
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-START, END = "<!-- validate_graph:start -->", "<!-- validate_graph:end -->"
 COMMAND = ".venv/bin/python benchmarks/validate_graph.py"
 
 
@@ -197,20 +196,6 @@ def profile(label: str, run, runs: int = 5) -> None:
 
 
 # -- reporting --------------------------------------------------------------------------
-def write_doc(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else (
-        "# Benchmarks\n\nMeasured by the scripts in `benchmarks/`; each script rewrites only "
-        "its own section.\n")
-    block = f"{START}\n{section.rstrip()}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", action="store_true", help="print cProfile summaries too")
@@ -301,7 +286,7 @@ so Keras is about {1 / ratio:,.0f}× slower.
 
 Reproduce: `{COMMAND}` (add `--profile` for cProfile summaries).
 """
-    write_doc(section)
+    write_section("validate_graph", section)
     print(f"\nwrote {DOC}")
 
 

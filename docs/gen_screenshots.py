@@ -4,13 +4,16 @@ how the canvas looks without a display.
     .venv/bin/python docs/gen_screenshots.py   # or: make screenshots
 
 Writes `<example>.png` for each resources/examples/*.graft in the dark theme,
-`broken-light.png` (the broken example in the light theme) and `inspector.png` (a
-pretrained node selected, so the inspector shows its details). It uses a throwaway
+`broken-light.png` (the broken example in the light theme), `inspector.png` (a
+pretrained node selected, so the inspector shows its details) and `training.png` /
+`training-results.png` (the transfer example after a real two-phase run, its plots and
+its results; the run's files go to a scratch folder). It uses a throwaway
 settings file and recovery folder, so neither the user's editor state nor this run's
 leaks into the other."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -25,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from PySide6.QtCore import QSettings  # noqa: E402
 
+from app.core.training.runner import train  # noqa: E402
 from app.gui.app import application  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
 from app.gui.theme import apply_theme  # noqa: E402
@@ -63,6 +67,38 @@ def shoot(example: str, theme: str, name: str, select: str | None = None) -> Pat
     return path
 
 
+def shoot_training(theme: str = "dark") -> list[Path]:
+    """Train the transfer example from the dock (its runs go to the scratch folder), then
+    save the window with the Plots tab and with the Results tab."""
+    apply_theme(application(), theme)
+    window = MainWindow(settings=SETTINGS)
+    window.resize(*SIZE)
+    window.show()
+    if not window.open_path(EXAMPLES / "transfer.graft"):
+        raise SystemExit("cannot open transfer.graft")
+    window.document.wait_until_analysed(120)
+    window.training.train_function = functools.partial(train, out_dir=Path(SCRATCH.name) / "runs")
+    window.show_training("plots")
+    if not window.training.start():
+        raise SystemExit(f"training refused: {window.training.refusal()}")
+    while window.training.busy:
+        application().processEvents()
+        window.training.run.wait(50)
+    settle()
+    window.view.frame_all()
+    paths = []
+    for tab, name in (("plots", "training"), ("results", "training-results")):
+        window.show_training(tab)
+        settle()
+        path = OUT / f"{name}.png"
+        if not window.grab().save(str(path)):
+            raise SystemExit(f"cannot write {path}")
+        paths.append(path)
+    window.document.undo_stack.setClean()  # the stored weights need no saving here
+    window.close()
+    return paths
+
+
 def main() -> None:
     application()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -71,6 +107,8 @@ def main() -> None:
               (INSPECTED[0], "dark", "inspector", INSPECTED[1])]
     for example, theme, name, select in shots:
         print(f"wrote {shoot(example, theme, name, select).relative_to(ROOT)}")
+    for path in shoot_training():
+        print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -19,11 +20,25 @@ ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "graft.svg"
 WARM_UP_DELAY_MS = 1500  # let the first paint and the project settle before TensorFlow loads
 
 
+_collector: GarbageCollector | None = None
+
+
+def collect_garbage_on_the_gui_thread() -> None:
+    """Python's cycle collector runs on whichever thread allocates; when that is the loader
+    or training thread and the cycle holds a widget, Qt destroys it off the GUI thread and
+    the two threads deadlock (GIL against Qt's object mutex). pyqtgraph's collector turns
+    the automatic one off and collects on a GUI-thread timer instead."""
+    global _collector
+    if _collector is None:
+        _collector = GarbageCollector(interval=1.0)
+
+
 def application() -> QApplication:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("Graft")
     app.setApplicationName("Graft")
     app.setWindowIcon(QIcon(str(ICON)))
+    collect_garbage_on_the_gui_thread()
     return app
 
 

@@ -20,6 +20,7 @@ from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
 from app.core.pretrained import ModelCard, ModelLoadError, fetch_imagenet_weights
 from app.core.project import Project, dumps, load, save
+from app.core.training.config import TrainingConfig
 from app.core.validate import Analysis, Analyzer
 
 PENDING = "pending"  # a load is scheduled but not yet submitted
@@ -42,6 +43,21 @@ class _Undoable(QUndoCommand):
 
     def undo(self):
         self.command.undo(self.graph)
+
+
+class _SetTraining(QUndoCommand):
+    """Swap the project's training configuration for another (a setup edit, trained weights)."""
+
+    def __init__(self, document: Document, config: TrainingConfig, text: str):
+        super().__init__(text)
+        self.document = document
+        self.before, self.after = document.project.training, config
+
+    def redo(self):
+        self.document._set_training(self.after)
+
+    def undo(self):
+        self.document._set_training(self.before)
 
 
 class _Loader(QObject):
@@ -87,6 +103,7 @@ class Document(QObject):
     editFailed = Signal(str)  # an edit the core refused, with its reason
     downloadProgress = Signal(str, int, int)  # what downloads, bytes received, bytes in all (0: unknown)
     downloadFailed = Signal(str)  # why it could not, e.g. offline
+    trainingChanged = Signal()  # project.training was replaced (an edit, undo, redo, save)
 
     def __init__(self, project: Project | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -132,6 +149,7 @@ class Document(QObject):
             self.revalidate()
         self.undo_stack.setClean()
         self.fileChanged.emit()
+        self.trainingChanged.emit()  # saving may rebase its relative paths
 
     def text(self) -> str:
         return dumps(self.project)
@@ -151,6 +169,23 @@ class Document(QObject):
             return False
         self.undo_stack.push(_Undoable(self.graph, command))
         return True
+
+    @property
+    def training(self) -> TrainingConfig:
+        return self.project.training
+
+    def set_training(self, config: TrainingConfig, text: str) -> None:
+        """Replace the training configuration as one undoable edit (`text` names it in the
+        Edit menu). `config` must be a new object: the old one stays for undo."""
+        if config is self.project.training:
+            raise ValueError("set_training needs a new TrainingConfig, not the current one")
+        if config.to_dict() == self.project.training.to_dict():
+            return
+        self.undo_stack.push(_SetTraining(self, config, text))
+
+    def _set_training(self, config: TrainingConfig) -> None:
+        self.project.training = config
+        self.trainingChanged.emit()
 
     # -- analysis --------------------------------------------------------------
     @property

@@ -46,6 +46,7 @@ from app.gui.panels.palette import FOLDER, Entry, Palette
 from app.gui.panels.problems import ProblemsPanel
 from app.gui.panels.quick_add import QuickAdd
 from app.gui.theme import ICON_DIR, THEMES, apply_theme, current_theme, icon
+from app.gui.training import TrainingPanel
 
 AUTOSAVE_MS = 2 * 60 * 1000
 MAX_RECENT = 10
@@ -69,12 +70,17 @@ class MainWindow(QMainWindow):
         self.palette_panel = Palette()
         self.inspector = Inspector()
         self.problems = ProblemsPanel()
+        self.training = TrainingPanel()
+        self.training.save_project = self._save_for_training
         self.quick_add = QuickAdd(self)
         self._quick_add_at = QPointF()  # where Tab was pressed
         self._model_views: dict = {}  # node id → its open layer table
         self._add_dock("Palette", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._add_dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
+        problems_dock = self._add_dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.training_dock = self._add_dock("Training", self.training, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(problems_dock, self.training_dock)
+        problems_dock.raise_()
         self._build_status_bar()
         self.recovery = recovery.RecoveryFile()
         self.autosave_timer = QTimer(self, interval=autosave_ms)
@@ -120,6 +126,7 @@ class MainWindow(QMainWindow):
         self.inspector.paramsEdited.connect(lambda node_id, changes: self.push(SetParams(node_id, changes)))
         self.inspector.renameRequested.connect(lambda node_id, name: self.push(Rename(node_id, name)))
         self.inspector.showModelRequested.connect(self.show_model)
+        self.training.statusMessage.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
 
     def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, menu=None) -> QAction:
         action = QAction(text, self)
@@ -186,6 +193,19 @@ class MainWindow(QMainWindow):
         self._action("Show &Layers…", self.show_selected_model, "Ctrl+I", "model", menu)
         self._action("Add Weight-&Sharing Twin", self.add_twin, "Ctrl+Shift+D", None, menu)
 
+        menu = self.menuBar().addMenu("&Train")
+        training = self.training
+        for action in training.actions_in_order:
+            menu.addAction(action)
+            self.addAction(action)
+        for action in (training.start_action, training.resume_last_action):
+            action.triggered.connect(self.show_training)
+        menu.addSeparator()
+        menu.addAction(training.clear_runs_action)
+        self._action("Training &Setup", lambda: self.show_training("setup"), None, None, menu)
+        self._action("Training &Plots", lambda: self.show_training("plots"), None, None, menu)
+        self._action("Training &Results", lambda: self.show_training("results"), None, None, menu)
+
         menu = self.menuBar().addMenu("&Help")
         self._action("&Keyboard Shortcuts", self.show_shortcuts, keys.HelpContents, None, menu)
         self._action("&About Graft", self.show_about, None, None, menu)
@@ -196,6 +216,9 @@ class MainWindow(QMainWindow):
         for action in self.actions():
             if action.data() in ("new", "open", "save", "undo", "redo", "frame", "layout", "fix"):
                 toolbar.addAction(action)
+        toolbar.addSeparator()
+        for action in (training.start_action, training.pause_action, training.stop_action):
+            toolbar.addAction(action)
 
     def _stack_action(self, menu, undo: bool) -> QAction:
         """Undo/Redo whose text names the command ("Undo Connect")."""
@@ -230,6 +253,7 @@ class MainWindow(QMainWindow):
         self.scene = GraphScene(document, self)
         self.view.show_scene(self.scene)
         self.scene.selectionChanged.connect(self._selection_changed)
+        self.training.set_document(document)
         self.scene.nodeActivated.connect(self.show_model)
         document.analysisChanged.connect(self._analysis_changed)
         document.loadingChanged.connect(self._loading_changed)
@@ -510,7 +534,7 @@ class MainWindow(QMainWindow):
 
     # -- files -----------------------------------------------------------------------------
     def new_document(self) -> None:
-        if self.maybe_save():
+        if self.training_may_end() and self.maybe_save():
             self.set_document(Document())
 
     def new_window(self) -> MainWindow:
@@ -526,7 +550,7 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str | Path) -> bool:
         """Open a project here after offering to save this one. A file that cannot be read is
         reported with its place and leaves this window as it was."""
-        if not self.maybe_save():
+        if not (self.training_may_end() and self.maybe_save()):
             return False
         try:
             document = Document.open(path)
@@ -638,6 +662,52 @@ class MainWindow(QMainWindow):
         found.forget()
         return True
 
+    # -- training --------------------------------------------------------------------------
+    def show_training(self, tab: str | None = None) -> None:
+        """Show the Training dock (tall enough for its plots), optionally on one of its tabs."""
+        dock = self.training_dock
+        dock.show()
+        dock.raise_()
+        wanted = max(460, round(self.height() * 0.45))
+        if dock.height() < wanted and not dock.isFloating():
+            self.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
+        pages = {"setup": self.training.setup, "plots": self.training.plots, "results": self.training.results}
+        if tab in pages:
+            self.training.tabs.setCurrentWidget(pages[tab])
+
+    def _save_for_training(self) -> bool:
+        """Start found the project unsaved: offer to save it (runs are kept beside it)."""
+        return self.ask_save_for_training() and self.save()
+
+    def ask_save_for_training(self) -> bool:
+        answer = QMessageBox.question(
+            self, "Save before training",
+            "A training run keeps its weights and history next to the project file, so the project "
+            "must be saved first. Save it now?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        return answer == QMessageBox.StandardButton.Save
+
+    def training_may_end(self) -> bool:
+        """Before the document goes (close, New, Open): a running training is stopped, if the
+        user agrees, and waited for; its weights so far are stored in the project first."""
+        if not self.training.busy:
+            return True
+        if not self.ask_stop_training():
+            return False
+        self.statusBar().showMessage("Stopping training…")
+        self.training.shutdown()
+        return True
+
+    def ask_stop_training(self) -> bool:
+        answer = QMessageBox.question(
+            self, "Training in progress",
+            "A training run is in progress. Stop it? The weights trained so far are kept, and "
+            "Train ▸ Resume Last Run goes on from the epoch it stopped in.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
     # -- window ----------------------------------------------------------------------------
     def set_theme(self, name: str) -> None:
         apply_theme(QApplication.instance(), name)
@@ -647,6 +717,7 @@ class MainWindow(QMainWindow):
                 if action.data():
                     action.setIcon(icon(action.data()))
             window.scene.update()
+            window.training.apply_theme()
             window.view.viewport().update()
             window.view.resetCachedContent()
 
@@ -672,7 +743,7 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def closeEvent(self, event):
-        if not self.maybe_save():
+        if not (self.training_may_end() and self.maybe_save()):
             event.ignore()
             return
         self.autosave_timer.stop()

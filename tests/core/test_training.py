@@ -200,6 +200,41 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
     assert latest_run(project, events.STOPPED) is None
 
 
+def _crash_after_two_epochs(project, run_dir) -> list:
+    """Train until the second epoch ended, then crash; what state.json said at each epoch's end."""
+    on_disk = []
+
+    def sink(event):
+        if isinstance(event, events.EpochEnded):
+            state = run_dir / "state.json"
+            on_disk.append(json.loads(state.read_text())["epoch"] if state.exists() else None)
+            if event.epoch == 1:
+                raise KeyboardInterrupt  # not caught by the runner, like a killed process
+
+    try:
+        train(project, sink=sink, epochs=4)
+    except KeyboardInterrupt:
+        return on_disk
+    raise AssertionError("the run did not crash")
+
+
+def test_a_crash_mid_phase_leaves_a_checkpoint_to_resume_from(tmp_path, monkeypatch):
+    from app.core.training import runner
+
+    project = example_copy("transfer", tmp_path)
+    runs = tmp_path / "transfer.runs"
+    monkeypatch.setattr(runner, "CHECKPOINT_SECONDS", 1e9)  # a quick model: no checkpoint yet
+    assert _crash_after_two_epochs(project, runs / "run-001") == [None, None]
+    monkeypatch.setattr(runner, "CHECKPOINT_SECONDS", 0.0)  # a slow one: after every epoch
+    assert _crash_after_two_epochs(project, runs / "run-002") == [1, 2]
+    assert json.loads((runs / "run-002" / "state.json").read_text())["epoch"] == 2
+    ended = train(project, sink=Recorder(), epochs=4, resume=True)
+    assert ended.status == events.FINISHED, ended.message + ended.details
+    history = json.loads((runs / "run-002" / "history.json").read_text())
+    assert [(row["phase"], row["epoch"]) for row in history][:4] == [
+        ("head", 1), ("head", 2), ("head", 3), ("head", 4)]
+
+
 def test_reopening_the_project_after_training_gives_the_same_predictions(tmp_path):
     project = example_copy("transfer", tmp_path)
     sink = Recorder()

@@ -11,6 +11,14 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.gui.document import Document
 
 
+@pytest.fixture(autouse=True, scope="session")
+def garbage_collected_on_the_gui_thread(qapp):
+    """As in the app: a cycle holding a widget, collected on a loader thread, deadlocks."""
+    from app.gui.app import collect_garbage_on_the_gui_thread
+
+    collect_garbage_on_the_gui_thread()
+
+
 @pytest.fixture
 def settings(tmp_path) -> QSettings:
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)

@@ -46,11 +46,14 @@ def test_the_cascade_example_is_built_from_an_empty_canvas_by_mouse_and_keyboard
     qtbot.keyClicks(shape, "8, 8, 1")
     qtbot.keyClick(shape, Qt.Key.Key_Return)
     _quick_add(window, qtbot, "digits_cnn")  # Tab appends after the selected node
+    cnn = graph.nodes[-1].id
     _quick_add(window, qtbot, "digits_refiner")
     refiner = graph.nodes[-1].id
-    drop(window.view, _palette_mime(window, "Output"), QPointF(1400, 300))
-    output = graph.nodes[-1].id
-    drag(window.view, port_point(window, refiner, "out", False), port_point(window, output, "in", True))
+    for source, where in ((cnn, QPointF(1400, 600)), (refiner, QPointF(1400, 300))):
+        # stage A's head, then stage B's
+        drop(window.view, _palette_mime(window, "Output"), where)
+        output = graph.nodes[-1].id
+        drag(window.view, port_point(window, source, "out", False), port_point(window, output, "in", True))
 
     analysis = window.document.wait_until_analysed()
     assert [p for p in analysis.problems if p.severity != "info"] == []

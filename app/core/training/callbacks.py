@@ -24,6 +24,14 @@ class Progress(keras.callbacks.Callback):
         self.batch_size = run.settings["batch_size"]
         self.samples = run.data.train_count
         self.rate = None
+        self.learning_rate, self.rate_read = math.nan, -math.inf
+
+    def current_rate(self) -> float:
+        """The learning rate, read at most 10 times a second: reading it waits for the device."""
+        now = time.perf_counter()
+        if now - self.rate_read >= 0.1:
+            self.learning_rate, self.rate_read = current_learning_rate(self.model.optimizer), now
+        return self.learning_rate
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.previous_mean, self.previous_seen = epoch, {}, 0
@@ -48,7 +56,7 @@ class Progress(keras.callbacks.Callback):
                 f"the loss became {'NaN' if math.isnan(loss) else 'infinite'} in phase "
                 f"{self.phase.name!r}, epoch {self.epoch + 1}, step {batch + 1}; training stopped "
                 "and the last good weights (from before this epoch) were kept. Lower the learning "
-                f"rate (it was {current_learning_rate(self.model.optimizer):.3g}) or check the data "
+                f"rate (it was {self.current_rate():.3g}) or check the data "
                 "for extreme values")
         elapsed = time.perf_counter() - self.started
         rate = size / elapsed if elapsed > 0 else 0.0
@@ -56,8 +64,7 @@ class Progress(keras.callbacks.Callback):
         left = (run.total_steps - run.global_step) * self.batch_size / self.rate if self.rate else None
         outputs = {key[:-5]: value for key, value in raw.items() if key != "loss"}
         run.sink(BatchEnded(self.index, self.epoch, batch + 1, run.data.steps_per_epoch,
-                            run.global_step, loss, outputs, current_learning_rate(self.model.optimizer),
-                            self.rate, left))
+                            run.global_step, loss, outputs, self.current_rate(), self.rate, left))
         run.control.checkpoint()
 
     def on_test_batch_end(self, batch, logs=None):

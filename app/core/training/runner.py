@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,10 @@ from app.core.training.events import (
 
 CLASSIFIER_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
 PREVIEW_SAMPLES = 8
+# Weights go to disk at most this often within a phase, and always at its end and when a
+# run stops: writing them holds the GIL for tens of milliseconds, which a small model
+# would otherwise pay every epoch (and the editor's event loop with it).
+CHECKPOINT_SECONDS = 30.0
 
 
 class RunError(Exception):
@@ -107,6 +112,9 @@ class _Run:
         self.out_dir, self.resume = out_dir, resume
         self.history: list[dict] = []
         self.start = (0, 0)  # phase index, epoch within it
+        self.resume_at = self.start  # where a stop now would go on from
+        self.best_weights, self.best_unsaved = None, False  # this phase's best epoch
+        self.saved_at = time.monotonic()
 
     def run(self) -> RunEnded:
         from app.core.validate import analyze
@@ -193,7 +201,7 @@ class _Run:
             if not state or state.get("status") != STOPPED:
                 raise RunError("there is no stopped run to resume")
             self.history = _read_history(folder)
-            self.start = (state["phase"], state["epoch"])
+            self.start = self.resume_at = (state["phase"], state["epoch"])
             return folder
         if self.out_dir:
             folder = Path(self.out_dir)
@@ -218,12 +226,12 @@ class _Run:
             try:
                 self._train_phase(index, epoch)
             except StopRequested:
-                return self._end(STOPPED, "training stopped; resume it to go on from the last "
-                                 "saved epoch", index)
+                return self._end(STOPPED, "training stopped; resume it to go on from the epoch "
+                                 "it stopped in")
             except Diverged as error:
-                return self._end(DIVERGED, str(error), index)
+                return self._end(DIVERGED, str(error))
         self._evaluate()
-        return self._end(FINISHED, f"training finished: {self._summary()}", len(self.phases))
+        return self._end(FINISHED, f"training finished: {self._summary()}")
 
     def _train_phase(self, index: int, first_epoch: int) -> None:
         import keras
@@ -249,7 +257,7 @@ class _Run:
         frozen = sum(int(math.prod(w.shape)) for w in model.non_trainable_weights)
         self.sink(PhaseStarted(index, phase.name, phase.epochs, steps, float(rate), trainable, frozen))
         self.good_weights = model.get_weights()
-        self.best = math.inf
+        self.best, self.best_weights, self.best_unsaved = math.inf, None, False
         from app.core.training.callbacks import Progress
 
         callbacks = [Progress(self, index, phase)]
@@ -262,8 +270,10 @@ class _Run:
         view.fit(_targets(self.data.train, losses), validation_data=_targets(self.data.validation, losses),
                  epochs=phase.epochs,
                  initial_epoch=first_epoch, shuffle=False, verbose=0, callbacks=callbacks)
-        if self.settings["early_stopping"] and (self.folder / "best.weights.h5").is_file():
-            model.load_weights(self.folder / "best.weights.h5")  # early stopping keeps the best
+        if self.settings["early_stopping"] and self.best_weights is not None:
+            model.set_weights(self.best_weights)  # early stopping keeps the best
+            self.good_weights = self.best_weights
+        self._checkpoint()
 
     def _view(self, outputs) -> object:
         """The model with only `outputs`, inputs and outputs keyed by node name; it shares
@@ -301,38 +311,49 @@ class _Run:
     # -- after each epoch and at the end -------------------------------------------------------
 
     def epoch_done(self, index: int, epoch: int, logs: dict) -> None:
-        """Save the last (and maybe best) weights and the history; send the epoch's numbers."""
+        """Keep the epoch's weights (as the best too, when they are), write the history, and
+        save a checkpoint when the last one is CHECKPOINT_SECONDS old; send the numbers."""
         self.global_epoch += 1
         self.good_weights = self.model.get_weights()
-        self.model.save_weights(self.folder / "last.weights.h5")
         value = logs.get(self._monitor(), logs.get("loss", math.inf))
         best = value < self.best
         if best:
-            self.best = value
-            self.model.save_weights(self.folder / "best.weights.h5")
+            self.best, self.best_weights, self.best_unsaved = value, self.good_weights, True
         row = {"phase": self.phases[index].name, "epoch": epoch + 1, **logs}
         self.history.append(row)
         _write_history(self.folder, self.history)
-        next_phase, next_epoch = (index, epoch + 1)
-        if next_epoch >= self.phases[index].epochs:
-            next_phase, next_epoch = index + 1, 0
-        self._write_state(STOPPED, next_phase, next_epoch)  # what a crash now would resume from
+        self.resume_at = (index, epoch + 1)
+        if epoch + 1 >= self.phases[index].epochs:
+            self.resume_at = (index + 1, 0)
+        elif time.monotonic() - self.saved_at >= CHECKPOINT_SECONDS:
+            self._checkpoint()  # the phase's end saves one anyway
         self.sink(EpochEnded(index, epoch, self.global_epoch, logs, best))
 
-    def _end(self, status: str, message: str, phase: int) -> RunEnded:
+    def _checkpoint(self) -> None:
+        """last.weights.h5 (the model as it is now), best.weights.h5 when a better epoch came
+        since, and the state a crash now would resume from."""
+        self.model.save_weights(self.folder / "last.weights.h5")
+        if self.best_unsaved:
+            now = self.model.get_weights()
+            self.model.set_weights(self.best_weights)
+            self.model.save_weights(self.folder / "best.weights.h5")
+            self.model.set_weights(now)
+            self.best_unsaved = False
+        self._write_state(STOPPED, *self.resume_at)
+        self.saved_at = time.monotonic()
+
+    def _end(self, status: str, message: str) -> RunEnded:
         weights = None
         if status == DIVERGED:
             self.model.set_weights(self.good_weights)
         if status in (DIVERGED, STOPPED):  # nothing trained so far is lost
-            self.model.save_weights(self.folder / "last.weights.h5")
+            self._checkpoint()
         best = self.folder / "best.weights.h5"
         if status == FINISHED and best.is_file():
             weights = best
         elif (self.folder / "last.weights.h5").is_file():
             weights = self.folder / "last.weights.h5"
-        state = _read_state(self.folder) or {}
-        resume_at = (state.get("phase", phase), state.get("epoch", 0))
-        self._write_state(status, *resume_at)
+        self._write_state(status, *self.resume_at)
         relative = None
         if weights is not None:
             relative = _relative(weights, self.project.context.base_dir)

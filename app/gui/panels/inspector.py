@@ -437,7 +437,7 @@ class Inspector(QWidget):
             layout.addWidget(help_label)
         layout.addSpacing(8)
 
-        form = _form_layout()
+        form = form_layout()
         self._name_field = _TextField(NAME_PARAM)
         line_height = self._name_field.editor.sizeHint().height()
         self._add_row(form, NAME_PARAM, self._name_field, line_height)
@@ -484,7 +484,7 @@ class Inspector(QWidget):
         layout.setSpacing(4)
         if analysis is not None:
             layout.addWidget(_label("Shapes", "heading"))
-            ports = _form_layout()
+            ports = form_layout()
             for port, spec in analysis.inputs.items():
                 ports.addRow(_label(port, "dim"), _label(format_shape(spec.shape), selectable=True))
             for port, spec in (analysis.outputs or {}).items():
@@ -579,7 +579,7 @@ class Inspector(QWidget):
             field.show_value(self._node.name)
 
 
-def _form_layout() -> QFormLayout:
+def form_layout() -> QFormLayout:
     form = QFormLayout()
     form.setContentsMargins(0, 0, 0, 0)
     form.setHorizontalSpacing(10)

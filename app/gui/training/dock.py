@@ -1,0 +1,615 @@
+"""The Training panel: run controls and progress on top, then Setup, Plots and Results.
+
+A run trains a snapshot of the project on a worker thread (the user may go on editing;
+the edits apply to the next run). Its events arrive here on the UI thread: plots append,
+the progress bar is redrawn a few times a second, results show when the run evaluated,
+and when it ends its weights become part of the project as one undoable change."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPainterPath, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.project import snapshot
+from app.core.training.events import (
+    DIVERGED,
+    FINISHED,
+    STOPPED,
+    BatchEnded,
+    EpochEnded,
+    Evaluated,
+    PhaseStarted,
+    RunEnded,
+    RunStarted,
+)
+from app.gui.theme import colors, icon
+from app.gui.training.plots import TrainingPlots
+from app.gui.training.results import ResultsView
+from app.gui.training.setup import SetupView, replaced
+from app.gui.training.worker import TrainFunction, TrainingRun
+
+IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
+PROGRESS_HZ = 10
+PROGRESS_STEPS = 1000  # the bar's resolution
+
+_unfinished: list[TrainingRun] = []  # runs still on their thread after their window closed
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def progress_text(phases: int, phase: PhaseStarted | None, batch: BatchEnded | None) -> str:
+    """`Phase 1/2 'head' · epoch 3/10 · step 20/45 · 1,240 samples/s · 0:42 left`."""
+    if phase is None:
+        return "Preparing: loading TensorFlow, building the model and reading the data…"
+    parts = [f"Phase {phase.index + 1}/{max(phases, 1)} '{phase.name}'"]
+    if batch is None:
+        parts.append(f"epoch 1/{phase.epochs}")
+        return " · ".join(parts)
+    parts.append(f"epoch {batch.epoch + 1}/{phase.epochs}")
+    parts.append(f"step {batch.step}/{batch.steps}")
+    if batch.samples_per_second:
+        parts.append(f"{batch.samples_per_second:,.0f} samples/s")
+    if batch.seconds_left is not None:
+        parts.append(f"{format_duration(batch.seconds_left)} left")
+    return " · ".join(parts)
+
+
+def _media_icon(kind: str, color: str) -> QIcon:
+    """Play, pause, stop and resume glyphs, drawn in the theme's colours (dimmed when disabled)."""
+    result = QIcon()
+    disabled = QApplication.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+    for mode, tint in ((QIcon.Mode.Normal, QColor(color)), (QIcon.Mode.Disabled, disabled)):
+        for size in (16, 24, 32, 48):
+            pixmap = QPixmap(size, size)
+            pixmap.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(pixmap)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(tint)
+            s = size / 16
+            if kind in ("start", "resume"):
+                path = QPainterPath()
+                left = 4 * s if kind == "start" else 6 * s
+                path.moveTo(QPointF(left, 3 * s))
+                path.lineTo(QPointF(left + 9 * s, 8 * s))
+                path.lineTo(QPointF(left, 13 * s))
+                path.closeSubpath()
+                painter.drawPath(path)
+                if kind == "resume":
+                    painter.drawRect(QRectF(2.5 * s, 3 * s, 2 * s, 10 * s))
+            elif kind == "pause":
+                painter.drawRoundedRect(QRectF(4 * s, 3 * s, 3 * s, 10 * s), s, s)
+                painter.drawRoundedRect(QRectF(9 * s, 3 * s, 3 * s, 10 * s), s, s)
+            else:
+                painter.drawRoundedRect(QRectF(3.5 * s, 3.5 * s, 9 * s, 9 * s), 1.5 * s, 1.5 * s)
+            painter.end()
+            result.addPixmap(pixmap, mode)
+    return result
+
+
+class Banner(QFrame):
+    """A message across the panel (finished, stopped, diverged, failed) with an optional
+    action button ("Details…", "Show results") and a close button."""
+
+    ROLES = {"ok": "ok", "info": "info", "warning": "warning", "error": "error"}
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("trainingBanner")
+        self.kind = "info"
+        self.icon_label = QLabel()
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.action_button = QPushButton()
+        self.action_button.hide()
+        self.close_button = QToolButton()
+        self.close_button.setText("✕")
+        self.close_button.setToolTip("Dismiss")
+        self.close_button.setAutoRaise(True)
+        self.close_button.clicked.connect(self.hide)
+        self._action: Callable[[], None] | None = None
+        self.action_button.clicked.connect(lambda: self._action and self._action())
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        layout.addWidget(self.icon_label, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.action_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_message(self, kind: str, text: str, action: str | None = None,
+                     on_action: Callable[[], None] | None = None) -> None:
+        self.kind = kind
+        self.text.setText(text)
+        self._action = on_action
+        self.action_button.setText(action or "")
+        self.action_button.setVisible(bool(action))
+        self.apply_theme()
+        self.show()
+
+    def apply_theme(self) -> None:
+        theme = colors()
+        accent = QColor(getattr(theme, self.ROLES.get(self.kind, "info")))
+        base = QApplication.palette().color(QPalette.ColorRole.Base)
+        fill = QColor(*(round(b * 0.88 + a * 0.12) for b, a in zip(base.getRgb()[:3], accent.getRgb()[:3])))
+        self.setStyleSheet(f"QFrame#trainingBanner {{ background: {fill.name()}; "
+                           f"border: 1px solid {accent.name()}; border-radius: 4px; }}")
+        self.icon_label.setPixmap(icon(self.kind).pixmap(18, 18))
+
+
+class TrainingPanel(QWidget):
+    """The content of the Training dock. `document` is the window's; `train` replaces the
+    core runner (tests drive the panel with synthetic events through it)."""
+
+    statusMessage = Signal(str, int)  # text, milliseconds (0: until replaced)
+    stateChanged = Signal(str)
+    runEnded = Signal(object)  # RunEnded, after the panel handled it
+
+    def __init__(self, parent: QWidget | None = None, train: TrainFunction | None = None):
+        super().__init__(parent)
+        self.train_function = train
+        self.document = None
+        self.run: TrainingRun | None = None
+        self.state = IDLE
+        self.last_result: RunEnded | None = None
+        self.failure_dialog: QMessageBox | None = None
+        # Asked when Start finds the project unsaved; returns True once it is saved.
+        self.save_project: Callable[[], bool] | None = None
+        self._run_document = None
+        self._run_phase: str | None = None
+        self._resume_phase: str | None = None
+        self._phase_count = 0
+        self._phase_epochs: list[int] = []
+        self._phase: PhaseStarted | None = None
+        self._batch: BatchEnded | None = None
+        self._progress_dirty = False
+        self._started_at = 0.0
+        self._evaluated = False
+
+        self._build_actions()
+        self._build_controls()
+        self.banner = Banner()
+        self.setup = SetupView()
+        self.plots = TrainingPlots()
+        self.results = ResultsView()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.setup, "Setup")
+        self.tabs.addTab(self.plots, "Plots")
+        self.tabs.addTab(self.results, "Results")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.controls)
+        banner_row = QHBoxLayout()
+        banner_row.setContentsMargins(8, 0, 8, 0)
+        banner_row.addWidget(self.banner)
+        layout.addLayout(banner_row)
+        layout.addWidget(self.tabs, 1)
+
+        self.progress_timer = QTimer(self, interval=1000 // PROGRESS_HZ)
+        self.progress_timer.timeout.connect(self._update_progress)
+        self._set_state(IDLE)
+
+    # -- construction ---------------------------------------------------------------------
+    def _build_actions(self) -> None:
+        def action(text: str, slot, shortcut: str | None, tip: str) -> QAction:
+            made = QAction(text, self)
+            if shortcut:
+                made.setShortcut(QKeySequence(shortcut))
+            made.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+            made.setStatusTip(tip)
+            made.triggered.connect(slot)
+            return made
+
+        self.start_action = action("&Start Training", lambda: self.start(), "F5",
+                                   "Train the graph with the setup below")
+        self.pause_action = action("&Pause Training", self.toggle_pause, "F6",
+                                   "Pause the run after the current step, or resume it")
+        self.stop_action = action("S&top Training", self.stop, "Shift+F5",
+                                  "Stop the run after the current step; its weights so far are kept")
+        self.resume_last_action = action("&Resume Last Run", lambda: self.start(resume=True), None,
+                                         "Go on with the last, stopped run from the epoch it stopped in")
+        self.clear_runs_action = action("&Clear Earlier Runs", lambda: self.plots.clear_earlier_runs(), None,
+                                        "Remove the dimmed curves of earlier runs from the plots")
+        self.actions_in_order = [self.start_action, self.pause_action, self.stop_action,
+                                 self.resume_last_action]
+        self._theme_icons()
+
+    def _theme_icons(self) -> None:
+        theme = colors()
+        self.start_action.setIcon(_media_icon("start", theme.ok))
+        self.pause_action.setIcon(_media_icon("start" if self.state == PAUSED else "pause", theme.text))
+        self.stop_action.setIcon(_media_icon("stop", theme.error))
+        self.resume_last_action.setIcon(_media_icon("resume", theme.ok))
+
+    def _build_controls(self) -> None:
+        self.controls = QWidget()
+        row = QHBoxLayout(self.controls)
+        row.setContentsMargins(6, 6, 8, 0)
+        row.setSpacing(4)
+        self.buttons: dict[QAction, QToolButton] = {}
+        for made in self.actions_in_order:
+            button = QToolButton()
+            button.setDefaultAction(made)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            row.addWidget(button)
+            self.buttons[made] = button
+        row.addSpacing(8)
+        self.phase_label = QLabel("Run")
+        self.phase_box = QComboBox()
+        self.phase_box.setToolTip("Run every phase in order, or one phase alone")
+        self.phase_label.setBuddy(self.phase_box)
+        row.addWidget(self.phase_label)
+        row.addWidget(self.phase_box)
+        row.addSpacing(8)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setMinimumWidth(200)
+        row.addWidget(self.progress, 1)
+
+    # -- the document -----------------------------------------------------------------------
+    def set_document(self, document) -> None:
+        """Show another project's setup; the plots and results of the previous one go."""
+        if self.document is not None:
+            for signal, slot in self._document_connections():
+                with contextlib.suppress(RuntimeError, TypeError):
+                    signal.disconnect(slot)
+        self.document = document
+        for signal, slot in self._document_connections():
+            signal.connect(slot)
+        self.setup.set_document(document)
+        if self.run is None or not self.run.running:
+            self.plots.clear()
+            self.results.clear()
+            self.banner.hide()
+            self.last_result = None
+            self._reset_progress()
+        self._refresh_phase_box()
+        self._update_actions()
+
+    def _document_connections(self) -> list:
+        document = self.document
+        return [(document.trainingChanged, self._training_changed),
+                (document.analysisChanged, self._analysis_changed),
+                (document.fileChanged, self._update_actions)]
+
+    def _training_changed(self) -> None:
+        self.setup.refresh()
+        self._refresh_phase_box()
+        self._update_actions()
+
+    def _analysis_changed(self) -> None:
+        self.setup.refresh()
+        self._update_actions()
+
+    def _refresh_phase_box(self) -> None:
+        phases = [p.name for p in self.document.training.phases] if self.document else []
+        wanted = self.phase_box.currentData()
+        self.phase_box.blockSignals(True)
+        self.phase_box.clear()
+        self.phase_box.addItem("all phases" if phases else "one phase", None)
+        for name in phases:
+            self.phase_box.addItem(f"phase {name} only", name)
+        index = self.phase_box.findData(wanted)
+        self.phase_box.setCurrentIndex(max(index, 0))
+        self.phase_box.blockSignals(False)
+        self.phase_box.setVisible(len(phases) > 1)
+        self.phase_label.setVisible(len(phases) > 1)
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """A run is on its thread (starting, running, paused or stopping)."""
+        return self.state != IDLE
+
+    def refusal(self) -> str | None:
+        """Why Start would be refused now, or None."""
+        document = self.document
+        if document is None:
+            return "There is no project to train."
+        analysis = document.analysis
+        if analysis is None:
+            what = (document.loading or "the graph is being analysed").rstrip("…")
+            return f"Cannot start training yet: {what[0].lower() + what[1:]}; try again in a moment."
+        errors = analysis.errors
+        if errors:
+            count = len(errors)
+            more = f" (and {count - 1} more)" if count > 1 else ""
+            return (f"Cannot start training: the graph has {count} error{'s' * (count != 1)}. "
+                    f"Fix {'them' if count > 1 else 'it'} first (see Problems): {errors[0].message}{more}")
+        problems = self.setup.setup_problems()
+        if problems:
+            more = f" (and {len(problems) - 1} more, listed in Setup)" if len(problems) > 1 else ""
+            return f"Cannot start training: the setup does not fit the graph: {problems[0]}{more}"
+        return None
+
+    def can_resume_last(self) -> bool:
+        """Whether the project's last run was stopped (so it can go on): the last run of this
+        session, or else the newest run folder beside the project."""
+        if self.busy or self.document is None or self.document.path is None:
+            return False
+        if self.last_result is not None and self._run_document is self.document:
+            return self.last_result.status == STOPPED  # this session's last run
+        from app.core.training.runner import latest_run
+
+        try:
+            newest = latest_run(self.document.project)
+            return newest is not None and newest == latest_run(self.document.project, STOPPED)
+        except OSError:
+            return False
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self._update_actions()
+        self.stateChanged.emit(state)
+
+    def _update_actions(self) -> None:
+        state = self.state
+        self.start_action.setEnabled(state == IDLE and self.document is not None)
+        reason = self.refusal() if state == IDLE and self.document is not None else None
+        self.start_action.setToolTip(reason or "Train the graph with the setup below (F5)")
+        self.pause_action.setEnabled(state in (STARTING, RUNNING, PAUSED))
+        self.pause_action.setText("&Resume Training" if state == PAUSED else "&Pause Training")
+        self.pause_action.setIconText("Resume" if state == PAUSED else "Pause")
+        self.stop_action.setEnabled(state in (STARTING, RUNNING, PAUSED))
+        self.resume_last_action.setEnabled(state == IDLE and self.can_resume_last())
+        self.clear_runs_action.setEnabled(True)
+        self.start_action.setIconText("Start")
+        self.stop_action.setIconText("Stop")
+        self.resume_last_action.setIconText("Resume last run")
+        self._theme_icons()
+
+    # -- running ------------------------------------------------------------------------------
+    def start(self, resume: bool = False) -> bool:
+        """Start a run (or resume the stopped one); False, with the reason shown, when refused."""
+        if self.busy:
+            return False
+        reason = self.refusal()
+        if reason:
+            self._refuse(reason)
+            return False
+        if self.document.path is None and (self.save_project is None or not self.save_project()
+                                           or self.document.path is None):
+            self._refuse("Training needs a saved project: its runs and weights are kept next to the "
+                         "project file. Save the project (Ctrl+S), then start again.")
+            return False
+        if self.run is not None:
+            self.run.wait(5000)  # the last run's thread is past its RunEnded; let it return
+            self.run.deleteLater()
+        phase = self._resume_phase if resume else self.phase_box.currentData()
+        project = snapshot(self.document.project)
+        try:
+            self._phase_epochs = [p.epochs for p in project.training.run_phases(phase)]
+        except ValueError:
+            self._phase_epochs = []
+        self.run = TrainingRun(project, phase=phase, resume=resume, train=self.train_function, parent=self)
+        self.run.event.connect(self._on_event)
+        self._run_document, self._run_phase = self.document, phase
+        self._reset_progress()
+        self._started_at = time.monotonic()
+        self._evaluated = False
+        self.banner.hide()
+        self.plots.begin_run(monitor=project.training.settings["monitor"])
+        self.results.clear()
+        self.tabs.setCurrentWidget(self.plots)
+        self._set_state(STARTING)
+        self.progress.setRange(0, 0)  # busy until the first phase starts
+        self._show_progress_text(progress_text(0, None, None))
+        self.statusMessage.emit("Resuming the last training run…" if resume else "Training started…", 4000)
+        self.run.start()
+        self.progress_timer.start()
+        return True
+
+    def toggle_pause(self) -> None:
+        if self.state == PAUSED:
+            self.resume()
+        else:
+            self.pause()
+
+    def pause(self) -> None:
+        if self.state in (STARTING, RUNNING):
+            self.run.pause()
+            self._set_state(PAUSED)
+            self._progress_dirty = True
+            self._update_progress()
+            self.statusMessage.emit("Training paused (F6 resumes)", 0)
+
+    def resume(self) -> None:
+        if self.state == PAUSED:
+            self.run.resume_run()
+            self._set_state(RUNNING if self._phase is not None else STARTING)
+            self._progress_dirty = True
+            self._update_progress()
+            self.statusMessage.emit("Training resumed", 3000)
+
+    def stop(self) -> None:
+        if self.state in (STARTING, RUNNING, PAUSED):
+            self.run.stop()
+            self._set_state(STOPPING)
+            self._show_progress_text("Stopping after the current step…")
+            self.statusMessage.emit("Stopping training…", 0)
+
+    def shutdown(self, timeout_ms: int = 60000) -> bool:
+        """Stop a run and wait for its thread (the window is closing); True when it ended."""
+        run = self.run
+        if run is None or not run.running:
+            return True
+        self.stop()
+        done = run.wait(timeout_ms)  # delivers the RunEnded, which stores the weights
+        if not done:  # still busy: let it finish on its own rather than destroy a live thread
+            run.setParent(None)
+            _unfinished.append(run)
+            run.ended.connect(lambda _: _unfinished.remove(run) if run in _unfinished else None)
+        self.progress_timer.stop()
+        return done
+
+    # -- events ------------------------------------------------------------------------------
+    def _on_event(self, event) -> None:
+        if self.sender() is not self.run and self.sender() is not None:
+            return  # a run replaced by a newer one
+        if isinstance(event, BatchEnded):
+            self.plots.add_batch(event)
+            self._batch = event
+            self._progress_dirty = True
+        elif isinstance(event, EpochEnded):
+            self.plots.add_epoch(event)
+        elif isinstance(event, PhaseStarted):
+            self.plots.mark_phase(event.name)
+            self._phase, self._batch = event, None
+            self._progress_dirty = True
+            self.progress.setRange(0, PROGRESS_STEPS)
+            if self.state == STARTING:
+                self._set_state(RUNNING)
+        elif isinstance(event, RunStarted):
+            self._phase_count = len(event.phases)
+            what = "Resumed" if event.resumed_from else "Training"
+            phases = f"{self._phase_count} phase{'s' * (self._phase_count != 1)}"
+            self.statusMessage.emit(f"{what}: {event.train_samples:,} training and "
+                                    f"{event.validation_samples:,} validation samples, {phases}", 6000)
+        elif isinstance(event, Evaluated):
+            self.results.show_results(event)
+            self._evaluated = True
+        elif isinstance(event, RunEnded):
+            self._finish(event)
+
+    def _finish(self, ended: RunEnded) -> None:
+        self.progress_timer.stop()
+        self.plots.redraw()
+        self.last_result = ended
+        if ended.status == STOPPED:
+            self._resume_phase = self._run_phase
+        if ended.weights and self._run_document is self.document:
+            self._store_weights(ended.weights)
+        self._set_state(IDLE)
+        elapsed = format_duration(time.monotonic() - self._started_at)
+        self.progress.setRange(0, PROGRESS_STEPS)
+        weights = (f" The weights are in {ended.weights}; save the project to keep them."
+                   if ended.weights else "")
+        message = ended.message[:1].upper() + ended.message[1:]
+        if ended.status == FINISHED:
+            self.progress.setValue(PROGRESS_STEPS)
+            self._show_progress_text(f"Finished in {elapsed}")
+            self.banner.show_message("ok", f"{message}.{weights}".replace("..", "."),
+                                     "Show results" if self._evaluated else None,
+                                     lambda: self.tabs.setCurrentWidget(self.results))
+            self.statusMessage.emit(f"Training finished in {elapsed}", 10000)
+        elif ended.status == STOPPED:
+            self._show_progress_text(f"Stopped after {elapsed}")
+            self.banner.show_message("info", f"{message}.{weights}".replace("..", "."),
+                                     "Resume last run" if self.can_resume_last() else None,
+                                     lambda: self.start(resume=True))
+            self.statusMessage.emit("Training stopped", 10000)
+        elif ended.status == DIVERGED:
+            self._show_progress_text("Diverged")
+            self.banner.show_message("error", f"Training diverged: {message}.{weights}".replace("..", "."))
+            self.statusMessage.emit("Training diverged: the loss became NaN or infinite; "
+                                    "see the Training panel", 0)
+        else:
+            self._show_progress_text("Failed")
+            self.banner.show_message("error", message, "Details…" if ended.details else None,
+                                     lambda: self.show_failure(ended))
+            self.statusMessage.emit(f"Training failed: {message.splitlines()[0]}", 0)
+            self.show_failure(ended)
+        self._update_actions()
+        self.runEnded.emit(ended)
+
+    def _store_weights(self, weights: str) -> None:
+        """The run's weights into the project, as an undoable change (saving keeps them)."""
+        run_project, project = self.run.project if self.run else None, self.document.project
+        if run_project is not None and run_project.path and project.path and not Path(weights).is_absolute():
+            old_dir, new_dir = run_project.path.parent.resolve(), project.path.parent.resolve()
+            if old_dir != new_dir:  # saved elsewhere during the run
+                weights = os.path.relpath(old_dir / weights, new_dir)
+        if project.training.weights != weights:
+            self.document.set_training(replaced(project.training, weights=weights), "Store trained weights")
+
+    def show_failure(self, ended: RunEnded) -> QMessageBox:
+        """A non-modal message box with the message, and the traceback under Show Details."""
+        if self.failure_dialog is not None:
+            self.failure_dialog.close()
+            self.failure_dialog.deleteLater()
+        box = QMessageBox(QMessageBox.Icon.Critical, "Training failed", ended.message,
+                          QMessageBox.StandardButton.Close, self)
+        box.setInformativeText("The project is unchanged. Fix the cause and start again.")
+        if ended.details:
+            box.setDetailedText(ended.details)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()
+        self.failure_dialog = box
+        return box
+
+    def _refuse(self, reason: str) -> None:
+        self.banner.show_message("error", reason)
+        self.statusMessage.emit(reason, 10000)
+
+    # -- progress ----------------------------------------------------------------------------
+    def _reset_progress(self) -> None:
+        self._phase = self._batch = None
+        self._phase_count = 0
+        self._progress_dirty = False
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(0)
+        self._show_progress_text("Ready" if self.document is None or self.document.path else
+                                 "Ready (training saves the project first)")
+
+    def _show_progress_text(self, text: str) -> None:
+        self.progress.setFormat(text.replace("%", "%%"))
+        self.progress.setToolTip(text)
+
+    @property
+    def progress_label(self) -> str:
+        return self.progress.format().replace("%%", "%")
+
+    def _update_progress(self) -> None:
+        """At most PROGRESS_HZ times a second: the bar and its text from the latest batch."""
+        if not self._progress_dirty or self.state == STOPPING:
+            return
+        self._progress_dirty = False
+        text = progress_text(self._phase_count, self._phase, self._batch)
+        if self.state == PAUSED:
+            text = f"Paused · {text}"
+        self._show_progress_text(text)
+        batch, phase = self._batch, self._phase
+        if batch is not None and phase is not None and self._phase_epochs:
+            total = sum(self._phase_epochs) * batch.steps
+            done = (sum(self._phase_epochs[:phase.index]) + batch.epoch) * batch.steps + batch.step
+            self.progress.setValue(round(PROGRESS_STEPS * min(done / total, 1.0)) if total else 0)
+
+    # -- look --------------------------------------------------------------------------------
+    def apply_theme(self) -> None:
+        self._theme_icons()
+        self.plots.apply_theme()
+        self.results.apply_theme()
+        if self.banner.isVisible():
+            self.banner.apply_theme()
+        self.setup.problems_icon.setPixmap(icon("error").pixmap(16, 16))

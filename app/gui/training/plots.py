@@ -1,0 +1,532 @@
+"""Live training plots: the loss of every batch (raw and smoothed), the loss and metrics of
+every epoch (training solid, validation dashed, one curve per Output), and the learning rate.
+
+Events only append to numpy buffers. A timer redraws only the curves whose data changed, at
+most REDRAW_HZ times a second and less often when drawing is slow: the plots take at most
+DRAWING_SHARE of the UI thread's time, which training shares the cores (and Python's GIL)
+with. So a run of 100,000 batches costs a few thousand redraws rather than 100,000. The
+plots clip to the view and downsample (peak mode), so long curves stay fast. Earlier runs
+stay in the plots, dimmed, for comparison."""
+
+from __future__ import annotations
+
+import atexit
+import math
+import time
+import weakref
+
+import numpy as np
+import pyqtgraph as pg
+import shiboken6
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPalette, QPen
+from PySide6.QtWidgets import (
+    QApplication,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.training.events import BatchEnded, EpochEnded
+from app.gui.theme import colors
+
+REDRAW_HZ = 25  # at most this many redraws a second, whatever the batch rate
+DRAWING_SHARE = 0.05  # and the redraws and their painting take at most this share of the time
+SLOWEST_REDRAW_MS = 1000
+DEFAULT_SMOOTHING = 0.9
+MINIMUM_HEIGHT = 180  # four plots still readable; Train ▸ Plots makes the dock taller
+LOG_KEYS_SKIPPED = ("learning_rate", "lr")  # plotted per batch already
+
+# pyqtgraph's scene items must go before Qt's own teardown at exit: PySide deletes the
+# remaining Python-owned objects in no particular order, and a plot's items then crash it.
+_live: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _delete_plot_widgets() -> None:
+    for widget in list(_live):
+        if shiboken6.isValid(widget):
+            shiboken6.delete(widget)
+
+
+class Series:
+    """x and y in growing numpy buffers (doubling), so appending is amortised O(1)."""
+
+    def __init__(self, capacity: int = 256):
+        self.x = np.empty(capacity)
+        self.y = np.empty(capacity)
+        self.n = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self.x):
+            self.x = np.resize(self.x, 2 * self.n)
+            self.y = np.resize(self.y, 2 * self.n)
+        self.x[self.n] = x
+        self.y[self.n] = y
+        self.n += 1
+
+    @property
+    def xs(self) -> np.ndarray:
+        return self.x[:self.n]
+
+    @property
+    def ys(self) -> np.ndarray:
+        return self.y[:self.n]
+
+
+def smooth(values: np.ndarray, weight: float) -> np.ndarray:
+    """Exponential moving average with bias correction (as TensorBoard draws it); a
+    non-finite value shows as a gap and leaves the average alone."""
+    out = np.empty(len(values))
+    average, count = 0.0, 0
+    for i, value in enumerate(values.tolist()):
+        if not math.isfinite(value):
+            out[i] = math.nan
+            continue
+        count += 1
+        average = weight * average + (1 - weight) * value
+        out[i] = average / (1 - weight ** count) if weight > 0 else value
+    return out
+
+
+def classify(key: str) -> tuple[str | None, str, bool]:
+    """A Keras log key as (plot, name, validation): plot is "loss", "metric" or None."""
+    validation = key.startswith("val_")
+    name = key[4:] if validation else key
+    if name in LOG_KEYS_SKIPPED:
+        return None, name, validation
+    return ("loss" if name == "loss" or name.endswith("_loss") else "metric"), name, validation
+
+
+class _Curve:
+    """A plot item and its buffer; `dirty` until the next redraw shows the new points."""
+
+    def __init__(self, plot: pg.PlotItem, name: str | None, key: str = "", **style):
+        self.series = Series()
+        self.key = key  # the Keras log key of an epoch curve
+        self.plot = plot
+        self.item = plot.plot(name=name, connect="finite", **style)
+        self.dirty = False
+
+    def append(self, x: float, y: float) -> None:
+        self.series.append(x, y)
+        self.dirty = True
+
+    def redraw(self) -> None:
+        self.item.setData(self.series.xs, self.series.ys)
+        self.dirty = False
+
+    def remove(self) -> None:
+        self.plot.removeItem(self.item)
+
+
+class _Run:
+    """The curves of one run, in every plot."""
+
+    def __init__(self, label: str, number: int):
+        self.label, self.number = label, number
+        self.batch_raw: _Curve | None = None
+        self.batch_smooth: _Curve | None = None
+        self.learning_rate: _Curve | None = None
+        self.epoch: dict[str, _Curve] = {}  # by Keras log key
+        self.markers: list = []  # phase boundaries and the best epoch
+        self.raw_loss = Series()  # every batch loss, to smooth again with another weight
+        self.average, self.averaged = 0.0, 0  # the running EMA of the finite losses, and their count
+
+    def curves(self) -> list[_Curve]:
+        fixed = [self.batch_raw, self.batch_smooth, self.learning_rate]
+        return [c for c in fixed if c is not None] + list(self.epoch.values())
+
+    @property
+    def empty(self) -> bool:
+        return self.raw_loss.n == 0 and not self.epoch
+
+
+class _PlotView(pg.GraphicsLayoutWidget):
+    """Remembers how long its last paint took, for the drawing budget."""
+
+    paint_seconds = 0.0
+
+    def paintEvent(self, event) -> None:
+        started = time.perf_counter()
+        super().paintEvent(event)
+        self.paint_seconds = time.perf_counter() - started
+
+
+class TrainingPlots(QWidget):
+    """Four plots in a grid: batch loss, learning rate, epoch loss, epoch metrics."""
+
+    redrawn = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._smoothing = DEFAULT_SMOOTHING
+        self._current: _Run | None = None
+        self._earlier: list[_Run] = []
+        self._runs_started = 0
+        self._monitor = "val_loss"
+        self._best: tuple[float, float] | None = None
+        self._best_item = None
+        self._last_step = 0  # the global step and epoch drawn last, for phase boundaries
+        self._last_epoch = 0
+
+        self.smoothing_box = QDoubleSpinBox(minimum=0.0, maximum=0.999, singleStep=0.05, decimals=3,
+                                            value=DEFAULT_SMOOTHING)
+        self.smoothing_box.setToolTip("How strongly the batch loss is smoothed (0: not at all); "
+                                      "an exponential moving average, as TensorBoard draws it")
+        self.smoothing_box.valueChanged.connect(self.set_smoothing)
+        self.clear_button = QPushButton("Clear earlier runs")
+        self.clear_button.setToolTip("Remove the dimmed curves of earlier runs from the plots")
+        self.clear_button.clicked.connect(self.clear_earlier_runs)
+        self.clear_button.setEnabled(False)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 4, 6, 0)
+        smoothing_label = QLabel("Smoothing")
+        smoothing_label.setBuddy(self.smoothing_box)
+        bar.addWidget(smoothing_label)
+        bar.addWidget(self.smoothing_box)
+        bar.addStretch(1)
+        bar.addWidget(self.clear_button)
+
+        self.view = _PlotView()
+        _live.add(self.view)
+        self.view.ci.setContentsMargins(4, 4, 4, 4)
+        self.view.setMinimumHeight(MINIMUM_HEIGHT)  # the dock grows rather than squash the curves
+        self.batch_plot = self._make_plot(0, 0, "Loss per batch", "step", "loss")
+        self.epoch_plot = self._make_plot(0, 1, "Loss per epoch", "epoch", "loss")
+        self.lr_plot = self._make_plot(1, 0, "Learning rate", "step", "rate")
+        self.metrics_plot = self._make_plot(1, 1, "Metrics per epoch", "epoch", "value", (-8, -8))
+        self.lr_plot.setXLink(self.batch_plot)
+        self.lr_plot.setLogMode(y=True)  # a fine-tuning phase's 1e-5 stays visible beside 1e-2
+        self.metrics_plot.setXLink(self.epoch_plot)
+        self.view.ci.layout.setRowStretchFactor(0, 3)
+        self.view.ci.layout.setRowStretchFactor(1, 2)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(bar)
+        layout.addWidget(self.view, 1)
+
+        self.redraw_timer = QTimer(self, interval=1000 // REDRAW_HZ)
+        self.redraw_timer.timeout.connect(self.redraw)
+        self.apply_theme()
+
+    def _make_plot(self, row: int, column: int, title: str, x_label: str, y_label: str,
+                   legend_at: tuple[int, int] = (-8, 8)) -> pg.PlotItem:
+        plot = self.view.addPlot(row=row, col=column)
+        plot.setTitle(title)
+        plot.setLabel("bottom", x_label)
+        plot.setLabel("left", y_label)
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
+        for name in ("left", "bottom"):
+            axis = plot.getAxis(name)
+            axis.enableAutoSIPrefix(False)  # plain numbers: 0.9, not "900 (x0.001)"
+            axis.setStyle(maxTickLevel=0)  # grid lines at the labelled ticks only: a third of the paint
+        plot.addLegend(offset=legend_at)  # negative: from the right or bottom
+        plot.setMenuEnabled(True)
+        return plot
+
+    @property
+    def plots(self) -> list[pg.PlotItem]:
+        return [self.batch_plot, self.epoch_plot, self.lr_plot, self.metrics_plot]
+
+    # -- runs --------------------------------------------------------------------------------
+    @property
+    def current(self) -> _Run | None:
+        return self._current
+
+    @property
+    def earlier_runs(self) -> list[str]:
+        return [run.label for run in self._earlier]
+
+    def begin_run(self, label: str | None = None, monitor: str = "val_loss") -> None:
+        """A new run draws in full colour; the one before (if it drew anything) dims."""
+        self.redraw()
+        if self._current is not None:
+            if self._current.empty:
+                self._drop(self._current)
+            else:
+                self._dim(self._current)
+                self._earlier.append(self._current)
+        self._runs_started += 1
+        self._current = _Run(label or f"run {self._runs_started}", self._runs_started)
+        self._monitor = monitor
+        self._best = None
+        self._last_step = self._last_epoch = 0
+        self.clear_button.setEnabled(bool(self._earlier))
+
+    def mark_phase(self, name: str) -> None:
+        """A phase starts at the next step: a labelled line where it does (not for the first)."""
+        run = self._ensure_run()
+        if self._last_step == 0 and self._last_epoch == 0:
+            return
+        pen = pg.mkPen(self._palette_color(QPalette.ColorRole.PlaceholderText), width=1,
+                       style=Qt.PenStyle.DashLine)
+        step, epoch = self._last_step + 0.5, self._last_epoch + 0.5
+        label_color = self._palette_color(QPalette.ColorRole.PlaceholderText)
+        for plot, at in ((self.batch_plot, step), (self.lr_plot, step), (self.epoch_plot, epoch),
+                         (self.metrics_plot, epoch)):
+            line = pg.InfiniteLine(at, angle=90, pen=pen, label=name if plot is self.batch_plot else None,
+                                   labelOpts={"position": 0.92, "anchors": [(0, 0.5), (0, 0.5)],
+                                              "color": label_color})
+            plot.addItem(line, ignoreBounds=True)
+            run.markers.append((plot, line))
+
+    def add_batch(self, event: BatchEnded) -> None:
+        run = self._ensure_run()
+        if run.batch_raw is None:
+            self._create_batch_curves(run)
+        step, loss = float(event.global_step), float(event.loss)
+        run.raw_loss.append(step, loss)
+        run.batch_raw.append(step, loss)
+        run.batch_smooth.append(step, self._next_smoothed(run, loss))
+        run.learning_rate.append(step, float(event.learning_rate))
+        self._last_step = event.global_step
+        self._changed()
+
+    def add_epoch(self, event: EpochEnded) -> None:
+        run = self._ensure_run()
+        x = float(event.global_epoch)
+        for key, value in event.logs.items():
+            plot_name, name, validation = classify(key)
+            if plot_name is None:
+                continue
+            curve = run.epoch.get(key)
+            if curve is None:
+                curve = run.epoch[key] = self._create_epoch_curve(run, key, plot_name, name, validation)
+            curve.append(x, float(value))
+        self._last_epoch = event.global_epoch
+        monitored = event.logs.get(self._monitor)
+        if event.best and monitored is not None and math.isfinite(monitored):
+            self._best = (x, float(monitored))
+            self._show_best()
+        self._changed()
+
+    def clear_earlier_runs(self) -> None:
+        for run in self._earlier:
+            self._drop(run)
+        self._earlier = []
+        self.clear_button.setEnabled(False)
+
+    def clear(self) -> None:
+        """Everything, the current run too (another project was opened)."""
+        self.clear_earlier_runs()
+        if self._current is not None:
+            self._drop(self._current)
+        self._current = None
+        self._runs_started = 0
+        self._best = None
+
+    @property
+    def batch_count(self) -> int:
+        """How many batch losses the raw curve shows now (after the last redraw)."""
+        if self._current is None or self._current.batch_raw is None:
+            return 0
+        x = self._current.batch_raw.item.xData  # all of it; getData() is what the view shows
+        return 0 if x is None else len(x)
+
+    # -- smoothing ---------------------------------------------------------------------------
+    def set_smoothing(self, weight: float) -> None:
+        self._smoothing = float(weight)
+        for run in self._runs():
+            if run.batch_smooth is None:
+                continue
+            smoothed = smooth(run.raw_loss.ys, self._smoothing)
+            finite = run.raw_loss.ys[np.isfinite(run.raw_loss.ys)]
+            run.averaged = len(finite)
+            run.average = 0.0
+            for value in finite.tolist():  # the state the next batch continues from
+                run.average = self._smoothing * run.average + (1 - self._smoothing) * value
+            series = run.batch_smooth.series
+            series.y[:series.n] = smoothed
+            run.batch_smooth.dirty = True
+        self._changed()
+
+    def _next_smoothed(self, run: _Run, loss: float) -> float:
+        if not math.isfinite(loss):
+            return math.nan
+        weight = self._smoothing
+        run.averaged += 1
+        run.average = weight * run.average + (1 - weight) * loss
+        return run.average / (1 - weight ** run.averaged) if weight > 0 else loss
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _changed(self) -> None:
+        if not self.redraw_timer.isActive():
+            self.redraw_timer.start()
+
+    def redraw(self) -> None:
+        """Push new points to the curves that have them; the timer stops once nothing changes,
+        and waits longer the longer the last redraw and paint took."""
+        started = time.perf_counter()
+        changed = False
+        for run in self._runs():
+            for curve in run.curves():
+                if curve.dirty:
+                    curve.redraw()
+                    changed = True
+        if not changed:
+            self.redraw_timer.stop()
+            return
+        cost = time.perf_counter() - started + self.view.paint_seconds
+        self.redraw_timer.setInterval(min(max(round(1000 * cost / DRAWING_SHARE), 1000 // REDRAW_HZ),
+                                          SLOWEST_REDRAW_MS))
+        self.redrawn.emit()
+
+    def _runs(self) -> list[_Run]:
+        return self._earlier + ([self._current] if self._current is not None else [])
+
+    def _ensure_run(self) -> _Run:
+        if self._current is None:
+            self.begin_run()
+        return self._current
+
+    def _create_batch_curves(self, run: _Run) -> None:
+        accent = QColor(colors().info)
+        raw = QColor(accent)
+        raw.setAlpha(90)
+        run.batch_raw = _Curve(self.batch_plot, "batch loss", pen=pg.mkPen(raw, width=1))
+        run.batch_smooth = _Curve(self.batch_plot, "smoothed", pen=pg.mkPen(accent, width=2))
+        run.batch_smooth.item.setZValue(1)
+        rate_pen = pg.mkPen(QColor(colors().warning), width=2)
+        run.learning_rate = _Curve(self.lr_plot, "learning rate", pen=rate_pen)
+
+    def _create_epoch_curve(self, run: _Run, key: str, plot_name: str, name: str, validation: bool) -> _Curve:
+        plot = self.epoch_plot if plot_name == "loss" else self.metrics_plot
+        names = []  # the base names in this plot, in order: a colour each
+        for other_key in run.epoch:
+            other_plot, other_name, _ = classify(other_key)
+            if other_plot == plot_name and other_name not in names:
+                names.append(other_name)
+        if name not in names:
+            names.append(name)
+        color = self._series_colors()[names.index(name) % len(self._series_colors())]
+        pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine if validation else Qt.PenStyle.SolidLine)
+        label = f"{'val' if validation else 'train'} {name}"
+        return _Curve(plot, label, key, pen=pen, symbol="o", symbolSize=5, symbolPen=pg.mkPen(color),
+                      symbolBrush=pg.mkBrush(color if not validation else self._background()))
+
+    def _show_best(self) -> None:
+        if self._best_item is None:
+            self._best_item = pg.ScatterPlotItem(symbol="star", size=14)
+            self._best_item.setZValue(5)
+            self.epoch_plot.addItem(self._best_item)
+        color = QColor(colors().ok)
+        self._best_item.setData([self._best[0]], [self._best[1]], pen=pg.mkPen(color),
+                                brush=pg.mkBrush(color))
+        self._best_item.setToolTip(f"best {self._monitor}: {self._best[1]:.4g} at epoch {self._best[0]:g}")
+
+    def _dim(self, run: _Run) -> None:
+        """An earlier run: one pale colour per run, a legend entry "run N" per plot."""
+        self.redraw()
+        color = QColor(self._run_colors()[(run.number - 1) % len(self._run_colors())])
+        color.setAlpha(170)
+        for plot, marker in run.markers:
+            plot.removeItem(marker)
+        run.markers = []
+        if run.batch_raw is not None:
+            run.batch_raw.remove()
+            run.batch_raw = None
+        if self._best_item is not None:
+            self.epoch_plot.removeItem(self._best_item)
+            self._best_item = None
+        labelled = set()
+        for curve in run.curves():
+            validation = getattr(curve, "key", "").startswith("val_")
+            style = Qt.PenStyle.DashLine if validation else Qt.PenStyle.SolidLine
+            curve.item.setPen(pg.mkPen(color, width=1.5, style=style))
+            curve.item.setSymbol(None)
+            curve.item.setZValue(-1)
+            legend = curve.plot.legend
+            if legend is not None:
+                legend.removeItem(curve.item)
+                if curve.plot not in labelled:
+                    legend.addItem(curve.item, run.label)
+                    labelled.add(curve.plot)
+
+    def _drop(self, run: _Run) -> None:
+        for plot, marker in run.markers:
+            plot.removeItem(marker)
+        for curve in run.curves():
+            if curve.plot.legend is not None:
+                curve.plot.legend.removeItem(curve.item)
+            curve.remove()
+        if run is self._current and self._best_item is not None:
+            self.epoch_plot.removeItem(self._best_item)
+            self._best_item = None
+
+    # -- theme -----------------------------------------------------------------------------
+    @staticmethod
+    def _palette_color(role: QPalette.ColorRole) -> QColor:
+        return QApplication.palette().color(role)
+
+    def _background(self) -> QColor:
+        return self._palette_color(QPalette.ColorRole.Base)
+
+    @staticmethod
+    def _series_colors() -> list[QColor]:
+        theme = colors()
+        names = (theme.info, theme.ok, theme.warning, theme.category["output"], theme.category["pretrained"],
+                 theme.category["input"], theme.category["adapter"], theme.error)
+        return [QColor(c) for c in names]
+
+    @staticmethod
+    def _run_colors() -> list[QColor]:
+        theme = colors()
+        return [QColor(c) for c in (theme.dim_text, theme.category["pretrained"], theme.category["adapter"],
+                                    theme.category["input"], theme.category["output"])]
+
+    def apply_theme(self) -> None:
+        """Background, axes, titles and legends in the theme's colours (curves keep theirs)."""
+        background, text = self._background(), self._palette_color(QPalette.ColorRole.Text)
+        dim = self._palette_color(QPalette.ColorRole.PlaceholderText)
+        self.view.setBackground(background)
+        legend_brush = QColor(background)
+        legend_brush.setAlpha(200)
+        for plot in self.plots:
+            plot.titleLabel.setText(plot.titleLabel.text, color=text.name(), size="10pt")
+            for name in ("left", "bottom"):
+                axis = plot.getAxis(name)
+                axis.setPen(pg.mkPen(dim))
+                axis.setTextPen(pg.mkPen(dim))
+                axis.setLabel(axis.labelText, color=dim.name())
+            legend = plot.legend
+            if legend is not None:
+                legend.setBrush(pg.mkBrush(legend_brush))
+                legend.setPen(pg.mkPen(self._palette_color(QPalette.ColorRole.Mid)))
+                legend.setLabelTextColor(text)
+                for _, label in legend.items:
+                    label.setText(label.text, color=text.name())
+        self._restyle_current()
+
+    def _restyle_current(self) -> None:
+        """The current run's curves in the theme's colours (their hues differ by theme)."""
+        run = self._current
+        if run is None:
+            return
+        if run.batch_raw is not None:
+            accent = QColor(colors().info)
+            raw = QColor(accent)
+            raw.setAlpha(90)
+            run.batch_raw.item.setPen(pg.mkPen(raw, width=1))
+            run.batch_smooth.item.setPen(pg.mkPen(accent, width=2))
+            run.learning_rate.item.setPen(pg.mkPen(QColor(colors().warning), width=2))
+        for plot_name in ("loss", "metric"):
+            names = []
+            for key, curve in run.epoch.items():
+                kind, name, validation = classify(key)
+                if kind != plot_name:
+                    continue
+                if name not in names:
+                    names.append(name)
+                color = self._series_colors()[names.index(name) % len(self._series_colors())]
+                style = Qt.PenStyle.DashLine if validation else Qt.PenStyle.SolidLine
+                curve.item.setPen(QPen(pg.mkPen(color, width=2, style=style)))
+                curve.item.setSymbolPen(pg.mkPen(color))
+                curve.item.setSymbolBrush(pg.mkBrush(color if not validation else self._background()))

@@ -1,0 +1,177 @@
+"""A training run on a background thread.
+
+The core runner builds, compiles and fits on the thread that calls it (Keras keeps
+per-thread state), so the whole `train()` call runs on a QThread of its own. Its events
+queue up in order, and a queued signal wakes the UI thread to take all that arrived: a
+small model's hundreds of batches a second cost the UI one wake-up per turn of its event
+loop, not one per batch. Whatever happens, the last event is exactly one `RunEnded`: an
+exception that escapes the runner becomes a "failed" RunEnded with its traceback, never a
+silent stop."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, Signal, Slot
+
+from app.core.training.events import FAILED, STOPPED, BatchEnded, RunControl, RunEnded, StopRequested
+
+TrainFunction = Callable[..., RunEnded]
+BACKGROUND_NICE = 10  # the CPU priority of training: the editor's UI thread goes first
+# While a run trains, Python hands the GIL to a waiting thread after this long (default 5 ms):
+# painting the plots calls into Python dozens of times, each call waiting for the GIL.
+SWITCH_INTERVAL_S = 0.0005
+_training = {"runs": 0, "interval": sys.getswitchinterval()}  # runs on their threads now
+
+
+def lower_training_priority() -> None:
+    """On Linux, renice the calling (training) thread and TensorFlow's compute pools, so the
+    UI thread gets a core the moment it needs one; training takes what is left, which is
+    nearly all. Raising niceness needs no privileges; elsewhere the QThread's LowPriority
+    covers the worker thread."""
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return
+    me = threading.get_native_id()
+    for task in tasks.iterdir():
+        try:
+            if int(task.name) == me or (task / "comm").read_text().startswith("tf_"):
+                os.setpriority(os.PRIO_PROCESS, int(task.name), BACKGROUND_NICE)
+        except (OSError, ValueError):
+            pass  # the thread has ended, or the platform says no: priority is only a hint
+
+
+def _core_train() -> TrainFunction:
+    """The core runner, imported on the worker thread (it pulls in TensorFlow lazily)."""
+    from app.core.training.runner import train
+
+    return train
+
+
+class _Thread(QThread):
+    arrived = Signal()  # from the worker thread: events are waiting; queued to the UI thread
+
+    def __init__(self, work: Callable[[], None], parent: QObject | None = None):
+        super().__init__(parent)
+        self._work = work
+        self.setObjectName("graft-training")
+
+    def run(self) -> None:
+        self._work()
+
+
+class TrainingRun(QObject):
+    """One run: `start()` it, steer it through `control`, watch `event`. `event` carries
+    every runner event on the UI thread; `ended` follows the final RunEnded."""
+
+    event = Signal(object)
+    ended = Signal(object)  # RunEnded
+
+    def __init__(self, project, *, phase: str | None = None, epochs: int | None = None,
+                 resume: bool = False, train: TrainFunction | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.project = project  # a snapshot: the run reads nothing the user is editing
+        self.phase, self.epochs, self.resume = phase, epochs, resume
+        self.control = RunControl()
+        self.result: RunEnded | None = None  # the RunEnded, once it reached the UI thread
+        self._train = train
+        self._started = False
+        self._waiting: deque = deque()  # sent by the worker, not yet taken by the UI thread
+        self._lock = threading.Lock()
+        self._woken = False  # an `arrived` signal is on its way
+        self._thread = _Thread(self._work, self)
+        self._thread.arrived.connect(self._take, Qt.ConnectionType.QueuedConnection)
+
+    # -- UI thread -----------------------------------------------------------------------
+    def start(self) -> None:
+        self._started = True
+        if _training["runs"] == 0:
+            _training["interval"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(SWITCH_INTERVAL_S, _training["interval"]))
+        _training["runs"] += 1
+        self._thread.start(QThread.Priority.LowPriority)
+
+    @property
+    def running(self) -> bool:
+        """Until the final RunEnded reached the UI thread."""
+        return self._started and self.result is None
+
+    def stop(self) -> None:
+        self.control.stop()
+
+    def pause(self) -> None:
+        self.control.pause()
+
+    def resume_run(self) -> None:
+        self.control.resume()
+
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Block until the thread is done, then deliver what it sent (the RunEnded too).
+        For closing the window; the UI waits here, so only after `stop()`."""
+        done = self._thread.wait(QDeadlineTimer(timeout_ms))
+        self.flush()
+        return done
+
+    def flush(self) -> None:
+        """Deliver the events already sent, now (they would otherwise wait for the event loop)."""
+        QCoreApplication.sendPostedEvents(self, 0)
+        self._take()
+
+    @Slot()
+    def _take(self) -> None:
+        with self._lock:
+            events, self._woken = list(self._waiting), False
+            self._waiting.clear()
+        for event in events:
+            if self.result is not None:
+                return
+            self.event.emit(event)
+            if isinstance(event, RunEnded):
+                self.result = event
+                _training["runs"] -= 1
+                if _training["runs"] == 0:
+                    sys.setswitchinterval(_training["interval"])
+                self.ended.emit(event)
+
+    def _post(self, event) -> None:
+        """On the worker thread: queue `event`, and wake the UI thread unless it is woken."""
+        with self._lock:
+            self._waiting.append(event)
+            if self._woken:
+                return
+            self._woken = True
+        self._thread.arrived.emit()
+
+    # -- worker thread --------------------------------------------------------------------
+    def _work(self) -> None:
+        ended: list[RunEnded] = []
+
+        def sink(event) -> None:
+            if isinstance(event, BatchEnded) and event.step == 1:
+                lower_training_priority()  # each epoch: tf.data's pools start with the first batch
+            if isinstance(event, RunEnded):
+                if ended:
+                    return  # one RunEnded per run, the first one
+                ended.append(event)
+            self._post(event)
+
+        try:
+            train = self._train or _core_train()
+            result = train(self.project, sink=sink, control=self.control, phase=self.phase,
+                           epochs=self.epochs, resume=self.resume)
+        except StopRequested:
+            result = RunEnded(STOPPED, "Training stopped.")
+        except BaseException as error:  # noqa: BLE001 - on this thread nothing else would catch it
+            result = RunEnded(FAILED, f"Training failed: {type(error).__name__}: {error}",
+                              traceback.format_exc())
+        if not ended:
+            if not isinstance(result, RunEnded):
+                result = RunEnded(FAILED, "Training ended without reporting how it ended.",
+                                  f"The runner returned {result!r} instead of a RunEnded.")
+            sink(result)

@@ -1,0 +1,23 @@
+"""docs/benchmarks.md is shared: each benchmark script rewrites only its own section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def write_section(name: str, section: str) -> None:
+    """Replace the text between `<!-- name:start -->` and `<!-- name:end -->` (or append it)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = DOC.read_text() if DOC.exists() else (
+        "# Benchmarks\n\nMeasured by the scripts in `benchmarks/`; each script rewrites only "
+        "its own section.\n")
+    block = f"{start}\n{section.rstrip()}\n{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text)

@@ -1,0 +1,252 @@
+"""Benchmark: does training in Graft's background worker, with live plots, cost speed, and
+does the window stay responsive meanwhile?
+
+The same compiled model on the same tf.data pipeline is trained (a) by a plain `model.fit`
+on the main thread, as a notebook would, and (b) from the editor's Training dock: Graft's
+runner on its worker thread, every batch crossing to the UI thread and the plots redrawing.
+Runs alternate a, b, a, b… and the medians are compared. Throughput counts the samples of
+the epochs after the first (the first one traces the training step). While (b) runs, a
+10 ms timer on the UI thread records how late each tick is: the event loop's latency.
+
+    .venv/bin/python benchmarks/training.py           # measure, rewrite docs/benchmarks.md
+    .venv/bin/python benchmarks/training.py --no-doc  # measure and print only"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+SCRATCH = Path(tempfile.mkdtemp(prefix="graft-bench-training-"))
+os.environ["GRAFT_RECOVERY_DIR"] = str(SCRATCH / "recovery")
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
+
+from app.core.builder import GraphBuilder  # noqa: E402
+from app.core.project import Project, load, save  # noqa: E402
+from app.core.training.config import config_from_dict  # noqa: E402
+from app.gui.app import application  # noqa: E402
+from app.gui.document import Document  # noqa: E402
+from app.gui.main_window import MainWindow  # noqa: E402
+from benchmarks.report import DOC, write_section  # noqa: E402
+
+THROUGHPUT_GOAL = 0.95
+LATENCY_GOAL_MS = 50.0
+PROBE_MS = 10
+
+
+def digits_parallel() -> Project:
+    """The bundled parallel example: two pretrained digit models, Concatenate, a Dense head."""
+    project = load(ROOT / "resources" / "examples" / "parallel.graft")
+    document = project.training.to_dict()
+    document["settings"].update(epochs=8, batch_size=32)
+    project.training = config_from_dict(document)
+    (SCRATCH / "parallel").mkdir()
+    save(project, SCRATCH / "parallel" / "parallel.graft")
+    return project
+
+
+def mobilenet() -> Project:
+    """MobileNetV2 (96×96, random init, all trainable) with a new head on 512 synthetic
+    images: a step long enough that per-batch overhead is not the story."""
+    folder = SCRATCH / "mobilenet"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(folder / "images.npz", images=rng.random((512, 96, 96, 3), dtype=np.float32),
+             labels=rng.integers(0, 10, 512))
+    b = GraphBuilder()
+    b.add("image", "Input", 0, 0, shape=[96, 96, 3])
+    b.add("base", "Application", 1, 0, architecture="MobileNetV2", input_shape=[96, 96, 3],
+          pooling="avg", trainable="trainable")
+    b.add("head", "Dense", 2, 0, units=10, activation="softmax")
+    b.add("label", "Output", 3, 0, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    for source, target in (("image", "base"), ("base", "head"), ("head", "label")):
+        b.wire(source, target)
+    training = config_from_dict({
+        "data": {"source": "npz", "path": str(folder / "images.npz"),
+                 "mapping": {"image": "images", "label": "labels"}},
+        "settings": {"epochs": 3, "batch_size": 32}})
+    project = Project(b.graph, "MobileNetV2 head", training=training)
+    save(project, folder / "mobilenet.graft")
+    return project
+
+
+MODELS = {
+    "digits": ("digits, parallel example (2 pretrained models + head), batch 32", digits_parallel),
+    "mobilenet": ("MobileNetV2 at 96×96 (all trainable) + head, batch 32", mobilenet),
+}
+
+
+# -- (a) plain Keras on the main thread ---------------------------------------------------
+def plain_fit(project: Project) -> float:
+    """Samples per second of a plain `fit` after its first epoch, on the main thread."""
+    import keras
+
+    from app.core.compile import compile_graph
+    from app.core.training.data import prepare
+    from app.core.validate import analyze
+
+    settings = project.training.settings
+    keras.utils.set_random_seed(settings["seed"])
+    analysis = analyze(project.graph, project.context)
+    compiled = compile_graph(project.graph, project.context, analysis)
+    data = prepare(project.training.data, project.graph, analysis, project.context.base_dir,
+                   batch_size=settings["batch_size"], seed=settings["seed"], losses=compiled.losses)
+    model = compiled.model
+    view = keras.Model({t.name: t for t in model.inputs},
+                       {name: model.get_layer(name).output for name in compiled.losses})
+    view.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss=compiled.losses,
+                 loss_weights=compiled.loss_weights, metrics=compiled.metrics)
+    ends = []
+    epoch_timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: ends.append(time.perf_counter()))
+    view.fit(data.train, validation_data=data.validation, epochs=settings["epochs"], shuffle=False,
+             verbose=0, callbacks=[epoch_timer])
+    return data.train_count * (len(ends) - 1) / (ends[-1] - ends[0])
+
+
+# -- (b) the editor's Training dock ---------------------------------------------------------
+def graft_dock(project: Project) -> tuple[float, list[float], int]:
+    """Samples per second after the first epoch, the UI's timer lateness (ms) during the
+    run, and how many times the plots were redrawn."""
+    from app.core.training.events import EpochEnded, RunEnded, RunStarted
+
+    app = application()
+    settings = QSettings(str(SCRATCH / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(Document.open(project.path), settings=settings)
+    window.resize(1600, 1000)
+    window.show()
+    app.processEvents()
+    window.show_training("plots")
+    ends, samples, ended, redraws = [], [0], [], [0]
+
+    def watch(event):
+        if isinstance(event, RunStarted):
+            samples[0] = event.train_samples
+        elif isinstance(event, EpochEnded):
+            ends.append(time.perf_counter())
+        elif isinstance(event, RunEnded):
+            ended.append(event)
+
+    window.training.plots.redrawn.connect(lambda: redraws.__setitem__(0, redraws[0] + 1))
+    lateness, clock = [], QElapsedTimer()
+    probe = QTimer(interval=PROBE_MS)
+
+    def tick():
+        if ends:  # from the end of the first epoch on, like the throughput
+            lateness.append(max(0.0, clock.nsecsElapsed() / 1e6 - PROBE_MS))
+        clock.restart()
+
+    probe.timeout.connect(tick)
+    window.document.wait_until_analysed(120)
+    assert window.training.start(), window.training.refusal()
+    window.training.run.event.connect(watch)
+    clock.start()
+    probe.start()
+    loop = QEventLoop()
+    window.training.runEnded.connect(loop.quit)
+    loop.exec()  # the editor's own event loop, as in the app, until the run has ended
+    probe.stop()
+    assert ended[0].status == "finished", ended[0].message + ended[0].details
+    window.training.shutdown()
+    window.document.undo_stack.setClean()  # the stored weights need no saving here
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    return samples[0] * (len(ends) - 1) / (ends[-1] - ends[0]), lateness, redraws[0]
+
+
+def p99(values: list[float]) -> float:
+    return float(np.percentile(values, 99))
+
+
+def measure(name: str, project: Project, rounds: int) -> dict:
+    plain, graft, lateness, redraws = [], [], [], []
+    for round_ in range(rounds):
+        plain.append(plain_fit(project))
+        rate, late, drawn = graft_dock(project)
+        graft.append(rate)
+        lateness += late
+        redraws.append(drawn)
+        print(f"{name} round {round_ + 1}: plain fit {plain[-1]:,.0f} samples/s, Graft dock "
+              f"{rate:,.0f} samples/s, UI p99 {p99(late):.1f} ms, {drawn} redraws", flush=True)
+    return {"name": name, "plain": statistics.median(plain), "graft": statistics.median(graft),
+            "ratios": [b / a for a, b in zip(plain, graft)],
+            "p99": p99(lateness), "median_late": statistics.median(lateness), "ticks": len(lateness),
+            "redraws": statistics.median(redraws)}
+
+
+def report(results: list[dict]) -> str:
+    import keras
+    import tensorflow as tf
+
+    lines = [
+        "## Training in the background (`benchmarks/training.py`)",
+        "",
+        "The same compiled model on the same `tf.data` pipeline, trained (a) by a plain "
+        "`model.fit` on the main thread and (b) from the editor's Training dock: Graft's runner on "
+        "its worker thread, each batch sent to the UI thread, the plots redrawing at most 25 times a "
+        "second and within 5 % of the UI thread's time. Throughput counts the epochs after the "
+        "first; medians over alternating runs, with each round's ratio. UI latency: how late a "
+        f"{PROBE_MS} ms timer on the UI thread fires while (b) trains.",
+        "",
+        "| model | (a) plain `fit`, main thread | (b) Graft worker + live plots | ratio (b)/(a) | "
+        "each round | goal | UI latency p99 (median) | goal |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        ratio = r["graft"] / r["plain"]
+        lines.append(
+            f"| {r['name']} | {r['plain']:,.0f} samples/s | {r['graft']:,.0f} samples/s | "
+            f"**{ratio:.2f}** {'PASS' if ratio >= THROUGHPUT_GOAL else 'FAIL'} | "
+            f"{', '.join(f'{x:.2f}' for x in r['ratios'])} | ≥ {THROUGHPUT_GOAL} | "
+            f"**{r['p99']:.1f} ms** ({r['median_late']:.1f} ms) "
+            f"{'PASS' if r['p99'] < LATENCY_GOAL_MS else 'FAIL'} | < {LATENCY_GOAL_MS:.0f} ms |")
+    lines += [
+        "",
+        "While (a) trains, the main thread runs no event loop at all: a window would freeze for "
+        "the whole fit.",
+        "",
+        "The throughput goal is not met yet on this 2-core machine. The digits model is the worst "
+        "case: a step takes about 5 ms, and what Graft adds to every step costs it 40–50 %. That is "
+        "the progress callback, Python's GIL handed between the worker and the UI thread, and the UI "
+        "thread's painting on cores that training already fills. For MobileNetV2 (about half a "
+        "second a step) the rounds spread widely on this machine, so a few percent cannot be told "
+        "apart here. More rounds, or a machine with more cores, are needed.",
+        "",
+        f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+        "offscreen Qt. Redraws per run (median): "
+        + ", ".join(f"{r['name']}: {r['redraws']:.0f}" for r in results) + ".",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating (a)/(b) pairs per model")
+    parser.add_argument("--model", choices=sorted(MODELS), action="append",
+                        help="measure only this model (repeatable); default: all")
+    args = parser.parse_args()
+    application()
+    results = [measure(MODELS[name][0], MODELS[name][1](), args.rounds) for name in args.model or MODELS]
+    section = report(results)
+    print("\n" + section)
+    if not args.no_doc:
+        write_section("training", section)
+        print(f"\nwrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
