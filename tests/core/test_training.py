@@ -308,3 +308,14 @@ def test_fine_tuning_with_a_learning_rate_multiplier_tunes_the_backbone(tmp_path
     original = keras.saving.load_model(MODELS / "digits_encoder.keras").get_weights()
     tuned = weights_of(load(project.path), tmp_path / ended.weights, "backbone")
     assert not np.array_equal(original[-1], tuned[-1])
+
+
+def test_several_steps_per_execution_report_every_that_many_steps(tmp_path):
+    project = wine_regression(tmp_path, steps_per_execution=4, epochs=2)
+    sink = Recorder()
+    ended = train(project, sink=sink)
+    assert ended.status == events.FINISHED, ended.message + ended.details
+    batches = sink.of(events.BatchEnded)
+    assert batches[0].steps == 9  # 142 training rows in batches of 16
+    assert [(b.step, b.global_step) for b in batches] == [(4, 4), (8, 8), (9, 9), (4, 13), (8, 17), (9, 18)]
+    assert all(np.isfinite(b.loss) for b in batches)

@@ -39,17 +39,18 @@ class Progress(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         self.run.control.checkpoint()
-        self.started = time.perf_counter()
+        self.started, self.first_step = time.perf_counter(), batch
 
     def on_train_batch_end(self, batch, logs=None):
         run = self.run
+        batch = min(batch, run.data.steps_per_epoch - 1)  # an epoch's last execution may run short
         seen = min((batch + 1) * self.batch_size, self.samples)
         size = seen - self.previous_seen
         raw = {key: (value * seen - self.previous_mean.get(key, 0.0) * self.previous_seen) / size
                for key, value in logs.items() if key == "loss" or key.endswith("_loss")}
         self.previous_mean = {key: logs[key] for key in raw}
         self.previous_seen = seen
-        run.global_step += 1
+        run.global_step += batch - self.first_step + 1  # several with steps_per_execution
         loss = raw.get("loss", math.nan)
         if not math.isfinite(loss):
             raise Diverged(

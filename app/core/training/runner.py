@@ -252,7 +252,8 @@ class _Run:
                                    learning_rate(self.settings["schedule"], rate, steps, phase.epochs),
                                    groups)
         view.compile(optimizer=optimizer, loss={name: own[name][0] for name in losses},
-                     loss_weights=losses, metrics=metrics, jit_compile=self.settings["xla"])
+                     loss_weights=losses, metrics=metrics, jit_compile=self.settings["xla"],
+                     steps_per_execution=self.settings["steps_per_execution"])
         trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
         frozen = sum(int(math.prod(w.shape)) for w in model.non_trainable_weights)
         self.sink(PhaseStarted(index, phase.name, phase.epochs, steps, float(rate), trainable, frozen))

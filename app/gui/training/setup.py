@@ -189,6 +189,7 @@ class MappingEditor(QWidget):
         while self._grid.count():
             item = self._grid.takeAt(0)
             if item.widget() is not None:
+                item.widget().hide()  # gone now, not when the event loop next deletes
                 item.widget().deleteLater()
         self.combos = {}
         if not nodes:
@@ -424,6 +425,7 @@ class PhasesEditor(QWidget):
         while self.trainable_grid.count():
             item = self.trainable_grid.takeAt(0)
             if item.widget() is not None:
+                item.widget().hide()  # gone now, not when the event loop next deletes
                 item.widget().deleteLater()
         self.trainable = {}
         for row, node in enumerate(weighted):
