@@ -182,6 +182,23 @@ class TextProgress:
         self.stream.flush()
 
 
+def cmd_export(args) -> int:
+    """Write the (trained) model as a .keras file or a SavedModel, proved by reloading it."""
+    from app.core.export import KERAS, ExportError, export_keras, export_savedmodel
+
+    project = _load(args.project)
+    if project is None:
+        return EXIT_USAGE
+    export = export_keras if args.format == KERAS else export_savedmodel
+    try:
+        report = export(project, args.output)
+    except ExportError as error:
+        print(f"graft: cannot export: {error}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(report.message, file=sys.stdout if report.ok else sys.stderr)
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
 def cmd_editor(paths: list[str]) -> int:
     from app.gui.app import run  # Qt only for the editor; TensorFlow loads later, in the background
 
@@ -207,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="folder for the weights and history (default: PROJECT.runs/run-NNN)")
     train.add_argument("--resume", action="store_true", help="go on with the last stopped run")
     train.set_defaults(run=cmd_train)
+    export = commands.add_parser(
+        "export", help="write the trained model as a .keras file or a SavedModel, checked by reloading it")
+    export.add_argument("project", help="a .graft project file")
+    export.add_argument("--format", choices=["keras", "savedmodel"], required=True,
+                        help="keras: one .keras file; savedmodel: a folder for TensorFlow Serving")
+    export.add_argument("-o", "--output", required=True, help="the .keras file or SavedModel folder to write")
+    export.set_defaults(run=cmd_export)
     return parser
 
 

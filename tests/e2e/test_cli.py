@@ -90,6 +90,27 @@ def test_train_runs_headless_and_writes_history_and_weights(tmp_path):
     saved = json.loads((tmp_path / "transfer.graft").read_text())
     assert saved["training"]["weights"] == "out/best.weights.h5"
 
+    # The trained project exports as files that predict what the trained model predicts.
+    import keras
+    import numpy as np
+
+    from app.core.training.runner import load_trained_model
+
+    trained = load_trained_model(load(tmp_path / "transfer.graft")).model
+    images = np.random.default_rng(1).random((5, 8, 8, 1), dtype=np.float32)
+    done = graft("export", tmp_path / "transfer.graft", "--format", "keras", "-o", tmp_path / "digits.keras")
+    assert done.returncode == 0 and "predictions match" in done.stdout, done.stdout + done.stderr
+    exported = keras.saving.load_model(tmp_path / "digits.keras")
+    np.testing.assert_allclose(exported(images), trained(images), atol=1e-5)
+    done = graft("export", tmp_path / "transfer.graft", "--format", "savedmodel", "-o", tmp_path / "served")
+    assert done.returncode == 0 and (tmp_path / "served" / "saved_model.pb").is_file(), done.stderr
+
+
+def test_export_refuses_a_graph_with_errors_and_names_them(tmp_path):
+    done = graft("export", EXAMPLES / "broken.graft", "--format", "keras", "-o", tmp_path / "b.keras")
+    assert done.returncode == 1 and "cannot export: the graph has 3 error(s)" in done.stderr
+    assert not (tmp_path / "b.keras").exists() and "Traceback" not in done.stderr
+
 
 def test_train_refuses_an_unknown_phase_and_a_bad_epoch_count(tmp_path):
     done = graft("train", EXAMPLES / "transfer.graft", "--phase", "warmup")
