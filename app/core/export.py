@@ -130,9 +130,6 @@ def _model(project: Project, model=None):
     try:
         return load_trained_model(project).model
     except RunError as error:  # missing or no longer fitting trained weights
-        if "do not fit" in str(error):  # Keras's own account dumps whole arrays: left out
-            error = (f"the trained weights {project.training.weights} do not fit the graph as it is "
-                     "now (changed since training?); train again, or clear the trained weights")
         raise ExportError(f"cannot export the trained model: {error}") from None
     except CompileError as error:
         raise ExportError(f"cannot export, the model does not build: {error}") from None

@@ -95,9 +95,9 @@ def load_trained_model(project: Project) -> CompiledGraph:
             raise RunError(f"the trained weights {weights} are missing; train again or clear them")
         try:
             compiled.model.load_weights(path)
-        except Exception as error:
+        except Exception:  # Keras's own account lists whole weight arrays: left out
             raise RunError(f"the trained weights {weights} do not fit the graph as it is now "
-                           f"(changed since training?): {error}") from None
+                           "(changed since training?); train again, or clear the trained weights") from None
     return compiled
 
 
