@@ -11,7 +11,7 @@ import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from app.core.commands import Command
@@ -116,7 +116,9 @@ class Document(QObject):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.indexChanged.connect(self.revalidate)
         self.undo_stack.cleanChanged.connect(self.fileChanged)
-        loader().done.connect(self._on_loaded)
+        # Queued even from the UI thread: a job that ends before `submit` returns runs its done
+        # callback right there, before the caller has stored the future it is waiting for.
+        loader().done.connect(self._on_loaded, Qt.ConnectionType.QueuedConnection)
         self.revalidate()
 
     # -- files -----------------------------------------------------------------

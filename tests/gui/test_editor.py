@@ -107,6 +107,24 @@ def test_the_title_marks_unsaved_changes(window):
     assert not window.isWindowModified()
 
 
+def test_a_load_that_ends_before_it_is_handed_back_is_still_seen(make_window, monkeypatch):
+    """A loading job can finish before `submit` returns (TensorFlow already imported, cards
+    cached): the document must still notice, not say "Loading…" for ever."""
+    from concurrent.futures import Future
+
+    from app.gui.document import loader
+
+    class AtOnce:
+        def submit(self, job):
+            future = Future()
+            future.set_result(job())
+            return future
+
+    monkeypatch.setattr(loader(), "_pool", AtOnce())
+    window = make_window(Document.open(EXAMPLES / "cascade.graft"))
+    assert window.document.wait_until_analysed(timeout=10).ok
+
+
 def test_applying_the_one_click_fix_inserts_the_adapter(make_window, qtbot):
     window = make_window(Document.open(EXAMPLES / "broken.graft"))
     analysis = window.document.wait_until_analysed()
