@@ -7,7 +7,8 @@ Writes `<example>.png` for each resources/examples/*.graft in the dark theme,
 `broken-light.png` (the broken example in the light theme), `inspector.png` (a
 pretrained node selected, so the inspector shows its details) and `training.png` /
 `training-results.png` (the transfer example after a real two-phase run, its plots and
-its results; the run's files go to a scratch folder). It uses a throwaway
+its results; the run's files go to a scratch folder) and `export.png` (File ▸ Export… after a
+checked SavedModel export of the cascade example, written to the scratch folder). It uses a throwaway
 settings file and recovery folder, so neither the user's editor state nor this run's
 leaks into the other."""
 
@@ -99,6 +100,31 @@ def shoot_training(theme: str = "dark") -> list[Path]:
     return paths
 
 
+def shoot_export(theme: str = "dark") -> Path:
+    """Export the cascade example as a SavedModel into the scratch folder; save the dialog."""
+    apply_theme(application(), theme)
+    window = MainWindow(settings=SETTINGS)
+    window.resize(*SIZE)
+    window.show()
+    if not window.open_path(EXAMPLES / "cascade.graft"):
+        raise SystemExit("cannot open cascade.graft")
+    window.document.wait_until_analysed(120)
+    dialog = window.show_export()
+    dialog.path.setText(str(Path(SCRATCH.name) / "cascade_savedmodel"))
+    dialog.start()
+    while dialog.result is None:
+        application().processEvents()
+    if not dialog.result.ok:
+        raise SystemExit(f"export failed: {dialog.result.message}")
+    settle()
+    path = OUT / "export.png"
+    if not dialog.grab().save(str(path)):
+        raise SystemExit(f"cannot write {path}")
+    dialog.close()
+    window.close()
+    return path
+
+
 def main() -> None:
     application()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -109,6 +135,7 @@ def main() -> None:
         print(f"wrote {shoot(example, theme, name, select).relative_to(ROOT)}")
     for path in shoot_training():
         print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {shoot_export().relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

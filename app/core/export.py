@@ -1,6 +1,7 @@
-"""Export a project's model for use outside Graft: a `.keras` file or a TensorFlow SavedModel.
+"""Export a project's model for use outside Graft: a `.keras` file, a TensorFlow SavedModel,
+a standalone Python script (export_python) or ONNX (export_onnx); `export` picks by format.
 
-Both carry the trained weights when the project has some. Each export is proved rather
+Each carries the trained weights when the project has some. Each export is proved rather
 than trusted: the written file is loaded back the way a user of it would load it (plain
 Keras in safe mode, or `tf.saved_model.load`) and its predictions on a seeded sample batch
 are compared with the in-app model's, so a report of success means the file really works.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +24,11 @@ from app.core.project import Project
 from app.core.training.runner import RunError, load_trained_model
 from app.core.validate import analyze
 
-KERAS, SAVEDMODEL = "keras", "savedmodel"
+KERAS, SAVEDMODEL, PYTHON, ONNX, REPORT = "keras", "savedmodel", "python", "onnx", "report"
 TOLERANCE = 1e-5  # float32 round-off between the in-app model and a reloaded graph
 SAMPLE_BATCH = 4
 SEED = 0
+CHECKING = "Checking: reloading it and comparing predictions"
 
 
 class ExportError(Exception):
@@ -41,7 +44,58 @@ class ExportReport:
     message: str
 
 
-def export_keras(project: Project, out_path: str | Path, *, model=None) -> ExportReport:
+Progress = Callable[[str], None]  # told each stage as it starts, e.g. "Writing the SavedModel"
+
+
+def _no_progress(stage: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Format:
+    """What a user picks from: the file or folder each format writes, and how to name it."""
+
+    key: str
+    label: str
+    suffix: str  # of the file written, "" for a folder
+    folder: bool = False
+
+
+FORMATS = {f.key: f for f in (
+    Format(SAVEDMODEL, "TensorFlow SavedModel (folder)", "", folder=True),
+    Format(KERAS, "Keras model file (.keras)", ".keras"),
+    Format(PYTHON, "Python script with its weights (.py)", ".py"),
+    Format(ONNX, "ONNX model (.onnx)", ".onnx"),
+    Format(REPORT, "Model report (.html)", ".html"),
+)}
+
+
+def export(project: Project, format: str, out_path: str | Path, *, model=None,
+           progress: Progress = _no_progress) -> ExportReport:
+    """Export in the named format (a key of FORMATS): the one entry point the CLI and the editor use."""
+    if format == KERAS:
+        return export_keras(project, out_path, model=model, progress=progress)
+    if format == SAVEDMODEL:
+        return export_savedmodel(project, out_path, model=model, progress=progress)
+    if format == PYTHON:
+        from app.core.export_python import export_python
+
+        return export_python(project, out_path, model=model, progress=progress)
+    if format == ONNX:
+        from app.core.export_onnx import export_onnx
+
+        return export_onnx(project, out_path, model=model, progress=progress)
+    if format == REPORT:
+        from app.core.report import write_report
+
+        progress("Writing the report")
+        path = write_report(project, out_path)
+        return ExportReport(REPORT, path, 0.0, True, f"Model report written to {path}.")
+    raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+
+
+def export_keras(project: Project, out_path: str | Path, *, model=None,
+                 progress: Progress = _no_progress) -> ExportReport:
     """Write the model as one `.keras` file that plain Keras loads in safe mode. `model` is
     the in-app model when the caller already holds one (the editor does): an untrained
     project's fresh layers are randomly initialised, so a new compile would differ from it."""
@@ -51,12 +105,14 @@ def export_keras(project: Project, out_path: str | Path, *, model=None) -> Expor
     if out_path.suffix != ".keras":
         raise ExportError(f"{out_path.name}: a Keras model file must end in .keras; rename it")
     _check_target(out_path, folder=False)
-    model = _model(project, model)
+    model = _model(project, model, progress)
     sample = sample_batch(model)
     expected = _predict(model, sample)
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".graft-export-") as scratch:
         staged = Path(scratch) / out_path.name
+        progress("Writing the Keras model file")
         model.save(staged)
+        progress(CHECKING)
         reloaded = keras.saving.load_model(staged, safe_mode=True, compile=False)
         report = _report(KERAS, out_path, expected, _predict(reloaded, sample), "Keras model file",
                          "keras.saving.load_model (safe mode)")
@@ -65,7 +121,8 @@ def export_keras(project: Project, out_path: str | Path, *, model=None) -> Expor
     return report
 
 
-def export_savedmodel(project: Project, out_dir: str | Path, *, model=None) -> ExportReport:
+def export_savedmodel(project: Project, out_dir: str | Path, *, model=None,
+                      progress: Progress = _no_progress) -> ExportReport:
     """Write a SavedModel folder for TensorFlow Serving, TFLite converters and the like. Its
     "serving_default" signature takes and returns tensors named after the graph's Input
     and Output nodes, so callers address them by the names they see in the editor."""
@@ -74,7 +131,7 @@ def export_savedmodel(project: Project, out_dir: str | Path, *, model=None) -> E
 
     out_dir = Path(out_dir)
     _check_target(out_dir, folder=True)
-    model = _model(project, model)
+    model = _model(project, model, progress)
     sample = sample_batch(model)
     expected = _predict(model, sample)
     names = list(model.output_names)  # compile names each output after its Output node
@@ -89,7 +146,9 @@ def export_savedmodel(project: Project, out_dir: str | Path, *, model=None) -> E
     archive.add_endpoint("serving_default", serve, input_signature=specs)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".graft-export-") as scratch:
         staged = Path(scratch) / out_dir.name
+        progress("Writing the SavedModel")
         archive.write_out(str(staged), verbose=False)
+        progress(CHECKING)
         signature = tf.saved_model.load(str(staged)).signatures["serving_default"]
         result = signature(**{t.name: tf.constant(x) for t, x in zip(model.inputs, sample)})
         got = [np.asarray(result[name]) for name in names]
@@ -118,8 +177,9 @@ def sample_batch(model) -> list[np.ndarray]:
     return batch
 
 
-def _model(project: Project, model=None):
+def _model(project: Project, model=None, progress: Progress = _no_progress):
     """The in-app model: the caller's, or compiled with the trained weights when there are some."""
+    progress("Building the model")
     analysis = analyze(project.graph, project.context)
     if not analysis.ok:
         listing = "; ".join(p.message for p in analysis.errors)

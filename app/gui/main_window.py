@@ -41,6 +41,7 @@ from app.gui.canvas.items import TITLE_HEIGHT, WIDTH
 from app.gui.canvas.scene import GraphScene
 from app.gui.canvas.view import GraphView
 from app.gui.document import Document
+from app.gui.export_dialog import ExportDialog
 from app.gui.panels.inspector import Inspector
 from app.gui.panels.palette import FOLDER, Entry, Palette
 from app.gui.panels.problems import ProblemsPanel
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.quick_add = QuickAdd(self)
         self._quick_add_at = QPointF()  # where Tab was pressed
         self._model_views: dict = {}  # node id → its open layer table
+        self.export_dialog: ExportDialog | None = None
         self._add_dock("Palette", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         problems_dock = self._add_dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -152,6 +154,7 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         self._action("&Save", self.save, keys.Save, "save", menu)
         self._action("Save &As…", self.save_as, keys.SaveAs, None, menu)
+        self._action("&Export…", self.show_export, "Ctrl+E", "export", menu)
         menu.addSeparator()
         self._action("&Close Window", self.close, keys.Close, None, menu)
         self._action("&Quit", QApplication.closeAllWindows, keys.Quit, None, menu)
@@ -601,6 +604,17 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved {path}", 4000)
         return True
 
+    def show_export(self) -> ExportDialog:
+        """File ▸ Export…: a window-modal dialog over the current project (its trained weights too)."""
+        if self.export_dialog is not None and self.export_dialog.running:
+            self.export_dialog.raise_()
+            return self.export_dialog
+        dialog = ExportDialog(self.document.project, self.settings, self)
+        dialog.finished_export.connect(lambda result: self.statusBar().showMessage(result.message, 10000))
+        dialog.open()
+        self.export_dialog = dialog
+        return dialog
+
     def maybe_save(self) -> bool:
         """Ask before unsaved changes would be lost; False when the user cancels."""
         if not self.document.modified:
@@ -743,6 +757,10 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def closeEvent(self, event):
+        if self.export_dialog is not None and self.export_dialog.running:
+            self.statusBar().showMessage("An export is running; close the window when it has finished.", 8000)
+            event.ignore()
+            return
         if not (self.training_may_end() and self.maybe_save()):
             event.ignore()
             return

@@ -155,6 +155,7 @@ _STYLESHEET = Template("""
 QToolTip { color: $text; background: $button; border: 1px solid $border; padding: 4px 6px; }
 
 QLabel[role="error"] { color: $error; }
+QLabel[role="ok"] { color: $ok; }
 QLabel[role="warning"] { color: $warning; }
 QLabel[role="dim"] { color: $dim_text; }
 QLabel[role="heading"] { font-weight: 600; font-size: ${heading_pt}pt; }
