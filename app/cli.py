@@ -121,11 +121,13 @@ def cmd_train(args) -> int:
     except ConfigError as error:
         print(f"graft: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if args.strategy != "default":
+        _show_strategy_notes()
     control = RunControl()
     previous = signal.signal(signal.SIGINT, lambda *_: control.stop())  # a stop the run can resume
     try:
         ended = train(project, sink=TextProgress(), control=control, phase=args.phase,
-                      epochs=args.epochs, out_dir=args.out, resume=args.resume)
+                      epochs=args.epochs, out_dir=args.out, resume=args.resume, strategy=args.strategy)
     finally:
         signal.signal(signal.SIGINT, previous)
     if ended.weights and ended.status in (FINISHED, STOPPED, DIVERGED):
@@ -136,6 +138,19 @@ def cmd_train(args) -> int:
         print(ended.details, file=sys.stderr)
     print(ended.message, file=sys.stderr if ended.status != FINISHED else sys.stdout)
     return {FINISHED: EXIT_OK, STOPPED: EXIT_INTERRUPTED}.get(ended.status, EXIT_PROBLEMS)
+
+
+def _show_strategy_notes() -> None:
+    """The distributed runner logs which devices and workers it uses; show that on stderr."""
+    import logging
+
+    notes = logging.getLogger("app.core.training.distributed")
+    if not notes.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("graft: %(message)s"))
+        notes.addHandler(handler)
+    notes.setLevel(logging.INFO)
+    notes.propagate = False
 
 
 class TextProgress:
@@ -183,15 +198,14 @@ class TextProgress:
 
 
 def cmd_export(args) -> int:
-    """Write the (trained) model as a .keras file or a SavedModel, proved by reloading it."""
-    from app.core.export import KERAS, ExportError, export_keras, export_savedmodel
+    """Write the (trained) model in one format, proved by loading it back (or running it)."""
+    from app.core.export import ExportError, export
 
     project = _load(args.project)
     if project is None:
         return EXIT_USAGE
-    export = export_keras if args.format == KERAS else export_savedmodel
     try:
-        report = export(project, args.output)
+        report = export(project, args.format, args.output, progress=lambda stage: print(f"{stage}…"))
     except ExportError as error:
         print(f"graft: cannot export: {error}", file=sys.stderr)
         return EXIT_PROBLEMS
@@ -223,13 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--phase", help="run only the phase with this name")
     train.add_argument("--out", help="folder for the weights and history (default: PROJECT.runs/run-NNN)")
     train.add_argument("--resume", action="store_true", help="go on with the last stopped run")
+    train.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
+                       help="default: Keras fit on one device; mirrored: every local GPU; multiworker: "
+                       "several machines, as the TF_CONFIG environment variable describes (docs/cluster.md)")
     train.set_defaults(run=cmd_train)
     export = commands.add_parser(
-        "export", help="write the trained model as a .keras file or a SavedModel, checked by reloading it")
+        "export", help="write the trained model as a SavedModel, .keras, Python script or ONNX, checked "
+        "by loading it back; or a model report")
     export.add_argument("project", help="a .graft project file")
-    export.add_argument("--format", choices=["keras", "savedmodel"], required=True,
-                        help="keras: one .keras file; savedmodel: a folder for TensorFlow Serving")
-    export.add_argument("-o", "--output", required=True, help="the .keras file or SavedModel folder to write")
+    formats = ["savedmodel", "keras", "python", "onnx", "report"]
+    export.add_argument("--format", required=True, choices=formats,
+                        help="savedmodel: a folder for TensorFlow Serving; keras: one .keras file; python: a "
+                        "script and its weights file; onnx: needs graft-studio[onnx]; report: an HTML page")
+    export.add_argument("-o", "--output", required=True, help="the file or folder to write")
     export.set_defaults(run=cmd_export)
     return parser
 

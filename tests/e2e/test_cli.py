@@ -106,6 +106,16 @@ def test_train_runs_headless_and_writes_history_and_weights(tmp_path):
     assert done.returncode == 0 and (tmp_path / "served" / "saved_model.pb").is_file(), done.stderr
 
 
+def test_export_offers_every_format_the_editor_offers():
+    from app.cli import build_parser
+    from app.core.export import FORMATS
+
+    for key in FORMATS:
+        assert build_parser().parse_args(["export", "p.graft", "--format", key, "-o", "out"]).format == key
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["export", "p.graft", "--format", "pickle", "-o", "out"])
+
+
 def test_export_refuses_a_graph_with_errors_and_names_them(tmp_path):
     done = graft("export", EXAMPLES / "broken.graft", "--format", "keras", "-o", tmp_path / "b.keras")
     assert done.returncode == 1 and "cannot export: the graph has 3 error(s)" in done.stderr

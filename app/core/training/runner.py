@@ -69,11 +69,18 @@ def latest_run(project: Project, status: str | None = None) -> Path | None:
 
 def train(project: Project, *, sink: Callable[[object], None] = lambda event: None,
           control: RunControl | None = None, phase: str | None = None, epochs: int | None = None,
-          out_dir: str | Path | None = None, resume: bool = False) -> RunEnded:
+          out_dir: str | Path | None = None, resume: bool = False, strategy: str = "default") -> RunEnded:
     """Train `project` (not changed here: the caller stores `RunEnded.weights`). Never raises
-    for a training problem: the result, also sent to `sink`, says what happened."""
+    for a training problem: the result, also sent to `sink`, says what happened. `strategy`
+    "mirrored" or "multiworker" trains under tf.distribute (see distributed.py) instead of `fit`."""
     try:
-        run = _Run(project, sink, control or RunControl(), phase, epochs, out_dir, resume)
+        arguments = (project, sink, control or RunControl(), phase, epochs, out_dir, resume)
+        if strategy == "default":
+            run = _Run(*arguments)
+        else:
+            from app.core.training.distributed import DistributedRun
+
+            run = DistributedRun(*arguments, strategy)
         ended = run.run()
     except RunError as error:
         ended = RunEnded(FAILED, str(error))
