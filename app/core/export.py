@@ -37,7 +37,7 @@ class ExportError(Exception):
 
 @dataclass(frozen=True)
 class ExportReport:
-    format: str  # KERAS or SAVEDMODEL
+    format: str  # a key of FORMATS
     path: Path
     max_abs_difference: float
     ok: bool
@@ -47,7 +47,7 @@ class ExportReport:
 Progress = Callable[[str], None]  # told each stage as it starts, e.g. "Writing the SavedModel"
 
 
-def _no_progress(stage: str) -> None:
+def no_progress(stage: str) -> None:
     pass
 
 
@@ -71,7 +71,7 @@ FORMATS = {f.key: f for f in (
 
 
 def export(project: Project, format: str, out_path: str | Path, *, model=None,
-           progress: Progress = _no_progress) -> ExportReport:
+           progress: Progress = no_progress) -> ExportReport:
     """Export in the named format (a key of FORMATS): the one entry point the CLI and the editor use."""
     if format == KERAS:
         return export_keras(project, out_path, model=model, progress=progress)
@@ -95,7 +95,7 @@ def export(project: Project, format: str, out_path: str | Path, *, model=None,
 
 
 def export_keras(project: Project, out_path: str | Path, *, model=None,
-                 progress: Progress = _no_progress) -> ExportReport:
+                 progress: Progress = no_progress) -> ExportReport:
     """Write the model as one `.keras` file that plain Keras loads in safe mode. `model` is
     the in-app model when the caller already holds one (the editor does): an untrained
     project's fresh layers are randomly initialised, so a new compile would differ from it."""
@@ -104,17 +104,17 @@ def export_keras(project: Project, out_path: str | Path, *, model=None,
     out_path = Path(out_path)
     if out_path.suffix != ".keras":
         raise ExportError(f"{out_path.name}: a Keras model file must end in .keras; rename it")
-    _check_target(out_path, folder=False)
-    model = _model(project, model, progress)
+    check_target(out_path, folder=False)
+    model = in_app_model(project, model, progress)
     sample = sample_batch(model)
-    expected = _predict(model, sample)
+    expected = predict(model, sample)
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".graft-export-") as scratch:
         staged = Path(scratch) / out_path.name
         progress("Writing the Keras model file")
         model.save(staged)
         progress(CHECKING)
         reloaded = keras.saving.load_model(staged, safe_mode=True, compile=False)
-        report = _report(KERAS, out_path, expected, _predict(reloaded, sample), "Keras model file",
+        report = checked_report(KERAS, out_path, expected, predict(reloaded, sample), "Keras model file",
                          "keras.saving.load_model (safe mode)")
         if report.ok:
             os.replace(staged, out_path)
@@ -122,7 +122,7 @@ def export_keras(project: Project, out_path: str | Path, *, model=None,
 
 
 def export_savedmodel(project: Project, out_dir: str | Path, *, model=None,
-                      progress: Progress = _no_progress) -> ExportReport:
+                      progress: Progress = no_progress) -> ExportReport:
     """Write a SavedModel folder for TensorFlow Serving, TFLite converters and the like. Its
     "serving_default" signature takes and returns tensors named after the graph's Input
     and Output nodes, so callers address them by the names they see in the editor."""
@@ -130,10 +130,10 @@ def export_savedmodel(project: Project, out_dir: str | Path, *, model=None,
     import tensorflow as tf
 
     out_dir = Path(out_dir)
-    _check_target(out_dir, folder=True)
-    model = _model(project, model, progress)
+    check_target(out_dir, folder=True)
+    model = in_app_model(project, model, progress)
     sample = sample_batch(model)
-    expected = _predict(model, sample)
+    expected = predict(model, sample)
     names = list(model.output_names)  # compile names each output after its Output node
     specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in model.inputs]
 
@@ -152,7 +152,7 @@ def export_savedmodel(project: Project, out_dir: str | Path, *, model=None,
         signature = tf.saved_model.load(str(staged)).signatures["serving_default"]
         result = signature(**{t.name: tf.constant(x) for t, x in zip(model.inputs, sample)})
         got = [np.asarray(result[name]) for name in names]
-        report = _report(SAVEDMODEL, out_dir, expected, got, "SavedModel", "tf.saved_model.load")
+        report = checked_report(SAVEDMODEL, out_dir, expected, got, "SavedModel", "tf.saved_model.load")
         if report.ok:
             if out_dir.exists():  # checked above: an earlier SavedModel or an empty folder
                 shutil.rmtree(out_dir)
@@ -177,7 +177,7 @@ def sample_batch(model) -> list[np.ndarray]:
     return batch
 
 
-def _model(project: Project, model=None, progress: Progress = _no_progress):
+def in_app_model(project: Project, model=None, progress: Progress = no_progress):
     """The in-app model: the caller's, or compiled with the trained weights when there are some."""
     progress("Building the model")
     analysis = analyze(project.graph, project.context)
@@ -195,7 +195,7 @@ def _model(project: Project, model=None, progress: Progress = _no_progress):
         raise ExportError(f"cannot export, the model does not build: {error}") from None
 
 
-def _check_target(path: Path, folder: bool) -> None:
+def check_target(path: Path, folder: bool) -> None:
     """Refuse a target that exporting would destroy or could not write; replacing an earlier
     export of the same kind is fine, it is what "export again" means."""
     if not path.parent.is_dir():
@@ -206,19 +206,19 @@ def _check_target(path: Path, folder: bool) -> None:
         if path.is_dir() and any(path.iterdir()) and not (path / "saved_model.pb").is_file():
             raise ExportError(f"{path} is a folder with other files in it; choose an empty or new folder")
     elif path.is_dir():
-        raise ExportError(f"{path} is a folder; choose a file name ending in .keras")
+        raise ExportError(f"{path} is a folder; choose another name for the {path.suffix or 'new'} file")
     if path.exists() and not os.access(path, os.W_OK):
         raise ExportError(f"{path} exists and is read-only; choose another place or make it writable")
     if not os.access(path.parent, os.W_OK):
         raise ExportError(f"the folder {path.parent} is read-only; choose another place")
 
 
-def _predict(model, sample: list[np.ndarray]) -> list[np.ndarray]:
+def predict(model, sample: list[np.ndarray]) -> list[np.ndarray]:
     outputs = model(sample if len(sample) > 1 else sample[0], training=False)
     return [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
 
 
-def _report(kind: str, path: Path, expected, got, what: str, loader: str) -> ExportReport:
+def checked_report(kind: str, path: Path, expected, got, what: str, loader: str) -> ExportReport:
     difference = max((float(np.max(np.abs(e.astype(np.float64) - g.astype(np.float64)), initial=0.0))
                       if e.shape == g.shape else float("inf")) for e, g in zip(expected, got))
     if len(expected) == len(got) and difference <= TOLERANCE:

@@ -25,11 +25,11 @@ from app.core.export import (
     ExportError,
     ExportReport,
     Progress,
-    _check_target,
-    _model,
-    _no_progress,
-    _predict,
-    _report,
+    check_target,
+    checked_report,
+    in_app_model,
+    no_progress,
+    predict,
     sample_batch,
 )
 from app.core.project import Project
@@ -39,19 +39,17 @@ INSTALL_RUNTIME = "pip install onnxruntime"
 
 
 def export_onnx(project: Project, out_path: str | Path, *, model=None,
-                progress: Progress = _no_progress) -> ExportReport:
+                progress: Progress = no_progress) -> ExportReport:
     """Write the model as one `.onnx` file whose inputs and outputs carry the graph's Input
     and Output node names. `model` is the in-app model when the caller already holds one."""
     out_path = Path(out_path)
     if out_path.suffix != ".onnx":
         raise ExportError(f"{out_path.name}: an ONNX model file must end in .onnx; rename it")
     _require_tf2onnx()
-    if out_path.is_dir():  # _check_target's own message would suggest .keras
-        raise ExportError(f"{out_path} is a folder; choose a file name ending in .onnx")
-    _check_target(out_path, folder=False)
-    model = _model(project, model, progress)
+    check_target(out_path, folder=False)
+    model = in_app_model(project, model, progress)
     sample = sample_batch(model)
-    expected = _predict(model, sample)
+    expected = predict(model, sample)
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".graft-export-") as scratch:
         staged = Path(scratch) / out_path.name
         progress("Writing the ONNX model")
@@ -71,7 +69,7 @@ def export_onnx(project: Project, out_path: str | Path, *, model=None,
             return ExportReport(ONNX, out_path, math.inf, False,
                                 f"ONNX model not written to {out_path}: onnxruntime cannot run the "
                                 f"converted model ({_first_line(error)}); please report this.")
-        report = _report(ONNX, out_path, expected, got, "ONNX model", "onnxruntime")
+        report = checked_report(ONNX, out_path, expected, got, "ONNX model", "onnxruntime")
         if report.ok:
             os.replace(staged, out_path)
     return report

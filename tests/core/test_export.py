@@ -190,7 +190,7 @@ def test_a_graph_with_errors_is_refused_with_a_readable_message(tmp_path):
 def test_targets_that_exporting_would_destroy_are_refused_and_earlier_exports_are_replaced(tmp_path):
     project = load(EXAMPLES / "transfer.graft")
     (tmp_path / "folder.keras").mkdir()
-    with pytest.raises(ExportError, match="is a folder; choose a file name ending in .keras"):
+    with pytest.raises(ExportError, match="is a folder; choose another name for the .keras file"):
         export_keras(project, tmp_path / "folder.keras")
     with pytest.raises(ExportError, match="must end in .keras"):
         export_keras(project, tmp_path / "model.h5")
