@@ -329,7 +329,7 @@ def test_targets_that_exporting_would_destroy_are_refused_and_earlier_exports_ar
     with pytest.raises(ExportError, match="folder.py is a folder; choose another name for the .py file"):
         export_python(project, tmp_path / "folder.py")
     (tmp_path / "weights.weights.h5").mkdir()
-    with pytest.raises(ExportError, match="weights.weights.h5 is a folder; choose another name for the .h5 file"):
+    with pytest.raises(ExportError, match="weights.weights.h5 is a folder; choose another name for the .h5"):
         export_python(project, tmp_path / "weights.py")
     with pytest.raises(ExportError, match="model.txt: a Python script must end in .py; rename it"):
         export_python(project, tmp_path / "model.txt")
