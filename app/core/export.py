@@ -106,6 +106,11 @@ def export_keras(project: Project, out_path: str | Path, *, model=None,
         raise ExportError(f"{out_path.name}: a Keras model file must end in .keras; rename it")
     check_target(out_path, folder=False)
     model = in_app_model(project, model, progress)
+    served = [layer.name for layer in model.layers if _holds_savedmodel(layer)]
+    if served:
+        raise ExportError(f"node {served[0]!r} is a SavedModel: a .keras file would only point at its "
+                          "folder, and Keras refuses to load that in safe mode; export as a SavedModel "
+                          "or ONNX instead")
     sample = sample_batch(model)
     expected = predict(model, sample)
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".graft-export-") as scratch:
@@ -193,6 +198,14 @@ def in_app_model(project: Project, model=None, progress: Progress = no_progress)
         raise ExportError(f"cannot export the trained model: {error}") from None
     except CompileError as error:
         raise ExportError(f"cannot export, the model does not build: {error}") from None
+
+
+def _holds_savedmodel(layer) -> bool:
+    """Whether the layer is, or nests, Keras's wrapper of an external SavedModel."""
+    import keras
+
+    return isinstance(layer, keras.layers.TFSMLayer) or any(
+        _holds_savedmodel(inner) for inner in getattr(layer, "layers", ()))
 
 
 def check_target(path: Path, folder: bool) -> None:

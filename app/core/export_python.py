@@ -469,8 +469,7 @@ class _ScriptWriter:
             if item["class_name"] == "TFSMLayer":
                 raise ExportError(
                     f"{where} is a SavedModel, which runs TensorFlow's graph rather than Keras "
-                    "layers a script could rebuild; export as a Keras model file (.keras) or a "
-                    "SavedModel instead")
+                    "layers a script could rebuild; export as a SavedModel or ONNX instead")
             module, registered = item.get("module") or "", item.get("registered_name")
             custom = registered not in (None, item["class_name"]) and not module.startswith("keras.src.ops")
             if custom or not module.startswith("keras"):

@@ -175,6 +175,25 @@ def test_a_trained_project_exports_its_trained_weights(tmp_path):
     assert not (tmp_path / "changed.keras").exists()
 
 
+def test_a_savedmodel_node_exports_as_a_savedmodel_but_not_as_a_keras_file(tmp_path):
+    """A .keras file would only point at the imported folder, and safe mode refuses to load it."""
+    tiny = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(2)])
+    tiny.export(str(tmp_path / "served"), verbose=False)
+    b = GraphBuilder()
+    b.add("x", "Input", shape=[6])
+    b.add("served", "ModelFile", path=str(tmp_path / "served"))
+    b.add("y", "Output")
+    b.chain("x", "served", "y")
+    project = Project(b.graph, "served")
+    with pytest.raises(ExportError) as refused:
+        export_keras(project, tmp_path / "served.keras")
+    assert str(refused.value) == (
+        "node 'served' is a SavedModel: a .keras file would only point at its folder, and Keras refuses "
+        "to load that in safe mode; export as a SavedModel or ONNX instead")
+    assert not (tmp_path / "served.keras").exists()
+    assert export_savedmodel(project, tmp_path / "out").ok
+
+
 def test_a_graph_with_errors_is_refused_with_a_readable_message(tmp_path):
     project = load(EXAMPLES / "broken.graft")
     for export, target in ((export_keras, tmp_path / "broken.keras"),
