@@ -29,7 +29,7 @@ from app.core.training.events import (
 from app.gui.document import Document
 from app.gui.main_window import MainWindow
 from app.gui.training.dock import IDLE, PAUSED, RUNNING, format_duration, progress_text
-from app.gui.training.plots import REDRAW_HZ, TrainingPlots
+from app.gui.training.plots import DRAWING_SHARE, REDRAW_HZ, TrainingPlots
 from app.gui.training.worker import TrainingRun
 from tests.conftest import EXAMPLES
 
@@ -494,6 +494,19 @@ def test_plots_redraw_on_a_timer_of_at_most_30_hz_not_once_per_batch(qtbot):
         assert plot.clipToViewMode() and plot.ctrl.autoDownsampleCheck.isChecked()
     smoothed = plots.current.batch_smooth.item
     assert len(smoothed.xData) == 1000 and smoothed.yData[-1] < smoothed.yData[0]
+
+
+def test_every_paint_since_the_last_redraw_counts_against_the_drawing_budget(qtbot):
+    """A redraw is followed by several paints (data, then axes and ranges): 30 ms of them
+    spaces the redraws out to keep drawing within DRAWING_SHARE of the UI thread's time."""
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.begin_run()
+    plots.add_batch(_batch(1))
+    plots.view.paint_seconds = 0.010 + 0.012 + 0.008  # three paints since the last redraw
+    plots.redraw()
+    assert plots.redraw_timer.interval() >= round(0.030 / DRAWING_SHARE * 1000)
+    assert plots.view.paint_seconds == 0.0  # the next redraw counts only its own paints
 
 
 def test_epoch_curves_one_per_output_train_solid_validation_dashed(qtbot):

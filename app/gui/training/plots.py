@@ -146,14 +146,20 @@ class _Run:
 
 
 class _PlotView(pg.GraphicsLayoutWidget):
-    """Remembers how long its last paint took, for the drawing budget."""
+    """Adds up how long it spent painting, for the drawing budget. One redraw costs several
+    paints (new data, then the axes and ranges that follow from it), so all count."""
 
     paint_seconds = 0.0
 
     def paintEvent(self, event) -> None:
         started = time.perf_counter()
         super().paintEvent(event)
-        self.paint_seconds = time.perf_counter() - started
+        self.paint_seconds += time.perf_counter() - started
+
+    def take_paint_seconds(self) -> float:
+        """The painting time since the last call."""
+        spent, self.paint_seconds = self.paint_seconds, 0.0
+        return spent
 
 
 class TrainingPlots(QWidget):
@@ -374,7 +380,7 @@ class TrainingPlots(QWidget):
         if not changed:
             self.redraw_timer.stop()
             return
-        cost = time.perf_counter() - started + self.view.paint_seconds
+        cost = time.perf_counter() - started + self.view.take_paint_seconds()  # the last redraw's paints
         self.redraw_timer.setInterval(min(max(round(1000 * cost / DRAWING_SHARE), 1000 // REDRAW_HZ),
                                           SLOWEST_REDRAW_MS))
         self.redrawn.emit()
