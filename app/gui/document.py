@@ -7,6 +7,7 @@ ready, nodes that need them show no shapes and the status bar says what is loadi
 
 from __future__ import annotations
 
+import gc
 import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -79,9 +80,14 @@ class _Loader(QObject):
         return self.submit(self.import_keras)
 
     def import_keras(self) -> None:
-        """On the loader thread only: the import is the work."""
+        """On the loader thread only: the import is the work. TensorFlow's and Keras's few
+        hundred thousand objects live as long as the process, so they are frozen out of the
+        cycle collector: otherwise each full collection, which runs on the UI thread holding
+        Python's lock, walks them all (about 100 ms) and stalls the editor and training."""
         import keras  # noqa: F401
 
+        if not self.keras_ready:
+            gc.freeze()
         self.keras_ready = True
 
 

@@ -125,6 +125,15 @@ def test_a_load_that_ends_before_it_is_handed_back_is_still_seen(make_window, mo
     assert window.document.wait_until_analysed(timeout=10).ok
 
 
+def test_tensorflow_once_loaded_is_frozen_out_of_the_cycle_collector(make_window):
+    """Full collections run on the UI thread; they must not walk TensorFlow's objects."""
+    import gc
+
+    window = make_window(Document.open(EXAMPLES / "cascade.graft"))
+    window.document.wait_until_analysed()
+    assert gc.get_freeze_count() > 100_000
+
+
 def test_applying_the_one_click_fix_inserts_the_adapter(make_window, qtbot):
     window = make_window(Document.open(EXAMPLES / "broken.graft"))
     analysis = window.document.wait_until_analysed()

@@ -529,6 +529,9 @@ def test_epoch_curves_one_per_output_train_solid_validation_dashed(qtbot):
     assert curves["digit_loss"].item.opts["pen"].style() == Qt.PenStyle.SolidLine
     assert curves["digit_loss"].item.opts["pen"].color() == curves["val_digit_loss"].item.opts["pen"].color()
     assert len(curves["val_is_even_accuracy"].item.xData) == 2
+    star = plots._best_item  # the best epoch so far, by the monitored validation loss
+    assert (list(star.data["x"]), list(star.data["y"])) == ([2.0], [0.6])
+    assert "best val_loss: 0.6 at epoch 2" in star.toolTip()
 
 
 def test_earlier_runs_stay_dimmed_with_a_legend_entry_until_cleared(qtbot):

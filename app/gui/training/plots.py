@@ -176,6 +176,7 @@ class TrainingPlots(QWidget):
         self._monitor = "val_loss"
         self._best: tuple[float, float] | None = None
         self._best_item = None
+        self._best_dirty = False  # a new best epoch not drawn yet
         self._last_step = 0  # the global step and epoch drawn last, for phase boundaries
         self._last_epoch = 0
 
@@ -311,7 +312,7 @@ class TrainingPlots(QWidget):
         monitored = event.logs.get(self._monitor)
         if event.best and monitored is not None and math.isfinite(monitored):
             self._best = (x, float(monitored))
-            self._show_best()
+            self._best_dirty = True  # drawn with the curves, within the drawing budget
         self._changed()
 
     def clear_earlier_runs(self) -> None:
@@ -377,6 +378,10 @@ class TrainingPlots(QWidget):
                 if curve.dirty:
                     curve.redraw()
                     changed = True
+        if self._best_dirty and self._best is not None:
+            self._show_best()
+            changed = True
+        self._best_dirty = False
         if not changed:
             self.redraw_timer.stop()
             return
