@@ -26,7 +26,7 @@ from app.core.nodes import node_type
 from app.core.nodes.base import OUTPUT
 from app.core.project import Project
 from app.core.specs import TensorSpec, format_shape
-from app.core.training.runner import _read_history, _read_state, latest_run
+from app.core.training.runner import latest_run, read_history, read_state
 from app.core.validate import ERROR, WARNING, Analysis, analyze
 
 HTML_SUFFIXES, MARKDOWN_SUFFIX = (".html", ".htm"), ".md"
@@ -343,8 +343,8 @@ def _latest_run(project: Project) -> _Run | None:
     folder = latest_run(project)
     if folder is None:
         return None
-    state = _read_state(folder) or {}
-    return _Run(folder.name, str(state.get("status", "unknown")), _read_history(folder))
+    state = read_state(folder) or {}
+    return _Run(folder.name, str(state.get("status", "unknown")), read_history(folder))
 
 
 # -- the node table and the text -----------------------------------------------------------------

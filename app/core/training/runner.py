@@ -61,7 +61,7 @@ def latest_run(project: Project, status: str | None = None) -> Path | None:
     if project.path is None or not runs_dir(project).is_dir():
         return None
     for folder in sorted(runs_dir(project).glob("run-*"), reverse=True):
-        state = _read_state(folder)
+        state = read_state(folder)
         if state and (status is None or state.get("status") == status):
             return folder
     return None
@@ -204,10 +204,10 @@ class _Run:
     def _run_folder(self) -> Path:
         if self.resume:
             folder = Path(self.out_dir) if self.out_dir else latest_run(self.project, STOPPED)
-            state = _read_state(folder) if folder else None
+            state = read_state(folder) if folder else None
             if not state or state.get("status") != STOPPED:
                 raise RunError("there is no stopped run to resume")
-            self.history = _read_history(folder)
+            self.history = read_history(folder)
             self.start = self.resume_at = (state["phase"], state["epoch"])
             return folder
         if self.out_dir:
@@ -439,7 +439,7 @@ def _relative(path: Path, base: Path) -> str:
         return str(path.resolve())
 
 
-def _read_state(folder: Path) -> dict | None:
+def read_state(folder: Path) -> dict | None:
     try:
         state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -447,7 +447,7 @@ def _read_state(folder: Path) -> dict | None:
     return state if isinstance(state, dict) else None
 
 
-def _read_history(folder: Path) -> list[dict]:
+def read_history(folder: Path) -> list[dict]:
     try:
         history = json.loads((folder / "history.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
