@@ -15,13 +15,13 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from app.core.commands import Command
-from app.core.graph import Graph, Node
+from app.core.commands import Command, Rename
+from app.core.graph import Node
 from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
 from app.core.pretrained import ModelCard, ModelLoadError, fetch_imagenet_weights
 from app.core.project import Project, dumps, load, save
-from app.core.training.config import TrainingConfig
+from app.core.training.config import TrainingConfig, rename_node
 from app.core.validate import Analysis, Analyzer
 
 PENDING = "pending"  # a load is scheduled but not yet submitted
@@ -29,21 +29,27 @@ _fetched: set[str] = set()  # imagenet weights fetched (or being fetched) in thi
 
 
 class _Undoable(QUndoCommand):
-    """A core command on the QUndoStack. It has already been done when pushed."""
+    """A core command on the QUndoStack. It has already been done when pushed. `training`,
+    when given, is the (before, after) training setup that changes with it, in one step."""
 
-    def __init__(self, graph: Graph, command: Command):
+    def __init__(self, document: Document, command: Command,
+                 training: tuple[TrainingConfig, TrainingConfig] | None = None):
         super().__init__(command.text)
-        self.graph, self.command = graph, command
+        self.document, self.command, self.training = document, command, training
         self._done = True
 
     def redo(self):
         if self._done:  # QUndoStack.push calls redo(); the command ran before
             self._done = False
             return
-        self.command.do(self.graph)
+        self.command.do(self.document.graph)
+        if self.training:
+            self.document._set_training(self.training[1])
 
     def undo(self):
-        self.command.undo(self.graph)
+        self.command.undo(self.document.graph)
+        if self.training:
+            self.document._set_training(self.training[0])
 
 
 class _SetTraining(QUndoCommand):
@@ -167,16 +173,26 @@ class Document(QObject):
         loader().done.disconnect(self._on_loaded)
 
     # -- edits -----------------------------------------------------------------
-    def push(self, command: Command) -> bool:
-        """Do a command and put it on the undo stack. A refused edit (a bad parameter, a
+    def push(self, command: Command, training: TrainingConfig | None = None) -> bool:
+        """Do a command and put it on the undo stack, with the training setup it changes
+        (`training`, a new object) as the same step. A refused edit (a bad parameter, a
         self-connection) changes nothing and reports why through `editFailed`."""
         try:
             command.do(self.graph)
         except ValueError as error:  # GraphError and ParamError: the user's edit, not a bug
             self.editFailed.emit(str(error))
             return False
-        self.undo_stack.push(_Undoable(self.graph, command))
+        swap = None
+        if training is not None:
+            swap = (self.project.training, training)
+            self._set_training(training)
+        self.undo_stack.push(_Undoable(self, command, swap))
         return True
+
+    def rename(self, node_id: str, name: str) -> bool:
+        """Rename a node, and the training setup's references to it, as one undoable step."""
+        old = self.graph.node(node_id).name
+        return self.push(Rename(node_id, name), rename_node(self.project.training, old, name))
 
     @property
     def training(self) -> TrainingConfig:

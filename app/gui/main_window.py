@@ -23,7 +23,6 @@ from app.core.commands import (
     Disconnect,
     Macro,
     RemoveNodes,
-    Rename,
     SetParams,
     apply_fix,
     connect,
@@ -126,7 +125,7 @@ class MainWindow(QMainWindow):
         self.problems.problemActivated.connect(self.reveal_problem)
         self.problems.fixRequested.connect(self.apply_fix)
         self.inspector.paramsEdited.connect(lambda node_id, changes: self.push(SetParams(node_id, changes)))
-        self.inspector.renameRequested.connect(lambda node_id, name: self.push(Rename(node_id, name)))
+        self.inspector.renameRequested.connect(lambda node_id, name: self.document.rename(node_id, name))
         self.inspector.showModelRequested.connect(self.show_model)
         self.training.statusMessage.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
 

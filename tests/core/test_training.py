@@ -12,7 +12,7 @@ import numpy as np
 from app.core.builder import GraphBuilder
 from app.core.project import Project, load, save
 from app.core.training import events
-from app.core.training.config import config_from_dict
+from app.core.training.config import config_from_dict, rename_node
 from app.core.training.data import prepare
 from app.core.training.events import RunControl
 from app.core.training.runner import latest_run, load_trained_model, train
@@ -277,6 +277,16 @@ def test_a_setup_that_names_missing_nodes_is_refused_before_anything_runs(tmp_pa
     assert ended.status == events.FAILED
     assert "phase 'head': trainable names 'base', which is not a node of the graph" in ended.message
     assert not (tmp_path / "transfer.runs").exists()
+
+
+def test_renaming_a_node_renames_it_throughout_the_setup():
+    config = load(EXAMPLES / "transfer.graft").training
+    renamed = rename_node(config, "backbone", "digits_base")
+    fine_tune = renamed.phases[1]
+    assert (fine_tune.trainable, fine_tune.lr_multipliers) == ({"digits_base": 3}, {"digits_base": 0.5})
+    assert rename_node(renamed, "label", "digit").data["mapping"] == {"image": "images", "digit": "labels"}
+    assert config.phases[1].trainable == {"backbone": 3}  # a new setup; the old one stays for undo
+    assert rename_node(config, "dropout", "drop") is None  # the setup never names it
 
 
 def test_an_unsaved_project_is_asked_to_be_saved_first():

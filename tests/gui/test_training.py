@@ -392,6 +392,22 @@ def test_setup_edits_are_checked_and_undo_with_ctrl_z(make_window, qtbot, tmp_pa
     assert window.document.training.settings["batch_size"] == 16
 
 
+def test_renaming_a_node_in_the_inspector_renames_it_in_the_setup_as_one_undo_step(make_window, qtbot,
+                                                                                    tmp_path):
+    window = open_window(make_window, example_copy("transfer", tmp_path))
+    backbone = next(n for n in window.document.graph.nodes if n.name == "backbone")
+    window.inspector.renameRequested.emit(backbone.id, "digits_base")
+    training = window.document.training
+    assert training.phases[1].trainable == {"digits_base": 3} and not window.training.refusal()
+    assert window.undo_action.text() == "&Undo Rename to digits_base"
+    control, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window, Qt.Key.Key_Z, control)
+    assert backbone.name == "backbone" and window.document.training.phases[1].trainable == {"backbone": 3}
+    qtbot.keyClick(window, Qt.Key.Key_Z, control | shift)
+    assert backbone.name == "digits_base"
+    assert window.document.training.phases[1].lr_multipliers == {"digits_base": 0.5}
+
+
 def test_mapping_combos_list_the_fields_and_suggest_fills_them(make_window, qtbot, tmp_path):
     window = _wine_window(make_window, tmp_path, FakeRunner())
     setup = window.training.setup

@@ -145,6 +145,28 @@ class TrainingConfig:
                 "phases": [p.to_dict() for p in self.phases], "weights": self.weights}
 
 
+def rename_node(config: TrainingConfig, old: str, new: str) -> TrainingConfig | None:
+    """The setup with node `old` called `new` wherever it names it (the data mapping, and each
+    phase's freezing, losses and learning-rate multipliers), in the same order; None when it
+    never names `old`. Renaming a node in the editor renames it here too, or the setup would
+    point at a node that no longer exists."""
+    document = config.to_dict()
+    changed = False
+
+    def renamed(names: dict | None) -> dict | None:
+        nonlocal changed
+        if not names or old not in names:
+            return names
+        changed = True
+        return {(new if name == old else name): value for name, value in names.items()}
+
+    document["data"]["mapping"] = renamed(document["data"]["mapping"])
+    for phase in document["phases"]:
+        for key in ("trainable", "losses", "lr_multipliers"):
+            phase[key] = renamed(phase[key])
+    return config_from_dict(document) if changed else None
+
+
 def config_from_dict(document, where: str = "training") -> TrainingConfig:
     """Check a project file's `training` object; raise ConfigError naming the place."""
     if document is None:
