@@ -326,28 +326,6 @@ def test_the_worker_delivers_exactly_one_run_ended(qtbot):
         assert [e.message for e in seen] == [expected] and not run.running
 
 
-def test_a_flood_of_batches_wakes_the_ui_thread_at_most_20_times_a_second(qtbot):
-    """Every wake-up takes Python's lock from the training thread: a fast model's batches
-    arrive in a few chunks, all of them, in order."""
-    def floods(project, *, sink, control, **_):
-        for step in range(1, 601):
-            sink(_batch(step))
-            time.sleep(0.0005)  # 600 batches in about half a second
-        return RunEnded(FINISHED, "done")
-
-    run = TrainingRun(None, train=floods)
-    steps, chunks = [], []
-    run.event.connect(lambda event: steps.append(getattr(event, "step", None)))
-    original = run._deliver
-    run._deliver = lambda events: (chunks.append(len(events)), original(events))
-    started = time.perf_counter()
-    with qtbot.waitSignal(run.ended, timeout=10000):
-        run.start()
-    seconds = time.perf_counter() - started
-    assert steps == list(range(1, 601)) + [None]
-    assert len([c for c in chunks if c]) <= 20 * seconds + 2
-
-
 def test_closing_the_window_during_a_run_stops_it_and_waits_for_the_thread(make_window, qtbot, tmp_path):
     window = _wine_window(make_window, tmp_path, FakeRunner())
     panel = window.training

@@ -2,11 +2,11 @@
 
 The core runner builds, compiles and fits on the thread that calls it (Keras keeps
 per-thread state), so the whole `train()` call runs on a QThread of its own. Its events
-queue up in order, and a queued signal wakes the UI thread to take all that arrived, at
-most 20 times a second: a small model's hundreds of batches a second cost the UI (and the
-training thread, which hands it Python's lock each time) a few wake-ups, not one per batch.
-Whatever happens, the last event is exactly one `RunEnded`: an exception that escapes the
-runner becomes a "failed" RunEnded with its traceback, never a silent stop."""
+queue up in order, and a queued signal wakes the UI thread to take all that arrived: a
+small model's hundreds of batches a second cost the UI one wake-up per turn of its event
+loop, not one per batch. Whatever happens, the last event is exactly one `RunEnded`: an
+exception that escapes the runner becomes a "failed" RunEnded with its traceback, never a
+silent stop."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, Signal, Slot
 
 from app.core.training.events import FAILED, STOPPED, BatchEnded, RunControl, RunEnded, StopRequested
 
@@ -27,7 +27,6 @@ BACKGROUND_NICE = 10  # the CPU priority of training: the editor's UI thread goe
 # While a run trains, Python hands the GIL to a waiting thread after this long (default 5 ms):
 # painting the plots calls into Python dozens of times, each call waiting for the GIL.
 SWITCH_INTERVAL_S = 0.0005
-TAKE_INTERVAL_MS = 50  # the UI thread takes the run's events at most 20 times a second
 _training = {"runs": 0, "interval": sys.getswitchinterval()}  # runs on their threads now
 
 
@@ -85,9 +84,7 @@ class TrainingRun(QObject):
         self._started = False
         self._waiting: deque = deque()  # sent by the worker, not yet taken by the UI thread
         self._lock = threading.Lock()
-        self._woken = False  # an `arrived` signal is on its way, or the UI thread rests
-        self._throttle = QTimer(self, singleShot=True, interval=TAKE_INTERVAL_MS)
-        self._throttle.timeout.connect(self._interval_over)
+        self._woken = False  # an `arrived` signal is on its way
         self._thread = _Thread(self._work, self)
         self._thread.arrived.connect(self._take, Qt.ConnectionType.QueuedConnection)
 
@@ -128,25 +125,9 @@ class TrainingRun(QObject):
 
     @Slot()
     def _take(self) -> None:
-        """Deliver what arrived. The UI thread is then left alone for TAKE_INTERVAL_MS: each
-        wake-up takes Python's lock from the training thread, and a small model's batches
-        would otherwise wake it hundreds of times a second."""
         with self._lock:
-            events = list(self._waiting)
+            events, self._woken = list(self._waiting), False
             self._waiting.clear()
-        if not self._throttle.isActive():
-            self._throttle.start()
-        self._deliver(events)
-
-    @Slot()
-    def _interval_over(self) -> None:
-        with self._lock:
-            waiting = bool(self._waiting)
-            self._woken = waiting  # nothing waiting: the next event wakes the UI thread at once
-        if waiting:
-            self._take()
-
-    def _deliver(self, events: list) -> None:
         for event in events:
             if self.result is not None:
                 return
