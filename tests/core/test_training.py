@@ -200,6 +200,25 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
     assert latest_run(project, events.STOPPED) is None
 
 
+def test_a_resumed_run_goes_on_with_its_optimizer_and_learning_rate_schedule(tmp_path):
+    """The cosine schedule over two epochs is at half the base rate after the first: a resume
+    must go on from there with Adam's moments, not start the schedule and the moments anew."""
+    project = wine_regression(tmp_path, epochs=2, schedule="cosine", learning_rate=0.01)
+    control = RunControl()
+
+    def stop_after_first_epoch(event):
+        if isinstance(event, events.EpochEnded):
+            control.stop()
+
+    assert train(project, sink=stop_after_first_epoch, control=control).status == events.STOPPED
+    saved = np.load(tmp_path / "wine.runs" / "run-001" / "optimizer.npz")
+    assert int(saved["phase"]) == 0 and len(saved.files) > 3  # iterations, rate, Adam's moments
+    resumed = Recorder()
+    assert train(project, sink=resumed, resume=True).status == events.FINISHED
+    first = resumed.of(events.BatchEnded)[0]
+    assert 0.004 < first.learning_rate < 0.0055  # about 0.01 × (1 + cos(π/2 + a step)) / 2
+
+
 def _crash_after_two_epochs(project, run_dir) -> list:
     """Train until the second epoch ended, then crash; what state.json said at each epoch's end."""
     on_disk = []

@@ -7,7 +7,9 @@ here because Keras keeps its state (dtype policy, name scopes) per thread.
 Each phase trains a functional view of the compiled model whose outputs are only the
 Outputs that carry a loss in that phase; it shares every weight with the full model, whose
 weights are what the run saves. A run's files live in `<project>.runs/run-NNN/`:
-`last.weights.h5`, `best.weights.h5`, `history.json`, `history.csv` and `state.json`."""
+`last.weights.h5`, `best.weights.h5`, `history.json`, `history.csv`, `state.json` and
+`optimizer.npz` (the optimizer's state with the last weights, so a resumed phase goes on with
+its moments and its learning-rate schedule where they were)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from app.core.compile import CompiledGraph, CompileError, compile_graph
 from app.core.nodes import node_type
@@ -46,6 +50,7 @@ PREVIEW_SAMPLES = 8
 # run stops: writing them holds the GIL for tens of milliseconds, which a small model
 # would otherwise pay every epoch (and the editor's event loop with it).
 CHECKPOINT_SECONDS = 30.0
+OPTIMIZER_FILE = "optimizer.npz"
 
 
 class RunError(Exception):
@@ -264,6 +269,9 @@ class _Run:
         trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
         frozen = sum(int(math.prod(w.shape)) for w in model.non_trainable_weights)
         self.sink(PhaseStarted(index, phase.name, phase.epochs, steps, float(rate), trainable, frozen))
+        self.optimizer, self.phase_index = optimizer, index
+        if self.resume and (index, first_epoch) == self.start:
+            self._restore_optimizer(view)
         self.good_weights = model.get_weights()
         self.best, self.best_weights, self.best_unsaved = math.inf, None, False
         from app.core.training.callbacks import Progress
@@ -282,6 +290,23 @@ class _Run:
             model.set_weights(self.best_weights)  # early stopping keeps the best
             self.good_weights = self.best_weights
         self._checkpoint()
+
+    def _restore_optimizer(self, view) -> None:
+        """Put back the optimizer state saved with the last weights, when it was saved in this
+        phase and still fits (same kind, same trainable variables); otherwise the phase goes
+        on with a fresh optimizer, as a new one would."""
+        path = self.folder / OPTIMIZER_FILE
+        if not path.is_file():
+            return
+        with np.load(path) as saved:
+            if int(saved["phase"]) != self.start[0]:
+                return
+            values = [saved[f"v{i}"] for i in range(len(saved.files) - 1)]
+        self.optimizer.build(view.trainable_variables)
+        variables = self.optimizer.variables
+        if [tuple(v.shape) for v in variables] == [value.shape for value in values]:
+            for variable, value in zip(variables, values):
+                variable.assign(value)
 
     def _view(self, outputs) -> object:
         """The model with only `outputs`, inputs and outputs keyed by node name; it shares
@@ -341,6 +366,10 @@ class _Run:
         """last.weights.h5 (the model as it is now), best.weights.h5 when a better epoch came
         since, and the state a crash now would resume from."""
         self.model.save_weights(self.folder / "last.weights.h5")
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and optimizer.built:
+            np.savez(self.folder / OPTIMIZER_FILE, phase=self.phase_index,
+                     **{f"v{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
         if self.best_unsaved:
             now = self.model.get_weights()
             self.model.set_weights(self.best_weights)
