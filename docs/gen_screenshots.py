@@ -27,7 +27,7 @@ SCRATCH = tempfile.TemporaryDirectory(prefix="graft-shots-")  # removed at exit
 os.environ["GRAFT_RECOVERY_DIR"] = str(Path(SCRATCH.name) / "recovery")
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings  # noqa: E402
 
 from app.core.training.runner import train  # noqa: E402
 from app.gui.app import application  # noqa: E402
@@ -46,8 +46,8 @@ def settle(rounds: int = 10) -> None:
         application().processEvents()
 
 
-def shoot(example: str, theme: str, name: str, select: str | None = None) -> Path:
-    """Open the example in a fresh window, wait for its analysis, frame it and save the window."""
+def opened(example: str, theme: str) -> MainWindow:
+    """A fresh window at SIZE in `theme` on the example, its analysis done."""
     apply_theme(application(), theme)
     window = MainWindow(settings=SETTINGS)
     window.resize(*SIZE)
@@ -55,15 +55,26 @@ def shoot(example: str, theme: str, name: str, select: str | None = None) -> Pat
     if not window.open_path(EXAMPLES / f"{example}.graft"):
         raise SystemExit(f"cannot open {example}.graft")
     window.document.wait_until_analysed(120)
+    return window
+
+
+def saved(widget, name: str) -> Path:
+    path = OUT / f"{name}.png"
+    if not widget.grab().save(str(path)):
+        raise SystemExit(f"cannot write {path}")
+    return path
+
+
+def shoot(example: str, theme: str, name: str, select: str | None = None) -> Path:
+    """Open the example in a fresh window, wait for its analysis, frame it and save the window."""
+    window = opened(example, theme)
     settle()
     window.view.frame_all()
     if select is not None:
         node = next(n for n in window.document.graph.nodes if n.name == select)
         window.scene.select([node.id])
     settle()
-    path = OUT / f"{name}.png"
-    if not window.grab().save(str(path)):
-        raise SystemExit(f"cannot write {path}")
+    path = saved(window, name)
     window.close()
     return path
 
@@ -71,13 +82,7 @@ def shoot(example: str, theme: str, name: str, select: str | None = None) -> Pat
 def shoot_training(theme: str = "dark") -> list[Path]:
     """Train the transfer example from the dock (its runs go to the scratch folder), then
     save the window with the Plots tab and with the Results tab."""
-    apply_theme(application(), theme)
-    window = MainWindow(settings=SETTINGS)
-    window.resize(*SIZE)
-    window.show()
-    if not window.open_path(EXAMPLES / "transfer.graft"):
-        raise SystemExit("cannot open transfer.graft")
-    window.document.wait_until_analysed(120)
+    window = opened("transfer", theme)
     window.training.train_function = functools.partial(train, out_dir=Path(SCRATCH.name) / "runs")
     window.show_training("plots")
     if not window.training.start():
@@ -91,10 +96,7 @@ def shoot_training(theme: str = "dark") -> list[Path]:
     for tab, name in (("plots", "training"), ("results", "training-results")):
         window.show_training(tab)
         settle()
-        path = OUT / f"{name}.png"
-        if not window.grab().save(str(path)):
-            raise SystemExit(f"cannot write {path}")
-        paths.append(path)
+        paths.append(saved(window, name))
     window.document.undo_stack.setClean()  # the stored weights need no saving here
     window.close()
     return paths
@@ -102,24 +104,17 @@ def shoot_training(theme: str = "dark") -> list[Path]:
 
 def shoot_export(theme: str = "dark") -> Path:
     """Export the cascade example as a SavedModel into the scratch folder; save the dialog."""
-    apply_theme(application(), theme)
-    window = MainWindow(settings=SETTINGS)
-    window.resize(*SIZE)
-    window.show()
-    if not window.open_path(EXAMPLES / "cascade.graft"):
-        raise SystemExit("cannot open cascade.graft")
-    window.document.wait_until_analysed(120)
+    window = opened("cascade", theme)
     dialog = window.show_export()
     dialog.path.setText(str(Path(SCRATCH.name) / "cascade_savedmodel"))
+    finished = QEventLoop()
+    dialog.finished_export.connect(finished.quit)
     dialog.start()
-    while dialog.result is None:
-        application().processEvents()
+    finished.exec()
     if not dialog.result.ok:
         raise SystemExit(f"export failed: {dialog.result.message}")
     settle()
-    path = OUT / "export.png"
-    if not dialog.grab().save(str(path)):
-        raise SystemExit(f"cannot write {path}")
+    path = saved(dialog, "export")
     dialog.close()
     window.close()
     return path

@@ -20,7 +20,7 @@ from html import escape
 from pathlib import Path
 
 from app import __version__
-from app.core.export import ExportError
+from app.core.export import ExportError, check_target
 from app.core.graph import Node
 from app.core.nodes import node_type
 from app.core.nodes.base import OUTPUT
@@ -544,15 +544,9 @@ def _now() -> str:
 # -- writing -------------------------------------------------------------------------------------
 
 def _check_target(path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix not in (*HTML_SUFFIXES, MARKDOWN_SUFFIX):
+    if path.suffix.lower() not in (*HTML_SUFFIXES, MARKDOWN_SUFFIX):
         raise ReportError(f"{path.name}: a report is an .html or .md file; rename it")
-    if not path.parent.is_dir():
-        raise ReportError(f"the folder {path.parent} does not exist; create it or choose another place")
-    if path.is_dir():
-        raise ReportError(f"{path} is a folder; choose a file name ending in {suffix}")
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ReportError(f"{path} cannot be written; choose another place")
+    check_target(path, folder=False)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -23,6 +23,7 @@ from app.core.training import events
 from app.core.training.config import config_from_dict
 from app.core.training.runner import load_trained_model, train
 from tests.conftest import EXAMPLES
+from tests.core.export_graphs import ids_and_features, served_savedmodel
 
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.graft") if p.stem != "broken")
 
@@ -122,19 +123,7 @@ def test_a_keras_export_loads_in_a_python_that_never_imports_graft(tmp_path):
 
 
 def test_a_graph_with_several_inputs_and_integer_ids_exports_under_its_node_names(tmp_path):
-    b = GraphBuilder()
-    b.add("tokens", "Input", shape=[6], dtype="int32")
-    b.add("embed", "Embedding", input_dim=5, output_dim=3)
-    b.add("pool", "GlobalAveragePooling1D")
-    b.add("extra", "Input", shape=[4])
-    b.add("fused", "Concatenate")
-    b.add("score", "Dense", units=2)
-    b.add("label", "Output")
-    b.chain("tokens", "embed", "pool")
-    b.wire("pool", "fused", "in0")
-    b.wire("extra", "fused", "in1")
-    b.chain("fused", "score", "label")
-    project = Project(b.graph, "mixed")
+    project = ids_and_features()
     model = compile_graph(project.graph).model
     sample = sample_batch(model)
     assert sample[0].dtype == np.int32 and sample[0].max() < 5
@@ -177,14 +166,7 @@ def test_a_trained_project_exports_its_trained_weights(tmp_path):
 
 def test_a_savedmodel_node_exports_as_a_savedmodel_but_not_as_a_keras_file(tmp_path):
     """A .keras file would only point at the imported folder, and safe mode refuses to load it."""
-    tiny = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(2)])
-    tiny.export(str(tmp_path / "served"), verbose=False)
-    b = GraphBuilder()
-    b.add("x", "Input", shape=[6])
-    b.add("served", "ModelFile", path=str(tmp_path / "served"))
-    b.add("y", "Output")
-    b.chain("x", "served", "y")
-    project = Project(b.graph, "served")
+    project = served_savedmodel(tmp_path)
     with pytest.raises(ExportError) as refused:
         export_keras(project, tmp_path / "served.keras")
     assert str(refused.value) == (

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import app.core.export
-from app.core.builder import GraphBuilder
 from app.core.compile import compile_graph
 from app.core.export import ONNX, ExportError, sample_batch
 from app.core.export_onnx import export_onnx
@@ -17,6 +16,7 @@ from app.core.nodes import node_type
 from app.core.nodes.base import INPUT, OUTPUT
 from app.core.project import Project, load
 from tests.conftest import EXAMPLES
+from tests.core.export_graphs import ids_and_features
 
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.graft") if p.stem != "broken")
 
@@ -82,19 +82,7 @@ def test_every_example_exports_to_onnx_that_predicts_what_the_editor_predicts(na
 
 def test_several_inputs_and_integer_ids_keep_their_names_and_types(tmp_path):
     pytest.importorskip("tf2onnx")
-    b = GraphBuilder()
-    b.add("tokens", "Input", shape=[6], dtype="int32")
-    b.add("embed", "Embedding", input_dim=5, output_dim=3)
-    b.add("pool", "GlobalAveragePooling1D")
-    b.add("extra", "Input", shape=[4])
-    b.add("fused", "Concatenate")
-    b.add("score", "Dense", units=2)
-    b.add("label", "Output")
-    b.chain("tokens", "embed", "pool")
-    b.wire("pool", "fused", "in0")
-    b.wire("extra", "fused", "in1")
-    b.chain("fused", "score", "label")
-    project = Project(b.graph, "mixed")
+    project = ids_and_features()
     model = compile_graph(project.graph).model
     sample = sample_batch(model)
     report = export_onnx(project, tmp_path / "mixed.onnx", model=model)

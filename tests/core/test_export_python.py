@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 
@@ -24,6 +23,7 @@ from app.core.nodes import node_type
 from app.core.nodes.base import PRETRAINED
 from app.core.project import Project, load
 from tests.conftest import EXAMPLES, MODELS
+from tests.core.export_graphs import served_savedmodel
 
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.graft") if p.stem != "broken")
 
@@ -304,15 +304,8 @@ def test_every_bundled_model_is_rebuilt_layer_by_layer_without_serialised_config
 
 
 def test_a_savedmodel_node_is_refused_naming_the_node_and_the_formats_that_work(tmp_path):
-    tiny = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(2)])
-    tiny.export(str(tmp_path / "served"), verbose=False)
-    b = GraphBuilder()
-    b.add("x", "Input", shape=[6])
-    b.add("served", "ModelFile", path=str(tmp_path / "served"))
-    b.add("y", "Output")
-    b.chain("x", "served", "y")
     with pytest.raises(ExportError) as refused:
-        export_python(Project(b.graph, "served"), tmp_path / "served.py")
+        export_python(served_savedmodel(tmp_path), tmp_path / "served.py")
     assert str(refused.value) == (
         "node 'served' is a SavedModel, which runs TensorFlow's graph rather than Keras layers a script "
         "could rebuild; export as a SavedModel or ONNX instead")

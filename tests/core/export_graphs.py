@@ -1,0 +1,35 @@
+"""Graphs that the export tests of several formats share."""
+
+import keras
+
+from app.core.builder import GraphBuilder
+from app.core.project import Project
+
+
+def ids_and_features() -> Project:
+    """Two Inputs, one of integer ids through an Embedding, merged into one Output."""
+    b = GraphBuilder()
+    b.add("tokens", "Input", shape=[6], dtype="int32")
+    b.add("embed", "Embedding", input_dim=5, output_dim=3)
+    b.add("pool", "GlobalAveragePooling1D")
+    b.add("extra", "Input", shape=[4])
+    b.add("fused", "Concatenate")
+    b.add("score", "Dense", units=2)
+    b.add("label", "Output")
+    b.chain("tokens", "embed", "pool")
+    b.wire("pool", "fused", "in0")
+    b.wire("extra", "fused", "in1")
+    b.chain("fused", "score", "label")
+    return Project(b.graph, "mixed")
+
+
+def served_savedmodel(folder) -> Project:
+    """A graph around a SavedModel node, whose folder is written into `folder` as "served"."""
+    tiny = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(2)])
+    tiny.export(str(folder / "served"), verbose=False)
+    b = GraphBuilder()
+    b.add("x", "Input", shape=[6])
+    b.add("served", "ModelFile", path=str(folder / "served"))
+    b.add("y", "Output")
+    b.chain("x", "served", "y")
+    return Project(b.graph, "served")
