@@ -4,6 +4,7 @@ on a timer, not per batch; results after evaluation."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -132,19 +133,20 @@ def test_a_real_run_plots_batches_pauses_resumes_and_stops_from_the_keyboard(mak
     qtbot.keyClick(window, Qt.Key.Key_F5)  # Start
     assert panel.busy and window.training_dock.isVisible()
     assert not panel.start_action.isEnabled() and panel.stop_action.isEnabled()
+    def received():  # batches that reached the plots (they draw them later, on their timer)
+        return panel.plots.current.raw_loss.n
+
     qtbot.waitUntil(lambda: panel.plots.batch_count > 0, timeout=60000)  # TensorFlow, compile, data
-    first = panel.plots.batch_count
-    qtbot.waitUntil(lambda: panel.plots.batch_count > first + 5, timeout=10000)
-    qtbot.waitUntil(lambda: panel.progress_label.startswith("Phase 1/2 'head' · epoch "), timeout=2000)
-    assert "samples/s" in panel.progress_label and "left" in panel.progress_label
+    first = received()
+    qtbot.waitUntil(lambda: received() > first + 5, timeout=10000)
+    qtbot.waitUntil(lambda: panel.progress_label.startswith("Phase 1/2 'head' · epoch ")
+                    and "samples/s" in panel.progress_label, timeout=2000)  # the bar shows 5 a second
+    assert "left" in panel.progress_label
     assert panel.state == RUNNING
 
     qtbot.keyClick(window, Qt.Key.Key_F6)  # Pause
     assert panel.state == PAUSED and panel.run.control.paused
     assert panel.pause_action.text() == "&Resume Training"
-    def received():  # batches that reached the plots (they draw them later, on their timer)
-        return panel.plots.current.raw_loss.n
-
     qtbot.wait(400)  # at most one step was under way
     paused_at = received()
     qtbot.wait(500)
@@ -180,13 +182,16 @@ def test_pause_blocks_the_runner_and_resume_lets_it_go_on(make_window, qtbot, tm
     window = _wine_window(make_window, tmp_path, runner)
     panel = window.training
     assert panel.start()
-    qtbot.waitUntil(lambda: panel.plots.batch_count > 20, timeout=5000)
+    def received():  # batches that reached the plots (they draw them later, on their timer)
+        return panel.plots.current.raw_loss.n
+
+    qtbot.waitUntil(lambda: received() > 20, timeout=5000)
     panel.pause_action.trigger()
     assert panel.state == PAUSED and panel.run.control.paused
-    qtbot.wait(100)
-    paused_at = panel.plots.batch_count
+    qtbot.wait(300)  # the batches sent before the pause arrive with the next poll
+    paused_at = received()
     qtbot.wait(300)
-    assert panel.plots.batch_count == paused_at
+    assert received() == paused_at
     assert panel.progress_label.startswith("Paused · Phase 1/1 'train'")
     panel.pause_action.trigger()
     assert panel.state == RUNNING and not panel.run.control.paused
@@ -303,6 +308,33 @@ def test_a_diverged_run_says_so_in_the_dock_and_the_status_bar(make_window, qtbo
     assert panel.failure_dialog is None  # no dialog for a diverged run: the banner says it
 
 
+def test_batches_reach_the_ui_thread_as_lists_and_other_events_after_them_in_order(qtbot):
+    """200 batches sent at once wake the UI thread a few times, not 200: it takes them on its
+    poll; the epoch that follows comes after them, and the run's end last."""
+    sent, release = threading.Event(), threading.Event()
+
+    def trains(project, *, sink, control, **_):
+        for step in range(1, 201):
+            sink(_batch(step))
+        sent.set()
+        release.wait(10)
+        sink(EpochEnded(0, 0, 1, {"loss": 1.0}, True))
+        return RunEnded(FINISHED, "done")
+
+    run = TrainingRun(None, train=trains)
+    deliveries = []
+    run.events.connect(deliveries.append)
+    run.start()
+    qtbot.waitUntil(lambda: sum(map(len, deliveries)) == 200, timeout=5000)
+    assert sent.is_set() and len(deliveries) < 10  # not one per batch
+    with qtbot.waitSignal(run.ended, timeout=5000):
+        release.set()
+    assert run.wait(5000)
+    events = [event for delivered in deliveries for event in delivered]
+    assert [event.global_step for event in events[:200]] == list(range(1, 201))
+    assert [type(event) for event in events[200:]] == [EpochEnded, RunEnded]
+
+
 def test_the_worker_delivers_exactly_one_run_ended(qtbot):
     def sends_and_returns(project, *, sink, control, **_):
         sink(RunEnded(FINISHED, "first"))
@@ -319,7 +351,7 @@ def test_the_worker_delivers_exactly_one_run_ended(qtbot):
                             (returns_nothing, "Training ended without reporting how it ended.")):
         run = TrainingRun(None, train=train)
         seen = []
-        run.event.connect(seen.append)
+        run.events.connect(seen.extend)
         with qtbot.waitSignal(run.ended, timeout=3000):
             run.start()
         assert run.wait(3000)
@@ -493,13 +525,13 @@ def test_plots_redraw_on_a_timer_of_at_most_30_hz_not_once_per_batch(qtbot):
     qtbot.addWidget(plots)
     assert REDRAW_HZ <= 30 and plots.redraw_timer.interval() >= 1000 / 30
     plots.begin_run()
-    plots.add_batch(_batch(1))
+    plots.add_batches([_batch(1)])
     calls = []
     curve = plots.current.batch_raw.item
     original = curve.setData
     curve.setData = lambda *args, **kwargs: (calls.append(1), original(*args, **kwargs))
     for step in range(2, 1001):
-        plots.add_batch(_batch(step, 1.0 / step))
+        plots.add_batches([_batch(step, 1.0 / step)])
     assert calls == []  # events only append
     qtbot.waitUntil(lambda: plots.batch_count == 1000, timeout=2000)
     assert len(calls) == 1
@@ -518,7 +550,7 @@ def test_every_paint_since_the_last_redraw_counts_against_the_drawing_budget(qtb
     plots = TrainingPlots()
     qtbot.addWidget(plots)
     plots.begin_run()
-    plots.add_batch(_batch(1))
+    plots.add_batches([_batch(1)])
     plots.view.paint_seconds = 0.010 + 0.012 + 0.008  # three paints since the last redraw
     plots.redraw()
     assert plots.redraw_timer.interval() >= round(0.030 / DRAWING_SHARE * 1000)
@@ -556,7 +588,7 @@ def test_earlier_runs_stay_dimmed_with_a_legend_entry_until_cleared(qtbot):
     for run in range(3):
         plots.begin_run()
         for step in range(1, 50):
-            plots.add_batch(_batch(step, 1.0 / step + run))
+            plots.add_batches([_batch(step, 1.0 / step + run)])
         plots.add_epoch(EpochEnded(0, 0, 1, {"loss": 1.0, "val_loss": 1.1}, True))
     plots.redraw()
     assert plots.earlier_runs == ["run 1", "run 2"]
@@ -580,7 +612,7 @@ def test_the_confusion_matrix_and_predictions_show_after_evaluated(make_window, 
                           {"cultivar": ["class_1", "class_2", "class_3"]}, preview)
     panel.start()
     qtbot.waitUntil(lambda: panel.plots.batch_count > 0, timeout=5000)
-    panel.run.event.emit(evaluated)  # as the run delivers it, on the UI thread
+    panel.run.events.emit([evaluated])  # as the run delivers it, on the UI thread
     results = panel.results
     assert results.content.currentWidget() is results.splitter
     view = results.matrices["cultivar"]

@@ -413,7 +413,7 @@ class TrainingPanel(QWidget):
         except ValueError:
             self._phase_epochs = []
         self.run = TrainingRun(project, phase=phase, resume=resume, train=self.train_function, parent=self)
-        self.run.event.connect(self._on_event)
+        self.run.events.connect(self._on_events)
         self._run_document, self._run_phase = self.document, phase
         self._reset_progress()
         self._started_at = time.monotonic()
@@ -474,14 +474,28 @@ class TrainingPanel(QWidget):
         return done
 
     # -- events ------------------------------------------------------------------------------
-    def _on_event(self, event) -> None:
+    def _on_events(self, events: list) -> None:
         if self.sender() is not self.run and self.sender() is not None:
             return  # a run replaced by a newer one
-        if isinstance(event, BatchEnded):
-            self.plots.add_batch(event)
-            self._batch = event
-            self._progress_dirty = True
-        elif isinstance(event, EpochEnded):
+        batches = []  # consecutive batches go to the plots together
+        for event in events:
+            if isinstance(event, BatchEnded):
+                batches.append(event)
+                continue
+            if batches:
+                self._on_batches(batches)
+                batches = []
+            self._on_event(event)
+        if batches:
+            self._on_batches(batches)
+
+    def _on_batches(self, batches: list[BatchEnded]) -> None:
+        self.plots.add_batches(batches)
+        self._batch = batches[-1]
+        self._progress_dirty = True
+
+    def _on_event(self, event) -> None:
+        if isinstance(event, EpochEnded):
             self.plots.add_epoch(event)
         elif isinstance(event, PhaseStarted):
             self.plots.mark_phase(event.name)

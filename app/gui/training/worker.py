@@ -2,11 +2,12 @@
 
 The core runner builds, compiles and fits on the thread that calls it (Keras keeps
 per-thread state), so the whole `train()` call runs on a QThread of its own. Its events
-queue up in order, and a queued signal wakes the UI thread to take all that arrived: a
-small model's hundreds of batches a second cost the UI one wake-up per turn of its event
-loop, not one per batch. Whatever happens, the last event is exactly one `RunEnded`: an
-exception that escapes the runner becomes a "failed" RunEnded with its traceback, never a
-silent stop."""
+queue up in order and reach the UI thread as lists. Batches only wait: the UI thread takes
+them TAKE_HZ times a second. Any other event wakes it at once, with the batches before it.
+A small model's hundreds of batches a second so cost the UI (and the training thread, which
+hands it Python's lock on each wake-up) a few wake-ups, not one per batch. Whatever happens,
+the last event is exactly one `RunEnded`: an exception that escapes the runner becomes a
+"failed" RunEnded with its traceback, never a silent stop."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from app.core.training.events import FAILED, STOPPED, BatchEnded, RunControl, RunEnded, StopRequested
 
@@ -27,6 +28,7 @@ BACKGROUND_NICE = 10  # the CPU priority of training: the editor's UI thread goe
 # While a run trains, Python hands the GIL to a waiting thread after this long (default 5 ms):
 # painting the plots calls into Python dozens of times, each call waiting for the GIL.
 SWITCH_INTERVAL_S = 0.0005
+TAKE_HZ = 10  # the UI thread takes the waiting batches this often: the progress bar shows 5 a second
 _training = {"runs": 0, "interval": sys.getswitchinterval()}  # runs on their threads now
 
 
@@ -67,10 +69,11 @@ class _Thread(QThread):
 
 
 class TrainingRun(QObject):
-    """One run: `start()` it, steer it through `control`, watch `event`. `event` carries
-    every runner event on the UI thread; `ended` follows the final RunEnded."""
+    """One run: `start()` it, steer it through `control`, watch `events`. `events` carries
+    every runner event on the UI thread, in order, a list at a time; `ended` follows the
+    final RunEnded."""
 
-    event = Signal(object)
+    events = Signal(list)
     ended = Signal(object)  # RunEnded
 
     def __init__(self, project, *, phase: str | None = None, epochs: int | None = None,
@@ -87,6 +90,8 @@ class TrainingRun(QObject):
         self._woken = False  # an `arrived` signal is on its way
         self._thread = _Thread(self._work, self)
         self._thread.arrived.connect(self._take, Qt.ConnectionType.QueuedConnection)
+        self._poll = QTimer(self, interval=1000 // TAKE_HZ)  # for the batches, which never wake it
+        self._poll.timeout.connect(self._take)
 
     # -- UI thread -----------------------------------------------------------------------
     def start(self) -> None:
@@ -95,6 +100,7 @@ class TrainingRun(QObject):
             _training["interval"] = sys.getswitchinterval()
             sys.setswitchinterval(min(SWITCH_INTERVAL_S, _training["interval"]))
         _training["runs"] += 1
+        self._poll.start()
         self._thread.start(QThread.Priority.LowPriority)
 
     @property
@@ -128,22 +134,26 @@ class TrainingRun(QObject):
         with self._lock:
             events, self._woken = list(self._waiting), False
             self._waiting.clear()
-        for event in events:
-            if self.result is not None:
-                return
-            self.event.emit(event)
-            if isinstance(event, RunEnded):
-                self.result = event
-                _training["runs"] -= 1
-                if _training["runs"] == 0:
-                    sys.setswitchinterval(_training["interval"])
-                self.ended.emit(event)
+        if self.result is not None or not events:
+            return
+        ended = next((event for event in events if isinstance(event, RunEnded)), None)
+        if ended is not None:
+            events = events[:events.index(ended) + 1]  # nothing after the run's end
+        self.events.emit(events)
+        if ended is not None:
+            self.result = ended
+            self._poll.stop()
+            _training["runs"] -= 1
+            if _training["runs"] == 0:
+                sys.setswitchinterval(_training["interval"])
+            self.ended.emit(ended)
 
     def _post(self, event) -> None:
-        """On the worker thread: queue `event`, and wake the UI thread unless it is woken."""
+        """On the worker thread: queue `event`; wake the UI thread for anything but a batch,
+        unless it is woken already. Batches wait for the UI's poll."""
         with self._lock:
             self._waiting.append(event)
-            if self._woken:
+            if self._woken or isinstance(event, BatchEnded):
                 return
             self._woken = True
         self._thread.arrived.emit()
