@@ -32,6 +32,7 @@ from app.core.export import (
     predict,
     sample_batch,
 )
+from app.core.pretrained import error_gist
 from app.core.project import Project
 
 INSTALL_EXTRA = "pip install 'graft-studio[onnx]'"
@@ -68,7 +69,7 @@ def export_onnx(project: Project, out_path: str | Path, *, model=None,
         except Exception as error:  # onnxruntime's own errors share no base class
             return ExportReport(ONNX, out_path, math.inf, False,
                                 f"ONNX model not written to {out_path}: onnxruntime cannot run the "
-                                f"converted model ({_first_line(error)}); please report this.")
+                                f"converted model ({error_gist(error, with_type=True)}); please report this.")
         report = checked_report(ONNX, out_path, expected, got, "ONNX model", "onnxruntime")
         if report.ok:
             os.replace(staged, out_path)
@@ -82,7 +83,7 @@ def _require_tf2onnx() -> None:
     except ImportError:
         raise ExportError(f"ONNX export needs the optional extra: {INSTALL_EXTRA}") from None
     except Exception as error:  # installed, but not for this TensorFlow or NumPy
-        raise ExportError(f"tf2onnx is installed but does not import ({_first_line(error)}); "
+        raise ExportError(f"tf2onnx is installed but does not import ({error_gist(error, with_type=True)}); "
                           f"reinstall the optional extra: {INSTALL_EXTRA}") from None
 
 
@@ -102,10 +103,7 @@ def _convert(model, path: Path) -> list[str]:
         try:
             named.export(str(path), format="onnx", input_signature=signature, verbose=False)
         except Exception as error:  # an operation tf2onnx cannot express, most likely
-            raise ExportError(f"the model cannot be converted to ONNX: {_first_line(error)}") from None
+            raise ExportError("the model cannot be converted to ONNX: "
+                              f"{error_gist(error, with_type=True)}") from None
     return names
 
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -124,7 +124,9 @@ def _run_check(staged: Path, out_path: Path, sample, expected, output_names, scr
     (scratch / "driver.py").write_text(DRIVER, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    command = [sys.executable, "-I", str(scratch / "driver.py"), str(staged), str(scratch / "sample.npz"),
+    # -P: not the scratch folder on sys.path; unlike -I it keeps a user's site-packages, where
+    # Keras may be installed
+    command = [sys.executable, "-P", str(scratch / "driver.py"), str(staged), str(scratch / "sample.npz"),
                str(scratch / "result.npz")]
     try:
         done = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True,
@@ -140,8 +142,8 @@ def _run_check(staged: Path, out_path: Path, sample, expected, output_names, scr
         return _failed(out_path, what, "it did not report its outputs")
     if names != output_names:
         return _failed(out_path, what, f"its outputs are named {names}, Graft's {output_names}")
-    result = np.load(scratch / "result.npz")
-    got = [result[f"output_{i}"] for i in range(len(result.files))]
+    with np.load(scratch / "result.npz") as result:
+        got = [result[f"output_{i}"] for i in range(len(result.files))]
     return checked_report(PYTHON, out_path, expected, got, what, "build_model() in a fresh Python")
 
 
@@ -255,13 +257,12 @@ class _ScriptWriter:
                    for index in range(len(entry["inbound_nodes"]))]
         objects: dict[str, str] = {}
         while pending:
-            ready = [(e, i) for e, i in pending
-                     if all(ref in tensors for ref in _tensor_refs(e["inbound_nodes"][i]))]
-            if not ready:
+            ready = next((k for k, (e, i) in enumerate(pending)
+                          if all(ref in tensors for ref in _tensor_refs(e["inbound_nodes"][i]))), None)
+            if ready is None:
                 raise ExportError(f"the model {config.get('name')!r} has a cycle or a dangling layer; "
                                   "export it as .keras instead")
-            entry, index = ready[0]
-            pending.remove((entry, index))
+            entry, index = pending.pop(ready)
             lines += self.call(entry, index, live, scope, tensors, objects, top_level)
         inputs = _structure(config["input_layers"], tensors)
         outputs = _structure(config["output_layers"], tensors)

@@ -209,7 +209,7 @@ def load_model_file(path: Path):
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for unreadable files
-        raise ModelLoadError(f"cannot load model file {path.name}: {_first_line(error)}; it may be "
+        raise ModelLoadError(f"cannot load model file {path.name}: {error_gist(error)}; it may be "
                              "damaged or written by an incompatible Keras — save it again as "
                              f".keras with Keras {keras.__version__}") from None
     if not isinstance(model, keras.Model) or not model.built:
@@ -218,10 +218,13 @@ def load_model_file(path: Path):
     return model
 
 
-def _first_line(error: Exception) -> str:
-    """The gist of a library error, whose later lines hold whole configs."""
+def error_gist(error: Exception, with_type: bool = False) -> str:
+    """The gist of a library error, whose later lines hold whole configs: its first line,
+    after its type's name when `with_type`."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return (lines[0] if lines else type(error).__name__)[:300]
+    if not lines:
+        return type(error).__name__
+    return f"{type(error).__name__}: {lines[0][:300]}" if with_type else lines[0][:300]
 
 
 def _damaged(name: str, kind: str) -> ModelLoadError:
@@ -341,7 +344,7 @@ def _load_saved_model(path: Path):
     except ModelLoadError:
         raise
     except Exception as error:  # TensorFlow raises many types for unreadable SavedModels
-        raise ModelLoadError(f"cannot load SavedModel folder {path.name}: {_first_line(error)}; "
+        raise ModelLoadError(f"cannot load SavedModel folder {path.name}: {error_gist(error)}; "
                              "export it again with model.export") from None
 
 

@@ -97,6 +97,9 @@ def test_two_workers_on_localhost_finish_with_identical_weights(tmp_path):
         assert len(ours) == len(theirs) == 4
         for a, b in zip(ours, theirs):
             assert np.array_equal(a, b)
+    import keras
+
+    keras.utils.set_random_seed(project.training.settings["seed"])  # as the run started
     untrained = load_trained_model(project).model.get_weights()
     assert not all(np.array_equal(a, b) for a, b in zip(untrained, ours))
 
@@ -173,6 +176,7 @@ def test_mirrored_trains_on_the_cpu_like_fit_and_the_loss_goes_down(tmp_path, ca
     assert ended.weights == "wine.runs/run-001/best.weights.h5"
     assert len(json.loads((run / "history.json").read_text())) == 3
     assert (run / "history.csv").read_text().startswith("phase,epoch,loss,val_loss")
+    assert (run / "optimizer.npz").is_file()  # a resumed run goes on with its moments, as with fit
     fitted = Recorder()
     assert train(wine_regression(tmp_path / "fit"), sink=fitted, epochs=1).status == events.FINISHED
     first = fitted.of(events.EpochEnded)[0].logs  # the same seed and data: the same first epoch

@@ -53,12 +53,7 @@ class Progress(keras.callbacks.Callback):
         run.global_step += batch - self.first_step + 1  # several with steps_per_execution
         loss = raw.get("loss", math.nan)
         if not math.isfinite(loss):
-            raise Diverged(
-                f"the loss became {'NaN' if math.isnan(loss) else 'infinite'} in phase "
-                f"{self.phase.name!r}, epoch {self.epoch + 1}, step {batch + 1}; training stopped "
-                "and the last good weights (from before this epoch) were kept. Lower the learning "
-                f"rate (it was {self.current_rate():.3g}) or check the data "
-                "for extreme values")
+            raise Diverged.in_training(loss, self.phase.name, self.epoch, batch + 1, self.current_rate())
         elapsed = time.perf_counter() - self.started
         rate = size / elapsed if elapsed > 0 else 0.0
         self.rate = rate if self.rate is None else 0.9 * self.rate + 0.1 * rate
@@ -74,6 +69,5 @@ class Progress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = {key: float(value) for key, value in (logs or {}).items()}
         if not all(math.isfinite(v) for k, v in logs.items() if k.endswith("loss")):
-            raise Diverged(f"the validation loss became NaN or infinite in phase {self.phase.name!r}, "
-                           f"epoch {epoch + 1}; training stopped and the last good weights were kept")
+            raise Diverged.in_validation(self.phase.name, epoch)
         self.run.epoch_done(self.index, epoch, logs)

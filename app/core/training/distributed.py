@@ -25,7 +25,6 @@ from app.core.training.events import (
     STOPPED,
     BatchEnded,
     Diverged,
-    PhaseStarted,
     RunEnded,
     StopRequested,
 )
@@ -105,8 +104,6 @@ def make_strategy(name: str):
     config = read_tf_config() if name == "multiworker" else None
     import tensorflow as tf
 
-    if name == "default":
-        return tf.distribute.get_strategy(), True
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         if not gpus:
@@ -186,44 +183,30 @@ class DistributedRun(_Run):
     # -- one phase through strategy.run ------------------------------------------------------
 
     def _train_phase(self, index: int, first_epoch: int) -> None:
-        from app.core.training.optim import learning_rate, make_optimizer
-
         phase = self.phases[index]
         self._apply_freezing(phase)
         weights = self._phase_losses(phase)
         own = self._output_losses()
         view = self._view(weights)
-        rate = phase.learning_rate if phase.learning_rate is not None else self.settings["learning_rate"]
-        steps = self.data.steps_per_epoch
-        schedule = learning_rate(self.settings["schedule"], rate, steps, phase.epochs)
-        optimizer = make_optimizer(self.settings["optimizer"], schedule, self._rate_groups(phase))
+        optimizer = self._phase_optimizer(phase)
         optimizer.build(view.trainable_variables)
         metrics = {n.name: list(n.params["metrics"]) for n in self.project.graph.nodes if n.name in weights}
         loop = _Loop(self, view, optimizer, weights, {name: own[name][0] for name in weights}, metrics)
-        model = self.model
-        trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
-        frozen = sum(int(math.prod(w.shape)) for w in model.non_trainable_weights)
-        self.sink(PhaseStarted(index, phase.name, phase.epochs, steps, float(rate), trainable, frozen))
-        self.good_weights = model.get_weights()
-        self.best, self.best_weights, self.best_unsaved = math.inf, None, False
+        self._start_phase(index, first_epoch, view, optimizer)
         patience, waited, best_monitored = self.settings["early_stopping"], 0, math.inf
         for epoch in range(first_epoch, phase.epochs):
             logs = loop.train_epoch(index, epoch)
             if self.data.validation is not None:
                 logs.update({f"val_{key}": value for key, value in loop.validate().items()})
             if not all(math.isfinite(v) for k, v in logs.items() if k.endswith("loss")):
-                raise Diverged(f"the validation loss became NaN or infinite in phase {phase.name!r}, "
-                               f"epoch {epoch + 1}; training stopped and the last good weights were kept")
+                raise Diverged.in_validation(phase.name, epoch)
             self.epoch_done(index, epoch, logs)
             monitored = logs.get(self._monitor(), math.inf)
             waited = 0 if monitored < best_monitored else waited + 1
             best_monitored = min(best_monitored, monitored)
             if patience and waited >= patience:
                 break  # every worker sees the same reduced numbers, so all stop here together
-        if patience and self.best_weights is not None:
-            model.set_weights(self.best_weights)  # early stopping keeps the best
-            self.good_weights = self.best_weights
-        self._checkpoint()
+        self._end_phase()
 
 
 class _Loop:
@@ -325,10 +308,11 @@ class _Loop:
         """Hold while paused; raise StopRequested once a stop is asked for, on every worker
         together: one worker leaving alone would leave the others waiting in a collective, so
         with several workers they first agree (one small collective before each step)."""
-        control = self.run.control
-        while control.paused and not control.stop_requested:
-            time.sleep(0.1)
-        stop = control.stop_requested
+        try:
+            self.run.control.checkpoint()
+            stop = False
+        except StopRequested:
+            stop = True
         if self.several_workers:
             stop = float(self.agree(float(stop)).numpy()) > 0
         if stop:
@@ -348,11 +332,7 @@ class _Loop:
             loss = numbers[0] / count if count else math.nan
             run.global_step += 1
             if not math.isfinite(loss):
-                raise Diverged(
-                    f"the loss became {'NaN' if math.isnan(loss) else 'infinite'} in phase "
-                    f"{phase.name!r}, epoch {epoch + 1}, step {step}; training stopped "
-                    "and the last good weights (from before this epoch) were kept. Lower the learning "
-                    f"rate (it was {self._learning_rate():.3g}) or check the data for extreme values")
+                raise Diverged.in_training(loss, phase.name, epoch, step, self._learning_rate())
             elapsed = time.perf_counter() - started
             speed = count / elapsed if elapsed > 0 else 0.0
             self.samples_per_second = (speed if self.samples_per_second is None

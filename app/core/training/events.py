@@ -6,6 +6,7 @@ only way back: thread-safe requests that the runner honours at the next step."""
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 
@@ -89,6 +90,18 @@ class StopRequested(Exception):
 
 class Diverged(Exception):
     """The loss became NaN or infinite; the message says where and what to change."""
+
+    @classmethod
+    def in_training(cls, loss: float, phase: str, epoch: int, step: int, rate: float) -> Diverged:
+        return cls(f"the loss became {'NaN' if math.isnan(loss) else 'infinite'} in phase {phase!r}, "
+                   f"epoch {epoch + 1}, step {step}; training stopped and the last good weights (from "
+                   f"before this epoch) were kept. Lower the learning rate (it was {rate:.3g}) or check "
+                   "the data for extreme values")
+
+    @classmethod
+    def in_validation(cls, phase: str, epoch: int) -> Diverged:
+        return cls(f"the validation loss became NaN or infinite in phase {phase!r}, epoch {epoch + 1}; "
+                   "training stopped and the last good weights were kept")
 
 
 class RunControl:

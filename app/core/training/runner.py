@@ -16,8 +16,10 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import time
 import traceback
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -126,6 +128,7 @@ class _Run:
         self.start = (0, 0)  # phase index, epoch within it
         self.resume_at = self.start  # where a stop now would go on from
         self.best_weights, self.best_unsaved = None, False  # this phase's best epoch
+        self.optimizer, self.phase_index = None, 0  # the phase's, for checkpoints
         self.saved_at = time.monotonic()
 
     def run(self) -> RunEnded:
@@ -248,32 +251,17 @@ class _Run:
     def _train_phase(self, index: int, first_epoch: int) -> None:
         import keras
 
-        from app.core.training.optim import learning_rate, make_optimizer
-
         phase = self.phases[index]
         self._apply_freezing(phase)
         losses = self._phase_losses(phase)
         own = self._output_losses()
         metrics = {n.name: list(n.params["metrics"]) for n in self.project.graph.nodes if n.name in losses}
-        model = self.model
         view = self._view(losses)
-        rate = phase.learning_rate if phase.learning_rate is not None else self.settings["learning_rate"]
-        steps = self.data.steps_per_epoch
-        groups = self._rate_groups(phase)
-        optimizer = make_optimizer(self.settings["optimizer"],
-                                   learning_rate(self.settings["schedule"], rate, steps, phase.epochs),
-                                   groups)
+        optimizer = self._phase_optimizer(phase)
         view.compile(optimizer=optimizer, loss={name: own[name][0] for name in losses},
                      loss_weights=losses, metrics=metrics, jit_compile=self.settings["xla"],
                      steps_per_execution=self.settings["steps_per_execution"])
-        trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
-        frozen = sum(int(math.prod(w.shape)) for w in model.non_trainable_weights)
-        self.sink(PhaseStarted(index, phase.name, phase.epochs, steps, float(rate), trainable, frozen))
-        self.optimizer, self.phase_index = optimizer, index
-        if self.resume and (index, first_epoch) == self.start:
-            self._restore_optimizer(view)
-        self.good_weights = model.get_weights()
-        self.best, self.best_weights, self.best_unsaved = math.inf, None, False
+        self._start_phase(index, first_epoch, view, optimizer)
         from app.core.training.callbacks import Progress
 
         callbacks = [Progress(self, index, phase)]
@@ -286,23 +274,54 @@ class _Run:
         view.fit(_targets(self.data.train, losses), validation_data=_targets(self.data.validation, losses),
                  epochs=phase.epochs,
                  initial_epoch=first_epoch, shuffle=False, verbose=0, callbacks=callbacks)
+        self._end_phase()
+
+    def _phase_optimizer(self, phase: Phase):
+        """A fresh optimizer for `phase`: its learning rate and schedule, and its groups."""
+        from app.core.training.optim import learning_rate, make_optimizer
+
+        schedule = learning_rate(self.settings["schedule"], self._phase_rate(phase),
+                                 self.data.steps_per_epoch, phase.epochs)
+        return make_optimizer(self.settings["optimizer"], schedule, self._rate_groups(phase))
+
+    def _phase_rate(self, phase: Phase) -> float:
+        return phase.learning_rate if phase.learning_rate is not None else self.settings["learning_rate"]
+
+    def _start_phase(self, index: int, first_epoch: int, view, optimizer) -> None:
+        """Announce the phase, put back a resumed phase's optimizer state, and start keeping
+        its good and best weights."""
+        phase, model = self.phases[index], self.model
+        trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
+        frozen = sum(int(math.prod(w.shape)) for w in model.non_trainable_weights)
+        self.sink(PhaseStarted(index, phase.name, phase.epochs, self.data.steps_per_epoch,
+                               float(self._phase_rate(phase)), trainable, frozen))
+        self.optimizer, self.phase_index = optimizer, index
+        if self.resume and (index, first_epoch) == self.start:
+            self._restore_optimizer(view)
+        self.good_weights = model.get_weights()
+        self.best, self.best_weights, self.best_unsaved = math.inf, None, False
+
+    def _end_phase(self) -> None:
+        """Early stopping keeps the phase's best weights; a checkpoint saves them."""
         if self.settings["early_stopping"] and self.best_weights is not None:
-            model.set_weights(self.best_weights)  # early stopping keeps the best
+            self.model.set_weights(self.best_weights)
             self.good_weights = self.best_weights
         self._checkpoint()
 
     def _restore_optimizer(self, view) -> None:
         """Put back the optimizer state saved with the last weights, when it was saved in this
-        phase and still fits (same kind, same trainable variables); otherwise the phase goes
-        on with a fresh optimizer, as a new one would."""
+        phase and still fits (same kind, same trainable variables); otherwise, or when the
+        file is damaged, the phase goes on with a fresh optimizer, as a new one would."""
         path = self.folder / OPTIMIZER_FILE
-        if not path.is_file():
-            return
-        with np.load(path) as saved:
-            if int(saved["phase"]) != self.start[0]:
-                return
-            values = [saved[f"v{i}"] for i in range(len(saved.files) - 1)]
-        self.optimizer.build(view.trainable_variables)
+        try:
+            with np.load(path) as saved:
+                if int(saved["phase"]) != self.start[0]:
+                    return
+                values = [saved[f"v{i}"] for i in range(len(saved.files) - 1)]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return  # none, or cut short by a crash mid-checkpoint
+        if not self.optimizer.built:
+            self.optimizer.build(view.trainable_variables)
         variables = self.optimizer.variables
         if [tuple(v.shape) for v in variables] == [value.shape for value in values]:
             for variable, value in zip(variables, values):
@@ -366,10 +385,12 @@ class _Run:
         """last.weights.h5 (the model as it is now), best.weights.h5 when a better epoch came
         since, and the state a crash now would resume from."""
         self.model.save_weights(self.folder / "last.weights.h5")
-        optimizer = getattr(self, "optimizer", None)
-        if optimizer is not None and optimizer.built:
-            np.savez(self.folder / OPTIMIZER_FILE, phase=self.phase_index,
-                     **{f"v{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
+        if self.optimizer is not None and self.optimizer.built:
+            staged = self.folder / f".{OPTIMIZER_FILE}"  # moved into place whole: a crash leaves the old one
+            with open(staged, "wb") as handle:
+                np.savez(handle, phase=self.phase_index,
+                         **{f"v{i}": np.asarray(v) for i, v in enumerate(self.optimizer.variables)})
+            os.replace(staged, self.folder / OPTIMIZER_FILE)
         if self.best_unsaved:
             now = self.model.get_weights()
             self.model.set_weights(self.best_weights)
