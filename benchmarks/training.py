@@ -97,6 +97,31 @@ MODELS = {
 }
 
 
+def samples_per_second(samples_per_epoch: int, epoch_ends: list[float]) -> float:
+    """Throughput from the second epoch on: the first one traces the training step."""
+    return samples_per_epoch * (len(epoch_ends) - 1) / (epoch_ends[-1] - epoch_ends[0])
+
+
+class EpochClock:
+    """What throughput needs from a Graft run's events: the samples and when epochs end."""
+
+    def __init__(self):
+        self.samples, self.ends, self.ended = 0, [], None
+
+    def see(self, event) -> None:
+        from app.core.training.events import EpochEnded, RunEnded, RunStarted
+
+        if isinstance(event, RunStarted):
+            self.samples = event.train_samples
+        elif isinstance(event, EpochEnded):
+            self.ends.append(time.perf_counter())
+        elif isinstance(event, RunEnded):
+            self.ended = event
+
+    def rate(self) -> float:
+        return samples_per_second(self.samples, self.ends)
+
+
 # -- (a) plain Keras on the main thread ---------------------------------------------------
 def plain_fit(project: Project) -> float:
     """Samples per second of a plain `fit` after its first epoch, on the main thread."""
@@ -122,7 +147,7 @@ def plain_fit(project: Project) -> float:
     epoch_timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: ends.append(time.perf_counter()))
     view.fit(data.train, validation_data=data.validation, epochs=settings["epochs"], shuffle=False,
              verbose=0, callbacks=[epoch_timer])
-    return data.train_count * (len(ends) - 1) / (ends[-1] - ends[0])
+    return samples_per_second(data.train_count, ends)
 
 
 # -- (c) Graft's runner on a thread of its own, no window -----------------------------------
@@ -131,30 +156,20 @@ def runner_on_a_thread(project: Project) -> float:
     window: what the runner, its callback and the thread cost, without the UI."""
     import threading
 
-    from app.core.training.events import EpochEnded, RunStarted
     from app.core.training.runner import train
 
-    ends, samples = [], [0]
-
-    def sink(event):
-        if isinstance(event, RunStarted):
-            samples[0] = event.train_samples
-        elif isinstance(event, EpochEnded):
-            ends.append(time.perf_counter())
-
+    clock = EpochClock()
     out = Path(tempfile.mkdtemp(dir=SCRATCH, prefix="thread-"))
-    worker = threading.Thread(target=lambda: train(project, sink=sink, out_dir=out))
+    worker = threading.Thread(target=lambda: train(project, sink=clock.see, out_dir=out))
     worker.start()
     worker.join()
-    return samples[0] * (len(ends) - 1) / (ends[-1] - ends[0])
+    return clock.rate()
 
 
 # -- (b) the editor's Training dock ---------------------------------------------------------
 def graft_dock(project: Project, probed: bool) -> tuple[float, list[float], int]:
     """Samples per second after the first epoch, the UI's timer lateness (ms) during the
     run when `probed`, and how many times the plots were redrawn."""
-    from app.core.training.events import EpochEnded, RunEnded, RunStarted
-
     app = application()
     settings = QSettings(str(SCRATCH / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(Document.open(project.path), settings=settings)
@@ -162,30 +177,20 @@ def graft_dock(project: Project, probed: bool) -> tuple[float, list[float], int]
     window.show()
     app.processEvents()
     window.show_training("plots")
-    ends, samples, ended, redraws = [], [0], [], [0]
-
-    def watch(events):
-        for event in events:
-            if isinstance(event, RunStarted):
-                samples[0] = event.train_samples
-            elif isinstance(event, EpochEnded):
-                ends.append(time.perf_counter())
-            elif isinstance(event, RunEnded):
-                ended.append(event)
-
+    epochs, redraws = EpochClock(), [0]
     window.training.plots.redrawn.connect(lambda: redraws.__setitem__(0, redraws[0] + 1))
     lateness, clock = [], QElapsedTimer()
     probe = QTimer(interval=PROBE_MS)
 
     def tick():
-        if ends:  # from the end of the first epoch on, like the throughput
+        if epochs.ends:  # from the end of the first epoch on, like the throughput
             lateness.append(max(0.0, clock.nsecsElapsed() / 1e6 - PROBE_MS))
         clock.restart()
 
     probe.timeout.connect(tick)
     window.document.wait_until_analysed(120)
     assert window.training.start(), window.training.refusal()
-    window.training.run.events.connect(watch)
+    window.training.run.events.connect(lambda events: [epochs.see(event) for event in events])
     clock.start()
     if probed:
         probe.start()
@@ -193,13 +198,13 @@ def graft_dock(project: Project, probed: bool) -> tuple[float, list[float], int]
     window.training.runEnded.connect(loop.quit)
     loop.exec()  # the editor's own event loop, as in the app, until the run has ended
     probe.stop()
-    assert ended[0].status == "finished", ended[0].message + ended[0].details
+    assert epochs.ended.status == "finished", epochs.ended.message + epochs.ended.details
     window.training.shutdown()
     window.document.undo_stack.setClean()  # the stored weights need no saving here
     window.close()
     window.deleteLater()
     app.processEvents()
-    return samples[0] * (len(ends) - 1) / (ends[-1] - ends[0]), lateness, redraws[0]
+    return epochs.rate(), lateness, redraws[0]
 
 
 def p99(values: list[float]) -> float:

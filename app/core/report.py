@@ -12,8 +12,6 @@ names must never become markup."""
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -24,7 +22,7 @@ from app.core.export import ExportError, check_target
 from app.core.graph import Node
 from app.core.nodes import node_type
 from app.core.nodes.base import OUTPUT
-from app.core.project import Project
+from app.core.project import Project, atomic_write_text
 from app.core.specs import TensorSpec, format_shape
 from app.core.training.runner import latest_run, read_history, read_state
 from app.core.validate import ERROR, WARNING, Analysis, analyze
@@ -75,11 +73,11 @@ def write_report(project: Project, out_path: str | Path) -> Path:
         for kind, svg in (("graph", graph_picture), ("history", history_picture)):
             if svg is not None:
                 pictures[kind] = out_path.with_name(f"{out_path.stem}.{kind}.svg")
-                _write_atomically(pictures[kind], svg)
+                atomic_write_text(pictures[kind], svg, newline="\n")
         text = _markdown(project, analysis, run, {k: p.name for k, p in pictures.items()})
     else:
         text = _html(project, analysis, run, graph_picture, history_picture)
-    _write_atomically(out_path, text)
+    atomic_write_text(out_path, text, newline="\n")
     return out_path
 
 
@@ -548,10 +546,3 @@ def _check_target(path: Path) -> None:
         raise ReportError(f"{path.name}: a report is an .html or .md file; rename it")
     check_target(path, folder=False)
 
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write beside `path` and move into place, so a failed write never leaves half a report."""
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".graft-report-") as scratch:
-        staged = Path(scratch) / path.name
-        staged.write_text(text, encoding="utf-8", newline="\n")
-        os.replace(staged, path)

@@ -13,7 +13,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QThread, QUrl, Signal
+from PySide6.QtCore import QSettings, Qt, QThread, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
@@ -33,12 +33,14 @@ from PySide6.QtWidgets import (
 
 from app.core.export import FORMATS, SAVEDMODEL, ExportError, ExportReport, export
 from app.core.project import Project, snapshot
+from app.gui.panels.inspector import set_style_property
 
 
 @dataclass(frozen=True)
 class ExportFailed:
     message: str
     details: str = ""  # a traceback when the failure was not one the core foresaw
+    ok: bool = False  # like a failed ExportReport
 
 
 class _ExportThread(QThread):
@@ -100,9 +102,8 @@ class ExportDialog(QDialog):
         self.progress = QProgressBar(textVisible=False, maximumHeight=14)
         self.progress.setRange(0, 0)  # busy: no stage knows its own length
         self.progress.hide()
-        self.outcome = QLabel(wordWrap=True)
-        self.outcome.setTextInteractionFlags(self.outcome.textInteractionFlags()
-                                             | self.outcome.textInteractionFlags().TextSelectableByMouse)
+        self.outcome = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)  # messages quote errors
+        self.outcome.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.buttons = QDialogButtonBox()
         self.export_button = self.buttons.addButton("&Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.export_button.setDefault(True)
@@ -140,8 +141,7 @@ class ExportDialog(QDialog):
         """Beside the project, named after it: `digits.keras`, `digits_savedmodel/`, …"""
         folder = self.project.path.parent if self.project.path else Path.home()
         stem = self.project.path.stem if self.project.path else "model"
-        spec = FORMATS[key]
-        return folder / (f"{stem}_{key}" if spec.folder else f"{stem}{spec.suffix}")
+        return folder / _file_name(stem, key)
 
     def _format_changed(self) -> None:
         """Keep the chosen folder and name; give the name the new format's ending."""
@@ -152,8 +152,7 @@ class ExportDialog(QDialog):
                 stem = stem.removesuffix(f"_{spec.key}")
             elif spec.suffix and stem.endswith(spec.suffix):
                 stem = stem.removesuffix(spec.suffix)
-        spec = FORMATS[self.format_key]
-        self.path.setText(str(current.with_name(f"{stem}_{spec.key}" if spec.folder else stem + spec.suffix)))
+        self.path.setText(str(current.with_name(_file_name(stem, self.format_key))))
 
     def choose_path(self) -> None:
         spec = FORMATS[self.format_key]
@@ -209,11 +208,9 @@ class ExportDialog(QDialog):
         self.result = result
         self.progress.hide()
         self.stage.clear()
-        ok = isinstance(result, ExportReport) and result.ok
+        ok = result.ok
         self.outcome.setText(("✓ " if ok else "") + result.message)
-        self.outcome.setProperty("role", "ok" if ok else "error")
-        self.outcome.style().unpolish(self.outcome)
-        self.outcome.style().polish(self.outcome)
+        set_style_property(self.outcome, "role", "ok" if ok else "error")
         self.show_button.setVisible(ok)
         self._update_buttons()
         if isinstance(result, ExportFailed) and result.details:
@@ -242,3 +239,9 @@ class ExportDialog(QDialog):
             self.reject()
             return
         super().closeEvent(event)
+
+
+def _file_name(stem: str, key: str) -> str:
+    """What an export of format `key` is called: `digits.keras`, `digits_savedmodel`, …"""
+    spec = FORMATS[key]
+    return f"{stem}_{key}" if spec.folder else stem + spec.suffix

@@ -608,6 +608,8 @@ class MainWindow(QMainWindow):
         if self.export_dialog is not None and self.export_dialog.running:
             self.export_dialog.raise_()
             return self.export_dialog
+        if self.export_dialog is not None:
+            self.export_dialog.deleteLater()  # the last one, done: each export starts afresh
         dialog = ExportDialog(self.document.project, self.settings, self)
         dialog.finished_export.connect(lambda result: self.statusBar().showMessage(result.message, 10000))
         dialog.open()

@@ -1,9 +1,26 @@
-"""Graphs that the export tests of several formats share."""
+"""Graphs and helpers that the export tests of several formats share."""
 
 import keras
+import numpy as np
 
 from app.core.builder import GraphBuilder
+from app.core.export import predict
+from app.core.graph import Graph
+from app.core.nodes import node_type
 from app.core.project import Project
+from tests.conftest import EXAMPLES
+
+EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.graft") if p.stem != "broken")
+
+
+def names_of(graph: Graph, category: str) -> list[str]:
+    """The names of the graph's nodes of one category (Input, Output…), in graph order."""
+    return [n.name for n in graph.nodes if node_type(n.type).category == category]
+
+
+def in_app(model, sample) -> dict[str, np.ndarray]:
+    """The in-app model's predictions, keyed by output (Output node) name."""
+    return dict(zip(model.output_names, predict(model, sample)))
 
 
 def ids_and_features() -> Project:

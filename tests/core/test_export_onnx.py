@@ -12,23 +12,10 @@ import app.core.export
 from app.core.compile import compile_graph
 from app.core.export import ONNX, ExportError, sample_batch
 from app.core.export_onnx import export_onnx
-from app.core.nodes import node_type
 from app.core.nodes.base import INPUT, OUTPUT
-from app.core.project import Project, load
+from app.core.project import load
 from tests.conftest import EXAMPLES
-from tests.core.export_graphs import ids_and_features
-
-EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.graft") if p.stem != "broken")
-
-
-def names_of(project: Project, category: str) -> list[str]:
-    return [n.name for n in project.graph.nodes if node_type(n.type).category == category]
-
-
-def in_app(model, sample) -> dict[str, np.ndarray]:
-    outputs = model(sample if len(sample) > 1 else sample[0], training=False)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return {name: np.asarray(o) for name, o in zip(model.output_names, outputs)}
+from tests.core.export_graphs import EXAMPLE_NAMES, ids_and_features, in_app, names_of
 
 
 def from_onnx(path, model, sample) -> tuple[dict[str, np.ndarray], object]:
@@ -73,8 +60,8 @@ def test_every_example_exports_to_onnx_that_predicts_what_the_editor_predicts(na
     assert report.message.startswith(f"ONNX model written to {tmp_path / name}.onnx; reloaded with "
                                      "onnxruntime, predictions match")
     got, session = from_onnx(tmp_path / f"{name}.onnx", model, sample)
-    assert [i.name for i in session.get_inputs()] == names_of(project, INPUT)
-    assert sorted(got) == sorted(names_of(project, OUTPUT))
+    assert [i.name for i in session.get_inputs()] == names_of(project.graph, INPUT)
+    assert sorted(got) == sorted(names_of(project.graph, OUTPUT))
     for output, value in expected.items():
         np.testing.assert_allclose(got[output], value, rtol=0, atol=1e-5, err_msg=output)
     assert [p.name for p in tmp_path.iterdir()] == [f"{name}.onnx"]  # no staging left behind

@@ -23,15 +23,7 @@ from app.core.nodes import node_type
 from app.core.nodes.base import PRETRAINED
 from app.core.project import Project, load
 from tests.conftest import EXAMPLES, MODELS
-from tests.core.export_graphs import served_savedmodel
-
-EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.graft") if p.stem != "broken")
-
-
-def predictions(model, sample) -> dict[str, np.ndarray]:
-    outputs = model(sample if len(sample) > 1 else sample[0], training=False)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return {name: np.asarray(o) for name, o in zip(model.output_names, outputs)}
+from tests.core.export_graphs import EXAMPLE_NAMES, in_app, served_savedmodel
 
 
 def assert_close(got: dict, expected: dict) -> None:
@@ -60,7 +52,7 @@ def exported(project: Project, path, model=None):
 def round_trip(project: Project, path, model=None):
     module, rebuilt, model = exported(project, path, model)
     sample = sample_batch(model)
-    assert_close(predictions(rebuilt, sample), predictions(model, sample))
+    assert_close(in_app(rebuilt, sample), in_app(model, sample))
     return path.read_text(encoding="utf-8"), rebuilt, model
 
 
@@ -112,9 +104,9 @@ def test_trained_weights_travel_with_the_script(tmp_path):
     model.set_weights([w + rng.normal(0, 0.1, w.shape).astype(w.dtype) for w in model.get_weights()])
     module, rebuilt, _ = exported(project, tmp_path / "trained.py", model)
     sample = sample_batch(model)
-    assert_close(predictions(rebuilt, sample), predictions(model, sample))
-    fresh = predictions(module.build_model(weights=None), sample)["label"]
-    assert np.max(np.abs(fresh - predictions(model, sample)["label"])) > 1e-3
+    assert_close(in_app(rebuilt, sample), in_app(model, sample))
+    fresh = in_app(module.build_model(weights=None), sample)["label"]
+    assert np.max(np.abs(fresh - in_app(model, sample)["label"])) > 1e-3
 
 
 def siamese() -> Project:

@@ -115,14 +115,20 @@ def test_a_load_that_ends_before_it_is_handed_back_is_still_seen(make_window, mo
     from app.gui.document import loader
 
     class AtOnce:
+        jobs = 0
+
         def submit(self, job):
+            self.jobs += 1
             future = Future()
             future.set_result(job())
             return future
 
-    monkeypatch.setattr(loader(), "_pool", AtOnce())
+    pool = AtOnce()
+    monkeypatch.setattr(loader(), "_pool", pool)
+    monkeypatch.setattr(loader(), "keras_ready", False)  # so there is a load, whichever test ran before
     window = make_window(Document.open(EXAMPLES / "cascade.graft"))
     assert window.document.wait_until_analysed(timeout=10).ok
+    assert pool.jobs > 0
 
 
 def test_tensorflow_once_loaded_is_frozen_out_of_the_cycle_collector(make_window):

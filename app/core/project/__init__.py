@@ -143,13 +143,14 @@ def save(project: Project, path: str | Path) -> None:
     project.path = path
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Temp file, flush, fsync, rename: a crash mid-save leaves the old file intact."""
+def atomic_write_text(path: Path, text: str, newline: str | None = None) -> None:
+    """Temp file, flush, fsync, rename: a crash mid-save leaves the old file intact.
+    `newline` as for `open` ("\\n" writes the same file on every platform)."""
     path = path.resolve()  # through a symlink to its target
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         # Exclusive create: a fresh name, and the user's umask decides a new file's mode.
-        with open(tmp, "x", encoding="utf-8") as handle:
+        with open(tmp, "x", encoding="utf-8", newline=newline) as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -250,10 +250,9 @@ class TrainingPlots(QWidget):
         for name in ("left", "bottom"):
             axis = plot.getAxis(name)
             axis.enableAutoSIPrefix(False)  # plain numbers: 0.9, not "900 (x0.001)"
-            axis.setStyle(maxTickLevel=0)  # grid lines at the labelled ticks only: a third of the paint
-            # An opaque grid in a pale colour, behind the curves: translucent lines across the
-            # whole plot took a third of each repaint
-            axis.setStyle(tickAlpha=255)
+            # Grid lines at the labelled ticks only, opaque in a pale colour (the tick pen) and
+            # behind the curves: more lines, or translucent ones, took a third of each paint each
+            axis.setStyle(maxTickLevel=0, tickAlpha=255)
             axis.setZValue(-1)
         plot.addLegend(offset=legend_at)  # negative: from the right or bottom
         plot.setMenuEnabled(True)
