@@ -39,6 +39,7 @@ from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa:
 from app.core.builder import GraphBuilder  # noqa: E402
 from app.core.project import Project, load, save  # noqa: E402
 from app.core.training.config import config_from_dict  # noqa: E402
+from app.core.training.events import EpochEnded, RunEnded, RunStarted  # noqa: E402
 from app.gui.app import application  # noqa: E402
 from app.gui.document import Document  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
@@ -103,14 +104,25 @@ def samples_per_second(samples_per_epoch: int, epoch_ends: list[float]) -> float
 
 
 class EpochClock:
-    """What throughput needs from a Graft run's events: the samples and when epochs end."""
+    """What throughput needs from a Graft run's events: the samples and when epochs end, as
+    seen on the training thread (the UI thread takes epoch ends up to 1/TAKE_HZ s late)."""
 
     def __init__(self):
         self.samples, self.ends, self.ended = 0, [], None
 
-    def see(self, event) -> None:
-        from app.core.training.events import EpochEnded, RunEnded, RunStarted
+    def watching(self, train):
+        """`train`, with each of its events seen here first, on its own thread."""
 
+        def watched(project, *, sink, **options):
+            def see_and_pass(event) -> None:
+                self.see(event)
+                sink(event)
+
+            return train(project, sink=see_and_pass, **options)
+
+        return watched
+
+    def see(self, event) -> None:
         if isinstance(event, RunStarted):
             self.samples = event.train_samples
         elif isinstance(event, EpochEnded):
@@ -189,8 +201,10 @@ def graft_dock(project: Project, probed: bool) -> tuple[float, list[float], int]
 
     probe.timeout.connect(tick)
     window.document.wait_until_analysed(120)
+    from app.core.training.runner import train
+
+    window.training.train_function = epochs.watching(train)
     assert window.training.start(), window.training.refusal()
-    window.training.run.events.connect(lambda events: [epochs.see(event) for event in events])
     clock.start()
     if probed:
         probe.start()

@@ -8,6 +8,7 @@ import time
 
 import keras
 import numpy as np
+import pytest
 
 from app.core.builder import GraphBuilder
 from app.core.project import Project, load, save
@@ -143,6 +144,20 @@ def test_a_stop_request_is_honoured_within_a_second(tmp_path):
     assert ended.weights.endswith("last.weights.h5")
 
 
+def test_a_stop_asked_for_after_an_epochs_last_step_ends_the_run_in_its_validation(tmp_path):
+    project = example_copy("transfer", tmp_path)
+    control, sink = RunControl(), Recorder()
+
+    def watch(event):
+        sink(event)
+        if isinstance(event, events.BatchEnded) and event.step == event.steps:
+            control.stop()  # validation comes next, then the epoch's end
+
+    ended = train(project, sink=watch, control=control, epochs=3)
+    assert ended.status == events.STOPPED
+    assert sink.of(events.EpochEnded) == []  # the validation did not finish the epoch
+
+
 def test_a_paused_run_waits_and_resumes(tmp_path):
     project = example_copy("transfer", tmp_path)
     control, sink = RunControl(), Recorder()
@@ -252,6 +267,33 @@ def test_a_crash_mid_phase_leaves_a_checkpoint_to_resume_from(tmp_path, monkeypa
     history = json.loads((runs / "run-002" / "history.json").read_text())
     assert [(row["phase"], row["epoch"]) for row in history][:4] == [
         ("head", 1), ("head", 2), ("head", 3), ("head", 4)]
+
+
+def test_a_run_resumed_after_a_crash_has_each_epoch_once_in_its_history(tmp_path, monkeypatch):
+    """The history on disk is the one of the last checkpoint: epochs after it, lost in the
+    crash, are trained again on resume and are not listed twice."""
+    from app.core.training import runner
+
+    project = example_copy("transfer", tmp_path)
+    run_dir = tmp_path / "transfer.runs" / "run-001"
+    monkeypatch.setattr(runner, "CHECKPOINT_SECONDS", 0.0)  # a checkpoint after the first epoch
+
+    def sink(event):
+        if isinstance(event, events.EpochEnded):
+            monkeypatch.setattr(runner, "CHECKPOINT_SECONDS", 1e9)  # and none after it
+            if event.epoch == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(project, sink=sink, epochs=4)
+    assert json.loads((run_dir / "state.json").read_text())["epoch"] == 1
+    assert [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())] == [1]
+    ended = train(project, sink=Recorder(), epochs=4, resume=True)
+    assert ended.status == events.FINISHED, ended.message + ended.details
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [(row["phase"], row["epoch"]) for row in history][:4] == [
+        ("head", 1), ("head", 2), ("head", 3), ("head", 4)]
+    assert (run_dir / "history.csv").read_text().count("\nhead,") == 4
 
 
 def test_reopening_the_project_after_training_gives_the_same_predictions(tmp_path):

@@ -4,6 +4,8 @@ on a timer, not per batch; results after evaluation."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -31,7 +33,7 @@ from app.gui.document import Document
 from app.gui.main_window import MainWindow
 from app.gui.training.dock import IDLE, PAUSED, RUNNING, format_duration, progress_text
 from app.gui.training.plots import DRAWING_SHARE, REDRAW_HZ, TrainingPlots
-from app.gui.training.worker import TrainingRun
+from app.gui.training.worker import BACKGROUND_NICE, TrainingRun, lower_training_priority
 from tests.conftest import EXAMPLES
 
 
@@ -308,31 +310,40 @@ def test_a_diverged_run_says_so_in_the_dock_and_the_status_bar(make_window, qtbo
     assert panel.failure_dialog is None  # no dialog for a diverged run: the banner says it
 
 
-def test_batches_reach_the_ui_thread_as_lists_and_other_events_after_them_in_order(qtbot):
-    """200 batches sent at once wake the UI thread a few times, not 200: it takes them on its
-    poll; the epoch that follows comes after them, and the run's end last."""
+def test_batches_and_epochs_reach_the_ui_thread_as_lists_and_other_events_in_order(qtbot):
+    """200 batches and 20 epochs sent at once wake the UI thread a few times, not 220: it
+    takes them on its poll, in order; a phase start wakes it, and the run's end comes last."""
     sent, release = threading.Event(), threading.Event()
 
     def trains(project, *, sink, control, **_):
         for step in range(1, 201):
             sink(_batch(step))
+            if step % 10 == 0:
+                sink(EpochEnded(0, step // 10 - 1, step // 10, {"loss": 1.0}, True))
         sent.set()
         release.wait(10)
-        sink(EpochEnded(0, 0, 1, {"loss": 1.0}, True))
+        sink(PhaseStarted(1, "tune", 3, 10, 1e-5, 10, 0))
         return RunEnded(FINISHED, "done")
 
     run = TrainingRun(None, train=trains)
     deliveries = []
     run.events.connect(deliveries.append)
     run.start()
-    qtbot.waitUntil(lambda: sum(map(len, deliveries)) == 200, timeout=5000)
-    assert sent.is_set() and len(deliveries) < 10  # not one per batch
+    qtbot.waitUntil(lambda: sum(map(len, deliveries)) == 220, timeout=5000)
+    assert sent.is_set() and len(deliveries) < 10  # not one per event
+    run._poll.stop()  # from here on, only a wake-up delivers anything
     with qtbot.waitSignal(run.ended, timeout=5000):
         release.set()
     assert run.wait(5000)
     events = [event for delivered in deliveries for event in delivered]
-    assert [event.global_step for event in events[:200]] == list(range(1, 201))
-    assert [type(event) for event in events[200:]] == [EpochEnded, RunEnded]
+    expected = []
+    for step in range(1, 201):
+        expected.append((BatchEnded, step))
+        if step % 10 == 0:
+            expected.append((EpochEnded, step // 10))
+    assert [(type(e), e.global_step if isinstance(e, BatchEnded) else e.global_epoch)
+            for e in events[:220]] == expected
+    assert [type(event) for event in events[220:]] == [PhaseStarted, RunEnded]
 
 
 def test_the_worker_delivers_exactly_one_run_ended(qtbot):
@@ -367,6 +378,25 @@ def test_closing_the_window_during_a_run_stops_it_and_waits_for_the_thread(make_
     assert window.close()
     assert thread.isFinished() and not panel.busy
     assert panel.last_result.status == STOPPED
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renicing threads is Linux's")
+def test_training_threads_give_way_to_the_ui_thread_and_are_looked_at_once(qtbot):
+    ui_thread = threading.get_native_id()
+    ui_priority = os.getpriority(os.PRIO_PROCESS, ui_thread)
+    seen, found = set(), {}
+
+    def training():
+        me = threading.get_native_id()
+        lower_training_priority(seen)
+        found["priority"], found["me"] = os.getpriority(os.PRIO_PROCESS, me), me
+
+    worker = threading.Thread(target=training)
+    worker.start()
+    worker.join()
+    assert found["priority"] == max(ui_priority, BACKGROUND_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, ui_thread) == ui_priority  # the UI keeps its priority
+    assert {found["me"], ui_thread} <= seen  # next epoch, only new threads are read
 
 
 def test_the_window_stays_responsive_during_a_run(make_window, qtbot, tmp_path):

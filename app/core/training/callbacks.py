@@ -38,7 +38,7 @@ class Progress(keras.callbacks.Callback):
         self.run.control.checkpoint()
 
     def on_train_batch_begin(self, batch, logs=None):
-        self.run.control.checkpoint()
+        self.run.control.checkpoint()  # once a step: a stop or pause acts before the next one
         self.started, self.first_step = time.perf_counter(), batch
 
     def on_train_batch_end(self, batch, logs=None):
@@ -61,9 +61,10 @@ class Progress(keras.callbacks.Callback):
         outputs = {key[:-5]: value for key, value in raw.items() if key != "loss"}
         run.sink(BatchEnded(self.index, self.epoch, batch + 1, run.data.steps_per_epoch,
                             run.global_step, loss, outputs, self.current_rate(), self.rate, left))
-        run.control.checkpoint()
 
-    def on_test_batch_end(self, batch, logs=None):
+    def on_test_batch_begin(self, batch, logs=None):
+        # Not at the batch's end: a callback with a batch-end hook makes Keras wait for each
+        # validation step's numbers; without one it hands them to its thread pool, as in fit
         self.run.control.checkpoint()
 
     def on_epoch_end(self, epoch, logs=None):

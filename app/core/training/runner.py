@@ -363,7 +363,7 @@ class _Run:
     # -- after each epoch and at the end -------------------------------------------------------
 
     def epoch_done(self, index: int, epoch: int, logs: dict) -> None:
-        """Keep the epoch's weights (as the best too, when they are), write the history, and
+        """Keep the epoch's weights (as the best too, when they are) and its row of the history,
         save a checkpoint when the last one is CHECKPOINT_SECONDS old; send the numbers."""
         self.global_epoch += 1
         self.good_weights = self.model.get_weights()
@@ -373,7 +373,6 @@ class _Run:
             self.best, self.best_weights, self.best_unsaved = value, self.good_weights, True
         row = {"phase": self.phases[index].name, "epoch": epoch + 1, **logs}
         self.history.append(row)
-        _write_history(self.folder, self.history)
         self.resume_at = (index, epoch + 1)
         if epoch + 1 >= self.phases[index].epochs:
             self.resume_at = (index + 1, 0)
@@ -418,6 +417,9 @@ class _Run:
         return RunEnded(status, message, weights=relative)
 
     def _write_state(self, status: str, phase: int, epoch: int) -> None:
+        """state.json and the history up to now, which a resume from this state goes on from
+        (written with every checkpoint, not every epoch: a small model's epoch is 0.1 s)."""
+        _write_history(self.folder, self.history)
         state = {"status": status, "phase": phase, "epoch": epoch,
                  "phases": [p.to_dict() for p in self.phases]}
         (self.folder / "state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
@@ -468,9 +470,10 @@ class _Run:
 
 
 def _targets(dataset, outputs):
-    """`dataset` with only the targets of `outputs` (a phase trains some Outputs only)."""
-    if dataset is None:
-        return None
+    """`dataset` with only the targets of `outputs` (a phase trains some Outputs only);
+    as it is when it has just those, so a common phase adds no step to the pipeline."""
+    if dataset is None or set(dataset.element_spec[1]) == set(outputs):
+        return dataset
     return dataset.map(lambda x, y: (x, {name: y[name] for name in outputs}))
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -214,8 +214,7 @@ class TrainingPanel(QWidget):
         layout.addLayout(banner_row)
         layout.addWidget(self.tabs, 1)
 
-        self.progress_timer = QTimer(self, interval=1000 // PROGRESS_HZ)
-        self.progress_timer.timeout.connect(self._update_progress)
+        self._progress_shown = 0.0  # when the bar last showed a batch (time.monotonic)
         self._set_state(IDLE)
 
     # -- construction ---------------------------------------------------------------------
@@ -427,7 +426,6 @@ class TrainingPanel(QWidget):
         self._show_progress_text(progress_text(0, None, None))
         self.statusMessage.emit("Resuming the last training run…" if resume else "Training started…", 4000)
         self.run.start()
-        self.progress_timer.start()
         return True
 
     def toggle_pause(self) -> None:
@@ -470,7 +468,6 @@ class TrainingPanel(QWidget):
             run.setParent(None)
             _unfinished.append(run)
             run.ended.connect(lambda _: _unfinished.remove(run) if run in _unfinished else None)
-        self.progress_timer.stop()
         return done
 
     # -- events ------------------------------------------------------------------------------
@@ -488,6 +485,8 @@ class TrainingPanel(QWidget):
             self._on_event(event)
         if batches:
             self._on_batches(batches)
+        if time.monotonic() - self._progress_shown >= 1 / PROGRESS_HZ:
+            self._update_progress()
 
     def _on_batches(self, batches: list[BatchEnded]) -> None:
         self.plots.add_batches(batches)
@@ -517,7 +516,6 @@ class TrainingPanel(QWidget):
             self._finish(event)
 
     def _finish(self, ended: RunEnded) -> None:
-        self.progress_timer.stop()
         self.plots.redraw()
         self.last_result = ended
         if ended.status == STOPPED:
@@ -605,10 +603,12 @@ class TrainingPanel(QWidget):
         return self.progress.format().replace("%%", "%")
 
     def _update_progress(self) -> None:
-        """At most PROGRESS_HZ times a second: the bar and its text from the latest batch."""
+        """The bar and its text from the latest batch; events show it at most PROGRESS_HZ
+        times a second (it arrives with the UI's poll, on no timer of its own)."""
         if not self._progress_dirty or self.state == STOPPING:
             return
         self._progress_dirty = False
+        self._progress_shown = time.monotonic()
         text = progress_text(self._phase_count, self._phase, self._batch)
         if self.state == PAUSED:
             text = f"Paused · {text}"

@@ -3,8 +3,8 @@ every epoch (training solid, validation dashed, one curve per Output), and the l
 
 Events only append to numpy buffers. A timer redraws only the curves whose data changed, at
 most REDRAW_HZ times a second and less often when drawing is slow: the plots take at most
-DRAWING_SHARE of the UI thread's time, which training shares the cores (and Python's GIL)
-with. So a run of 100,000 batches costs a few thousand redraws rather than 100,000. The
+DRAWING_SHARE of the time, because drawing holds Python's lock (the GIL), which training
+needs too. So a run of 100,000 batches costs a few thousand redraws rather than 100,000. The
 plots clip to the view and downsample (peak mode), so long curves stay fast. Earlier runs
 stay in the plots, dimmed, for comparison."""
 
@@ -34,10 +34,10 @@ from app.core.training.events import BatchEnded, EpochEnded
 from app.gui.theme import colors
 
 REDRAW_HZ = 25  # at most this many redraws a second, whatever the batch rate
-# And the redraws and their painting take at most this share of the time. Where training
-# fills every core, each millisecond of drawing costs training about 1.35 ms (measured:
-# the painting holds Python's lock), so 1.5 % keeps its cost near 2 %, and a 15 ms redraw
-# still comes about once a second.
+# And the redraws and their painting take at most this share of the time. Painting holds
+# Python's lock, which training needs between its steps: each millisecond of drawing costs a
+# small model's training about 1.35 ms (measured), so 1.5 % keeps its cost near 2 %, and a
+# 15 ms redraw still comes about once a second.
 DRAWING_SHARE = 0.015
 SLOWEST_REDRAW_MS = 2000  # but never less often than this
 DEFAULT_SMOOTHING = 0.9

@@ -2,10 +2,11 @@
 
 The core runner builds, compiles and fits on the thread that calls it (Keras keeps
 per-thread state), so the whole `train()` call runs on a QThread of its own. Its events
-queue up in order and reach the UI thread as lists. Batches only wait: the UI thread takes
-them TAKE_HZ times a second. Any other event wakes it at once, with the batches before it.
-A small model's hundreds of batches a second so cost the UI (and the training thread, which
-hands it Python's lock on each wake-up) a few wake-ups, not one per batch. Whatever happens,
+queue up in order and reach the UI thread as lists. Batch and epoch ends only wait: the UI
+thread takes them TAKE_HZ times a second. Any other event (a run or phase starting, the
+evaluation, the end) wakes it at once, with those before it. A small model's hundreds of
+batches and dozens of epochs a second so cost the UI (and the training thread, which hands
+it Python's lock on each wake-up) a few wake-ups, not one per event. Whatever happens,
 the last event is exactly one `RunEnded`: an exception that escapes the runner becomes a
 "failed" RunEnded with its traceback, never a silent stop."""
 
@@ -21,30 +22,45 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, QTimer, Signal, Slot
 
-from app.core.training.events import FAILED, STOPPED, BatchEnded, RunControl, RunEnded, StopRequested
+from app.core.training.events import (
+    FAILED,
+    STOPPED,
+    BatchEnded,
+    EpochEnded,
+    RunControl,
+    RunEnded,
+    StopRequested,
+)
 
 TrainFunction = Callable[..., RunEnded]
 BACKGROUND_NICE = 10  # the CPU priority of training: the editor's UI thread goes first
 # While a run trains, Python hands the GIL to a waiting thread after this long (default 5 ms):
 # painting the plots calls into Python dozens of times, each call waiting for the GIL.
 SWITCH_INTERVAL_S = 0.0005
-TAKE_HZ = 10  # the UI thread takes the waiting batches this often: the progress bar shows 5 a second
+TAKE_HZ = 10  # the UI thread takes the waiting batches and epochs this often
+WAITING = (BatchEnded, EpochEnded)  # progress, which waits for the UI's poll rather than wake it
 _training = {"runs": 0, "interval": sys.getswitchinterval()}  # runs on their threads now
 
 
-def lower_training_priority() -> None:
+def lower_training_priority(seen: set[int]) -> None:
     """On Linux, renice the calling (training) thread and TensorFlow's compute pools, so the
     UI thread gets a core the moment it needs one; training takes what is left, which is
     nearly all. Raising niceness needs no privileges; elsewhere the QThread's LowPriority
-    covers the worker thread."""
+    covers the worker thread. Threads in `seen` were looked at before (reading each one's
+    name again every epoch cost a small model half a percent); threads that reniced ones
+    start are born reniced."""
     tasks = Path("/proc/self/task")
     if not tasks.is_dir():
         return
     me = threading.get_native_id()
     for task in tasks.iterdir():
         try:
-            if int(task.name) == me or (task / "comm").read_text().startswith("tf_"):
-                os.setpriority(os.PRIO_PROCESS, int(task.name), BACKGROUND_NICE)
+            native_id = int(task.name)
+            if native_id in seen:
+                continue
+            seen.add(native_id)
+            if native_id == me or (task / "comm").read_text().startswith("tf_"):
+                os.setpriority(os.PRIO_PROCESS, native_id, BACKGROUND_NICE)
         except (OSError, ValueError):
             pass  # the thread has ended, or the platform says no: priority is only a hint
 
@@ -90,7 +106,7 @@ class TrainingRun(QObject):
         self._woken = False  # an `arrived` signal is on its way
         self._thread = _Thread(self._work, self)
         self._thread.arrived.connect(self._take, Qt.ConnectionType.QueuedConnection)
-        self._poll = QTimer(self, interval=1000 // TAKE_HZ)  # for the batches, which never wake it
+        self._poll = QTimer(self, interval=1000 // TAKE_HZ)  # for the progress, which never wakes it
         self._poll.timeout.connect(self._take)
 
     # -- UI thread -----------------------------------------------------------------------
@@ -149,11 +165,11 @@ class TrainingRun(QObject):
             self.ended.emit(ended)
 
     def _post(self, event) -> None:
-        """On the worker thread: queue `event`; wake the UI thread for anything but a batch,
-        unless it is woken already. Batches wait for the UI's poll."""
+        """On the worker thread: queue `event`; wake the UI thread for anything but progress,
+        unless it is woken already. Progress waits for the UI's poll."""
         with self._lock:
             self._waiting.append(event)
-            if self._woken or isinstance(event, BatchEnded):
+            if self._woken or isinstance(event, WAITING):
                 return
             self._woken = True
         self._thread.arrived.emit()
@@ -161,10 +177,11 @@ class TrainingRun(QObject):
     # -- worker thread --------------------------------------------------------------------
     def _work(self) -> None:
         ended: list[RunEnded] = []
+        reniced: set[int] = set()
 
         def sink(event) -> None:
             if isinstance(event, BatchEnded) and event.step == 1:
-                lower_training_priority()  # each epoch: tf.data's pools start with the first batch
+                lower_training_priority(reniced)  # each epoch: tf.data's pools start with the first batch
             if isinstance(event, RunEnded):
                 if ended:
                     return  # one RunEnded per run, the first one
