@@ -70,20 +70,23 @@ def _paste(graph: Graph, clip: Project, verb: str, offset: tuple[float, float],
         offset = (at[0] - min(node.position[0] for node in nodes),
                   at[1] - min(node.position[1] for node in nodes))
     rebased = _rebased_params(clip, base_dir or Path.cwd())
-    reserved: set[str] = set()
+    # Ids and names are apart: a node named "n1" keeps its name beside a new node whose id is n1
+    ids: set[str] = set()
+    names: set[str] = set()
     new_ids: dict[str, str] = {}
     commands: list[Command] = []
     for node in nodes:
         pasted = new_node(graph, node.type, rebased.get(node.id, node.params),
                           (node.position[0] + offset[0], node.position[1] + offset[1]),
-                          name=graph.unique_name(node.name, reserved), reserved=reserved)
-        reserved |= {pasted.id, pasted.name}
+                          name=graph.unique_name(node.name, names), reserved=ids)
+        ids.add(pasted.id)
+        names.add(pasted.name)
         new_ids[node.id] = pasted.id
         commands.append(AddNode(pasted))
     for edge in clip.graph.edges:
-        pasted_edge = Edge(graph.new_edge_id(reserved), new_ids[edge.source], edge.source_port,
+        pasted_edge = Edge(graph.new_edge_id(ids), new_ids[edge.source], edge.source_port,
                            new_ids[edge.target], edge.target_port)
-        reserved.add(pasted_edge.id)
+        ids.add(pasted_edge.id)
         commands.append(Connect(pasted_edge))
     return PasteNodes(f"{verb} {len(nodes)} node{'s' if len(nodes) != 1 else ''}", commands)
 

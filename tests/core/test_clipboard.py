@@ -64,6 +64,15 @@ def test_pasting_everything_into_an_empty_graph_reproduces_the_graph(graph):
     assert by_name(target) == by_name(graph)
 
 
+def test_a_pasted_node_named_like_a_new_id_keeps_its_name():
+    b = GraphBuilder()
+    b.add("a", "Activation", 0, 0)
+    b.add("n1", "Activation", 1, 0)  # the first pasted node gets the id n1
+    target = Graph()
+    CommandStack(target).push(paste_command(target, copy_text(b.graph, [n.id for n in b.graph.nodes])))
+    assert [node.name for node in target.nodes] == ["a", "n1"]
+
+
 def test_paste_shifts_by_the_offset_and_exposes_the_new_ids():
     graph, ids = parallel()
     command = paste_command(graph, copy_text(graph, [ids["cnn"], ids["fused"]]), offset=(10.0, -5.0))
