@@ -3,7 +3,7 @@ does the window stay responsive meanwhile?
 
 The same compiled model on the same tf.data pipeline is trained (a) by a plain `model.fit`
 on the main thread, as a notebook would, and (b) from the editor's Training dock: Graft's
-runner on its worker thread, every batch crossing to the UI thread and the plots redrawing.
+runner on its worker thread, batches and epochs reaching the UI thread and the plots redrawing.
 A third run, (c), trains with Graft's runner on a plain thread and no window, to tell the
 runner's own cost from the UI's. Throughput counts the samples of the epochs after the first
 (the first one traces the training step). Runs alternate, in turn forwards and backwards,
@@ -279,8 +279,8 @@ def report(results: list[dict]) -> str:
         f"its worker thread, batch and epoch ends reaching the UI thread {TAKE_HZ} times a second, the plots "
         f"redrawing at most {REDRAW_HZ} times a second and within {DRAWING_SHARE:.1%} of the time. "
         "Throughput counts the epochs after the first, timed on the training thread; medians "
-        "over alternating runs (in turn "
-        "forwards and backwards, each from a cleared Keras session), with each round's ratio. "
+        "over alternating runs (in turn forwards and backwards, each from a cleared Keras "
+        "session), with each round's ratio. "
         f"UI latency: how late a {PROBE_MS} ms timer on the UI thread fires while (b) trains, in a "
         "run of its own, so that the probe's 100 wake-ups a second, which an idle editor never "
         "has, are not counted against throughput; the last column shows the throughput while "

@@ -127,6 +127,11 @@ def _ended(qtbot, panel, timeout=10000) -> RunEnded:
 # -- a real run ------------------------------------------------------------------------------
 
 
+def _received(panel) -> int:
+    """Batches that reached the plots (they draw them later, on their timer)."""
+    return panel.plots.current.raw_loss.n
+
+
 def test_a_real_run_plots_batches_pauses_resumes_and_stops_from_the_keyboard(make_window, qtbot, tmp_path):
     path = example_copy("transfer", tmp_path, batch_size=16)
     window = open_window(make_window, path)
@@ -135,12 +140,9 @@ def test_a_real_run_plots_batches_pauses_resumes_and_stops_from_the_keyboard(mak
     qtbot.keyClick(window, Qt.Key.Key_F5)  # Start
     assert panel.busy and window.training_dock.isVisible()
     assert not panel.start_action.isEnabled() and panel.stop_action.isEnabled()
-    def received():  # batches that reached the plots (they draw them later, on their timer)
-        return panel.plots.current.raw_loss.n
-
     qtbot.waitUntil(lambda: panel.plots.batch_count > 0, timeout=60000)  # TensorFlow, compile, data
-    first = received()
-    qtbot.waitUntil(lambda: received() > first + 5, timeout=10000)
+    first = _received(panel)
+    qtbot.waitUntil(lambda: _received(panel) > first + 5, timeout=10000)
     qtbot.waitUntil(lambda: panel.progress_label.startswith("Phase 1/2 'head' · epoch ")
                     and "samples/s" in panel.progress_label, timeout=2000)  # the bar shows 5 a second
     assert "left" in panel.progress_label
@@ -150,12 +152,12 @@ def test_a_real_run_plots_batches_pauses_resumes_and_stops_from_the_keyboard(mak
     assert panel.state == PAUSED and panel.run.control.paused
     assert panel.pause_action.text() == "&Resume Training"
     qtbot.wait(400)  # at most one step was under way
-    paused_at = received()
+    paused_at = _received(panel)
     qtbot.wait(500)
-    assert received() == paused_at
+    assert _received(panel) == paused_at
     qtbot.keyClick(window, Qt.Key.Key_F6)  # Resume
     assert panel.state == RUNNING
-    qtbot.waitUntil(lambda: received() > paused_at, timeout=5000)
+    qtbot.waitUntil(lambda: _received(panel) > paused_at, timeout=5000)
 
     stopped_at = time.monotonic()
     with qtbot.waitSignal(panel.runEnded, timeout=3000) as ended:
@@ -184,16 +186,13 @@ def test_pause_blocks_the_runner_and_resume_lets_it_go_on(make_window, qtbot, tm
     window = _wine_window(make_window, tmp_path, runner)
     panel = window.training
     assert panel.start()
-    def received():  # batches that reached the plots (they draw them later, on their timer)
-        return panel.plots.current.raw_loss.n
-
-    qtbot.waitUntil(lambda: received() > 20, timeout=5000)
+    qtbot.waitUntil(lambda: _received(panel) > 20, timeout=5000)
     panel.pause_action.trigger()
     assert panel.state == PAUSED and panel.run.control.paused
     qtbot.wait(300)  # the batches sent before the pause arrive with the next poll
-    paused_at = received()
+    paused_at = _received(panel)
     qtbot.wait(300)
-    assert received() == paused_at
+    assert _received(panel) == paused_at
     assert panel.progress_label.startswith("Paused · Phase 1/1 'train'")
     panel.pause_action.trigger()
     assert panel.state == RUNNING and not panel.run.control.paused
