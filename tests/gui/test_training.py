@@ -222,6 +222,21 @@ def test_the_runner_gets_a_snapshot_and_the_weights_come_back_as_an_undoable_cha
     assert not window.document.modified
 
 
+def test_the_bar_shows_how_the_run_ended_not_the_batch_delivered_with_the_end(make_window, qtbot, tmp_path):
+    def trains(project, *, sink, control, **_):
+        sink(RunStarted("run-001", ["train"], ["cultivar"], 142, 36, None))
+        sink(PhaseStarted(0, "train", 1, 10, 1e-3, 100, 0))
+        sink(_batch(1))
+        time.sleep(0.5)  # longer than the bar waits between updates
+        sink(_batch(2))  # taken in one list with the end
+        return RunEnded(FINISHED, "training finished")
+
+    panel = _wine_window(make_window, tmp_path, trains).training
+    with qtbot.waitSignal(panel.runEnded, timeout=5000):
+        assert panel.start()
+    assert panel.progress_label.startswith("Finished in ")
+
+
 def test_resume_last_run_calls_the_runner_with_resume(make_window, qtbot, tmp_path):
     runner = FakeRunner()
     window = _wine_window(make_window, tmp_path, runner)

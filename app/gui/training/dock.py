@@ -604,8 +604,9 @@ class TrainingPanel(QWidget):
 
     def _update_progress(self) -> None:
         """The bar and its text from the latest batch; events show it at most PROGRESS_HZ
-        times a second (it arrives with the UI's poll, on no timer of its own)."""
-        if not self._progress_dirty or self.state == STOPPING:
+        times a second (it arrives with the UI's poll, on no timer of its own). Once a stop
+        was asked for, or the run ended, the bar says so instead."""
+        if not self._progress_dirty or self.state in (STOPPING, IDLE):
             return
         self._progress_dirty = False
         self._progress_shown = time.monotonic()
