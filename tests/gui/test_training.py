@@ -4,8 +4,6 @@ on a timer, not per batch; results after evaluation."""
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 
@@ -33,7 +31,7 @@ from app.gui.document import Document
 from app.gui.main_window import MainWindow
 from app.gui.training.dock import IDLE, PAUSED, RUNNING, format_duration, progress_text
 from app.gui.training.plots import DRAWING_SHARE, REDRAW_HZ, TrainingPlots
-from app.gui.training.worker import BACKGROUND_NICE, TrainingRun, lower_training_priority
+from app.gui.training.worker import TrainingRun
 from tests.conftest import EXAMPLES
 
 
@@ -392,25 +390,6 @@ def test_closing_the_window_during_a_run_stops_it_and_waits_for_the_thread(make_
     assert window.close()
     assert thread.isFinished() and not panel.busy
     assert panel.last_result.status == STOPPED
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renicing threads is Linux's")
-def test_training_threads_give_way_to_the_ui_thread_and_are_looked_at_once(qtbot):
-    ui_thread = threading.get_native_id()
-    ui_priority = os.getpriority(os.PRIO_PROCESS, ui_thread)
-    seen, found = set(), {}
-
-    def training():
-        me = threading.get_native_id()
-        lower_training_priority(seen)
-        found["priority"], found["me"] = os.getpriority(os.PRIO_PROCESS, me), me
-
-    worker = threading.Thread(target=training)
-    worker.start()
-    worker.join()
-    assert found["priority"] == max(ui_priority, BACKGROUND_NICE)
-    assert os.getpriority(os.PRIO_PROCESS, ui_thread) == ui_priority  # the UI keeps its priority
-    assert {found["me"], ui_thread} <= seen  # next epoch, only new threads are read
 
 
 def test_the_window_stays_responsive_during_a_run(make_window, qtbot, tmp_path):

@@ -6,19 +6,18 @@ queue up in order and reach the UI thread as lists. Batch and epoch ends only wa
 thread takes them TAKE_HZ times a second. Any other event (a run or phase starting, the
 evaluation, the end) wakes it at once, with those before it. A small model's hundreds of
 batches and dozens of epochs a second so cost the UI (and the training thread, which hands
-it Python's lock on each wake-up) a few wake-ups, not one per event. Whatever happens,
+it Python's lock on each wake-up) a few wake-ups, not one per event. The thread trains at
+normal priority, as a plain `fit` would: the UI thread needs a core only a few percent of
+the time, and a lowered priority let every other thread go first. Whatever happens,
 the last event is exactly one `RunEnded`: an exception that escapes the runner becomes a
 "failed" RunEnded with its traceback, never a silent stop."""
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import traceback
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, QTimer, Signal, Slot
 
@@ -33,36 +32,8 @@ from app.core.training.events import (
 )
 
 TrainFunction = Callable[..., RunEnded]
-BACKGROUND_NICE = 10  # the CPU priority of training: the editor's UI thread goes first
-# While a run trains, Python hands the GIL to a waiting thread after this long (default 5 ms):
-# painting the plots calls into Python dozens of times, each call waiting for the GIL.
-SWITCH_INTERVAL_S = 0.0005
 TAKE_HZ = 10  # the UI thread takes the waiting batches and epochs this often
 WAITING = (BatchEnded, EpochEnded)  # progress, which waits for the UI's poll rather than wake it
-_training = {"runs": 0, "interval": sys.getswitchinterval()}  # runs on their threads now
-
-
-def lower_training_priority(seen: set[int]) -> None:
-    """On Linux, renice the calling (training) thread and TensorFlow's compute pools, so the
-    UI thread gets a core the moment it needs one; training takes what is left, which is
-    nearly all. Raising niceness needs no privileges; elsewhere the QThread's LowPriority
-    covers the worker thread. Threads in `seen` were looked at before (reading each one's
-    name again every epoch cost a small model half a percent); threads that reniced ones
-    start are born reniced."""
-    tasks = Path("/proc/self/task")
-    if not tasks.is_dir():
-        return
-    me = threading.get_native_id()
-    for task in tasks.iterdir():
-        try:
-            native_id = int(task.name)
-            if native_id in seen:
-                continue
-            seen.add(native_id)
-            if native_id == me or (task / "comm").read_text().startswith("tf_"):
-                os.setpriority(os.PRIO_PROCESS, native_id, BACKGROUND_NICE)
-        except (OSError, ValueError):
-            pass  # the thread has ended, or the platform says no: priority is only a hint
 
 
 def _core_train() -> TrainFunction:
@@ -112,12 +83,8 @@ class TrainingRun(QObject):
     # -- UI thread -----------------------------------------------------------------------
     def start(self) -> None:
         self._started = True
-        if _training["runs"] == 0:
-            _training["interval"] = sys.getswitchinterval()
-            sys.setswitchinterval(min(SWITCH_INTERVAL_S, _training["interval"]))
-        _training["runs"] += 1
         self._poll.start()
-        self._thread.start(QThread.Priority.LowPriority)
+        self._thread.start()
 
     @property
     def running(self) -> bool:
@@ -159,9 +126,6 @@ class TrainingRun(QObject):
         if ended is not None:
             self.result = ended
             self._poll.stop()
-            _training["runs"] -= 1
-            if _training["runs"] == 0:
-                sys.setswitchinterval(_training["interval"])
             self.ended.emit(ended)
 
     def _post(self, event) -> None:
@@ -177,11 +141,8 @@ class TrainingRun(QObject):
     # -- worker thread --------------------------------------------------------------------
     def _work(self) -> None:
         ended: list[RunEnded] = []
-        reniced: set[int] = set()
 
         def sink(event) -> None:
-            if isinstance(event, BatchEnded) and event.step == 1:
-                lower_training_priority(reniced)  # each epoch: tf.data's pools start with the first batch
             if isinstance(event, RunEnded):
                 if ended:
                     return  # one RunEnded per run, the first one
