@@ -142,7 +142,7 @@ def test_a_real_run_plots_batches_pauses_resumes_and_stops_from_the_keyboard(mak
     first = _received(panel)
     qtbot.waitUntil(lambda: _received(panel) > first + 5, timeout=10000)
     qtbot.waitUntil(lambda: panel.progress_label.startswith("Phase 1/2 'head' · epoch ")
-                    and "samples/s" in panel.progress_label, timeout=2000)  # the bar shows 5 a second
+                    and "samples/s" in panel.progress_label, timeout=2000)  # the bar shows twice a second
     assert "left" in panel.progress_label
     assert panel.state == RUNNING
 

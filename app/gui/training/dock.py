@@ -49,7 +49,7 @@ from app.gui.training.setup import SetupView, replaced
 from app.gui.training.worker import TrainFunction, TrainingRun
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
-PROGRESS_HZ = 5  # the bar and its text repaint with their parent dock: 5 a second reads as live
+PROGRESS_HZ = 2  # the bar and its text repaint with their parent dock: twice a second reads as live
 PROGRESS_STEPS = 1000  # the bar's resolution
 
 _unfinished: list[TrainingRun] = []  # runs still on their thread after their window closed
