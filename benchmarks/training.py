@@ -345,8 +345,9 @@ def report(results: list[dict]) -> str:
         "",
         "At one step per call, digits runs about 400 steps a second, and this machine's noise is "
         "large: the same plain `fit` slows by a third as the host gets busier, and single rounds "
-        "of (b)/(a) range from 0.8 to 1.1, hence the many rounds and the medians. At 8 steps per "
-        "call the per-step Python is paid once per call.",
+        "of (b)/(a) range from 0.8 to 1.1, hence the many rounds and the medians. MobileNetV2 "
+        "has only three rounds, each minutes long, so its ratio is the least certain: read its "
+        "rounds. At 8 steps per call the per-step Python is paid once per call.",
         "",
         f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
