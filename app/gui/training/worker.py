@@ -32,7 +32,7 @@ from app.core.training.events import (
 )
 
 TrainFunction = Callable[..., RunEnded]
-TAKE_HZ = 5  # the UI thread takes the waiting batches and epochs this often (10 cost a small model 2-3 %)
+TAKE_HZ = 5  # the UI thread takes the waiting batches and epochs this often (10 cost a small model ~2 %)
 WAITING = (BatchEnded, EpochEnded)  # progress, which waits for the UI's poll rather than wake it
 
 
