@@ -380,9 +380,9 @@ class _Run:
             self._checkpoint()  # the phase's end saves one anyway
         self.sink(EpochEnded(index, epoch, self.global_epoch, logs, best))
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, status: str = STOPPED) -> None:
         """last.weights.h5 (the model as it is now), best.weights.h5 when a better epoch came
-        since, and the state a crash now would resume from."""
+        since, and the state a crash now would resume from (`status`: how the run stands)."""
         self.model.save_weights(self.folder / "last.weights.h5")
         if self.optimizer is not None and self.optimizer.built:
             staged = self.folder / f".{OPTIMIZER_FILE}"  # moved into place whole: a crash leaves the old one
@@ -396,7 +396,7 @@ class _Run:
             self.model.save_weights(self.folder / "best.weights.h5")
             self.model.set_weights(now)
             self.best_unsaved = False
-        self._write_state(STOPPED, *self.resume_at)
+        self._write_state(status, *self.resume_at)
         self.saved_at = time.monotonic()
 
     def _end(self, status: str, message: str) -> RunEnded:
@@ -404,13 +404,14 @@ class _Run:
         if status == DIVERGED:
             self.model.set_weights(self.good_weights)
         if status in (DIVERGED, STOPPED):  # nothing trained so far is lost
-            self._checkpoint()
+            self._checkpoint(status)
+        else:
+            self._write_state(status, *self.resume_at)
         best = self.folder / "best.weights.h5"
         if status == FINISHED and best.is_file():
             weights = best
         elif (self.folder / "last.weights.h5").is_file():
             weights = self.folder / "last.weights.h5"
-        self._write_state(status, *self.resume_at)
         relative = None
         if weights is not None:
             relative = _relative(weights, self.project.context.base_dir)
