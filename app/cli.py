@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from app.core.project import SUFFIX, ProjectError, changed_models, load, save
+from app.core.document.fileformat import ProjectError, load, save
+from app.core.document.paths import inside
+from app.core.document.project import SUFFIX, changed_models
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -31,7 +33,7 @@ def _load(path: str):
 
 
 def cmd_validate(args) -> int:
-    from app.core.validate import ERROR, WARNING, analyze
+    from app.core.analysis.validate import ERROR, WARNING, analyze
 
     project = _load(args.project)
     if project is None:
@@ -50,8 +52,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from app.core.compile import CompileError, compile_graph
-    from app.core.validate import analyze
+    from app.core.analysis.validate import analyze
+    from app.core.build.compile import CompileError, compile_graph
 
     project = _load(args.project)
     if project is None:
@@ -109,7 +111,7 @@ def _node_table(graph, analysis, compiled_counts: dict) -> str:
 def cmd_train(args) -> int:
     """The editor's runner, headless: a text progress bar, then the project points at the
     trained weights (saved in place)."""
-    from app.core.training.config import ConfigError
+    from app.core.document.training_setup import ConfigError
     from app.core.training.events import DIVERGED, FINISHED, STOPPED, RunControl
     from app.core.training.runner import train
 
@@ -131,13 +133,29 @@ def cmd_train(args) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     if ended.weights and ended.status in (FINISHED, STOPPED, DIVERGED):
-        project.training.weights = ended.weights
-        save(project, project.path)
-        print(f"{args.project} now uses the weights {ended.weights}")
+        _use_weights(project, ended.weights, args.project)
     if ended.details:
         print(ended.details, file=sys.stderr)
     print(ended.message, file=sys.stderr if ended.status != FINISHED else sys.stdout)
     return {FINISHED: EXIT_OK, STOPPED: EXIT_INTERRUPTED}.get(ended.status, EXIT_PROBLEMS)
+
+
+def _use_weights(project, weights: str, shown: str) -> None:
+    """Point the project at a run's weights, through the same command the editor uses, and
+    save it. Only weights inside the project's folder are written into it, as a path relative
+    to it: a project never names a path outside its folder because of a run (a shipped example
+    trained with --out elsewhere stays as it was)."""
+    from app.core.editing.commands import CommandStack, edit_training
+
+    path = project.context.resolve(weights)
+    if not inside(path, project.path.parent):
+        print(f"{shown} is unchanged: the weights {path} are outside its folder. To use them, train "
+              "with --out inside the project's folder, or copy them there and set training.weights "
+              "in the editor's Training panel")
+        return
+    CommandStack(project).push(edit_training(project.training, "Store trained weights", weights=weights))
+    save(project, project.path)
+    print(f"{shown} now uses the weights {weights}")
 
 
 def _show_strategy_notes() -> None:
@@ -199,7 +217,8 @@ class TextProgress:
 
 def cmd_export(args) -> int:
     """Write the (trained) model in one format, proved by loading it back (or running it)."""
-    from app.core.export import ExportError, export
+    from app.core.export.common import ExportError
+    from app.core.export.formats import export
 
     project = _load(args.project)
     if project is None:
@@ -220,6 +239,9 @@ def cmd_editor(paths: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from app.core.export.formats import FORMATS
+    from app.core.training.distributed import STRATEGIES
+
     parser = argparse.ArgumentParser(
         prog="graft", description="Compose pretrained Keras models on a node graph.")
     commands = parser.add_subparsers(dest="command")
@@ -237,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--phase", help="run only the phase with this name")
     train.add_argument("--out", help="folder for the weights and history (default: PROJECT.runs/run-NNN)")
     train.add_argument("--resume", action="store_true", help="go on with the last stopped run")
-    train.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
+    train.add_argument("--strategy", choices=STRATEGIES, default="default",
                        help="default: Keras fit on one device; mirrored: every local GPU; multiworker: "
                        "several machines, as the TF_CONFIG environment variable describes (docs/cluster.md)")
     train.set_defaults(run=cmd_train)
@@ -245,8 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="write the trained model as a SavedModel, .keras, Python script or ONNX, checked "
         "by loading it back; or a model report")
     export.add_argument("project", help="a .graft project file")
-    formats = ["savedmodel", "keras", "python", "onnx", "report"]
-    export.add_argument("--format", required=True, choices=formats,
+    export.add_argument("--format", required=True, choices=list(FORMATS),
                         help="savedmodel: a folder for TensorFlow Serving; keras: one .keras file; python: a "
                         "script and its weights file; onnx: needs graft-studio[onnx]; report: an HTML page")
     export.add_argument("-o", "--output", required=True, help="the file or folder to write")

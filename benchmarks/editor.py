@@ -42,9 +42,9 @@ from PySide6 import __version__ as PYSIDE_VERSION  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
 import app.gui.canvas.items as items  # noqa: E402
-from app.core.builder import GraphBuilder  # noqa: E402
-from app.core.graph import Graph  # noqa: E402
-from app.core.project import Project  # noqa: E402
+from app.core.document.project import Project  # noqa: E402
+from app.core.editing.builder import GraphBuilder  # noqa: E402
+from app.core.graph.graph import Graph  # noqa: E402
 from app.gui.app import application  # noqa: E402
 from app.gui.document import Document  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402

@@ -37,9 +37,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
 
-from app.core.builder import GraphBuilder  # noqa: E402
-from app.core.project import Project, load, save  # noqa: E402
-from app.core.training.config import config_from_dict  # noqa: E402
+from app.core.document.fileformat import load, save  # noqa: E402
+from app.core.document.project import Project  # noqa: E402
+from app.core.document.training_setup import config_from_dict  # noqa: E402
+from app.core.editing.builder import GraphBuilder  # noqa: E402
 from app.core.training.events import EpochEnded, RunEnded, RunStarted  # noqa: E402
 from app.gui.app import application  # noqa: E402
 from app.gui.document import Document  # noqa: E402
@@ -140,9 +141,9 @@ def plain_fit(project: Project) -> float:
     """Samples per second of a plain `fit` after its first epoch, on the main thread."""
     import keras
 
-    from app.core.compile import compile_graph
+    from app.core.analysis.validate import analyze
+    from app.core.build.compile import compile_graph
     from app.core.training.data import prepare
-    from app.core.validate import analyze
 
     settings = project.training.settings
     keras.utils.set_random_seed(settings["seed"])

@@ -32,10 +32,10 @@ import networkx as nx
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.core.commands import AddNode, CommandStack, Disconnect, SetParams, connect, new_node  # noqa: E402
-from app.core.compile import compile_graph  # noqa: E402
-from app.core.graph import Graph  # noqa: E402
-from app.core.validate import Analyzer  # noqa: E402
+from app.core.analysis.validate import Analyzer  # noqa: E402
+from app.core.build.compile import compile_graph  # noqa: E402
+from app.core.editing.commands import AddNode, CommandStack, Disconnect, SetParams, connect, new_node  # noqa: E402
+from app.core.graph.graph import Graph  # noqa: E402
 from benchmarks.report import DOC, write_section  # noqa: E402
 
 TARGET_NODES = 2000

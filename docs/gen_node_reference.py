@@ -20,12 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.core.graph import Node  # noqa: E402
+from app.core.cards.applications import APPLICATIONS  # noqa: E402
+from app.core.graph.graph import Node  # noqa: E402
+from app.core.graph.params import KINDS, Param, describe  # noqa: E402
 from app.core.nodes import REGISTRY, Context, NodeType, by_category  # noqa: E402
 from app.core.nodes.keras_layer import REFUSED  # noqa: E402
 from app.core.nodes.pretrained import TAP_PREFIX, Pretrained  # noqa: E402
-from app.core.params import KINDS, Param, describe  # noqa: E402
-from app.core.pretrained import APPLICATIONS  # noqa: E402
 
 DOC = ROOT / "docs" / "project-format.md"
 START = "<!-- node-reference:start -->"

@@ -21,11 +21,12 @@ EXAMPLES = ROOT / "resources" / "examples"
 
 
 def build_examples() -> None:
-    from app.core.builder import GraphBuilder
-    from app.core.layout import auto_layout
-    from app.core.project import Project, save
-    from app.core.training.config import config_from_dict
-    from app.core.validate import analyze
+    from app.core.analysis.validate import analyze
+    from app.core.document.fileformat import save
+    from app.core.document.project import Project
+    from app.core.document.training_setup import config_from_dict
+    from app.core.editing.builder import GraphBuilder
+    from app.core.editing.layout import auto_layout
 
     def example(file_name: str, title: str, description: str, build, training: dict | None = None) -> None:
         builder = GraphBuilder()

@@ -15,56 +15,38 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from app.core.commands import Command, Rename
-from app.core.graph import Node
+from app.core.analysis.validate import Analysis, Analyzer
+from app.core.cards.applications import fetch_imagenet_weights
+from app.core.cards.card import ModelCard
+from app.core.cards.loading import ModelLoadError
+from app.core.document.fileformat import dumps, load, save
+from app.core.document.project import TRAINING, DocumentEvent, Project
+from app.core.document.training_setup import TrainingConfig
+from app.core.editing.commands import Command, Rename, SetTraining
+from app.core.graph.graph import Node
 from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
-from app.core.pretrained import ModelCard, ModelLoadError, fetch_imagenet_weights
-from app.core.project import Project, dumps, load, save
-from app.core.training.config import TrainingConfig, rename_node
-from app.core.validate import Analysis, Analyzer
 
 PENDING = "pending"  # a load is scheduled but not yet submitted
 _fetched: set[str] = set()  # imagenet weights fetched (or being fetched) in this process
 
 
 class _Undoable(QUndoCommand):
-    """A core command on the QUndoStack. It has already been done when pushed. `training`,
-    when given, is the (before, after) training setup that changes with it, in one step."""
+    """A core command on the QUndoStack. It has already been done when pushed."""
 
-    def __init__(self, document: Document, command: Command,
-                 training: tuple[TrainingConfig, TrainingConfig] | None = None):
+    def __init__(self, document: Document, command: Command):
         super().__init__(command.text)
-        self.document, self.command, self.training = document, command, training
+        self.document, self.command = document, command
         self._done = True
 
     def redo(self):
         if self._done:  # QUndoStack.push calls redo(); the command ran before
             self._done = False
             return
-        self.command.do(self.document.graph)
-        if self.training:
-            self.document._set_training(self.training[1])
+        self.command.do(self.document.project)
 
     def undo(self):
-        self.command.undo(self.document.graph)
-        if self.training:
-            self.document._set_training(self.training[0])
-
-
-class _SetTraining(QUndoCommand):
-    """Swap the project's training configuration for another (a setup edit, trained weights)."""
-
-    def __init__(self, document: Document, config: TrainingConfig, text: str):
-        super().__init__(text)
-        self.document = document
-        self.before, self.after = document.project.training, config
-
-    def redo(self):
-        self.document._set_training(self.after)
-
-    def undo(self):
-        self.document._set_training(self.before)
+        self.command.undo(self.document.project)
 
 
 class _Loader(QObject):
@@ -115,7 +97,7 @@ class Document(QObject):
     editFailed = Signal(str)  # an edit the core refused, with its reason
     downloadProgress = Signal(str, int, int)  # what downloads, bytes received, bytes in all (0: unknown)
     downloadFailed = Signal(str)  # why it could not, e.g. offline
-    trainingChanged = Signal()  # project.training was replaced (an edit, undo, redo, save)
+    trainingChanged = Signal()  # project.training was replaced (an edit, undo or redo)
 
     def __init__(self, project: Project | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -128,6 +110,7 @@ class Document(QObject):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.indexChanged.connect(self.revalidate)
         self.undo_stack.cleanChanged.connect(self.fileChanged)
+        self.project.subscribe(self._on_project_event)
         # Queued even from the UI thread: a job that ends before `submit` returns runs its done
         # callback right there, before the caller has stored the future it is waiting for.
         loader().done.connect(self._on_loaded, Qt.ConnectionType.QueuedConnection)
@@ -152,47 +135,37 @@ class Document(QObject):
         return self.path.name if self.path else "Untitled"
 
     def save(self, path: str | Path | None = None) -> None:
-        """Raises OSError when the file cannot be written; nothing is lost then."""
+        """Raises OSError when the file cannot be written; nothing is lost then. Saving changes
+        only where the file is: the project, its paths and the undo history stay as they are."""
         target = Path(path) if path else self.path
         assert target is not None, "Save As needs a path"
-        old_context = self.project.context
-        save(self.project, target)  # rebases relative model paths and sets project.path
-        if self.project.context != old_context:
-            self.analyzer.close()
-            self.analyzer = Analyzer(self.graph, self.project.context)
-            self.revalidate()
+        save(self.project, target)
         self.undo_stack.setClean()
         self.fileChanged.emit()
-        self.trainingChanged.emit()  # saving may rebase its relative paths
 
     def text(self) -> str:
         return dumps(self.project)
 
     def close(self) -> None:
         self.analyzer.close()
+        self.project.unsubscribe(self._on_project_event)
         loader().done.disconnect(self._on_loaded)
 
     # -- edits -----------------------------------------------------------------
-    def push(self, command: Command, training: TrainingConfig | None = None) -> bool:
-        """Do a command and put it on the undo stack, with the training setup it changes
-        (`training`, a new object) as the same step. A refused edit (a bad parameter, a
+    def push(self, command: Command) -> bool:
+        """Do a core command and put it on the undo stack. A refused edit (a bad parameter, a
         self-connection) changes nothing and reports why through `editFailed`."""
         try:
-            command.do(self.graph)
-        except ValueError as error:  # GraphError and ParamError: the user's edit, not a bug
+            command.do(self.project)
+        except ValueError as error:  # GraphError, ParamError, ConfigError: the user's edit, not a bug
             self.editFailed.emit(str(error))
             return False
-        swap = None
-        if training is not None:
-            swap = (self.project.training, training)
-            self._set_training(training)
-        self.undo_stack.push(_Undoable(self, command, swap))
+        self.undo_stack.push(_Undoable(self, command))
         return True
 
     def rename(self, node_id: str, name: str) -> bool:
         """Rename a node, and the training setup's references to it, as one undoable step."""
-        old = self.graph.node(node_id).name
-        return self.push(Rename(node_id, name), rename_node(self.project.training, old, name))
+        return self.push(Rename(node_id, name))
 
     @property
     def training(self) -> TrainingConfig:
@@ -200,16 +173,13 @@ class Document(QObject):
 
     def set_training(self, config: TrainingConfig, text: str) -> None:
         """Replace the training configuration as one undoable edit (`text` names it in the
-        Edit menu). `config` must be a new object: the old one stays for undo."""
-        if config is self.project.training:
-            raise ValueError("set_training needs a new TrainingConfig, not the current one")
-        if config.to_dict() == self.project.training.to_dict():
-            return
-        self.undo_stack.push(_SetTraining(self, config, text))
+        Edit menu); nothing happens when it equals the current one."""
+        if config.to_dict() != self.project.training.to_dict():
+            self.push(SetTraining(config, text))
 
-    def _set_training(self, config: TrainingConfig) -> None:
-        self.project.training = config
-        self.trainingChanged.emit()
+    def _on_project_event(self, event: DocumentEvent) -> None:
+        if event.kind == TRAINING:
+            self.trainingChanged.emit()
 
     # -- analysis --------------------------------------------------------------
     @property

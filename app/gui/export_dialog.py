@@ -31,8 +31,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.export import FORMATS, SAVEDMODEL, ExportError, ExportReport, export
-from app.core.project import Project, snapshot
+from app.core.document.fileformat import snapshot
+from app.core.document.project import Project
+from app.core.export.common import SAVEDMODEL, ExportError, ExportReport
+from app.core.export.formats import FORMATS, export
 from app.gui.panels.inspector import set_style_property
 
 

@@ -17,8 +17,12 @@ from PySide6.QtWidgets import (
     QProgressBar,
 )
 
-from app.core.clipboard import copy_text, duplicate_command, paste_command
-from app.core.commands import (
+from app.core.analysis.validate import ERROR, WARNING
+from app.core.cards.loading import ModelLoadError
+from app.core.document.fileformat import ProjectError
+from app.core.document.project import SUFFIX, Project, changed_models
+from app.core.editing.clipboard import copy_text, duplicate_command, paste_command
+from app.core.editing.commands import (
     AddNode,
     Disconnect,
     Macro,
@@ -28,13 +32,10 @@ from app.core.commands import (
     connect,
     new_node,
 )
-from app.core.layout import layout_command
+from app.core.editing.layout import layout_command
+from app.core.graph.params import ParamError
 from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
-from app.core.params import ParamError
-from app.core.pretrained import ModelLoadError
-from app.core.project import SUFFIX, Project, ProjectError, changed_models
-from app.core.validate import ERROR, WARNING
 from app.gui import recovery
 from app.gui.canvas.items import TITLE_HEIGHT, WIDTH
 from app.gui.canvas.scene import GraphScene

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QLockFile, QStandardPaths
 
-from app.core.project import Project, atomic_write_text, loads
+from app.core.document.atomic import atomic_write_text
+from app.core.document.fileformat import loads
+from app.core.document.project import Project
 
 SUFFIX = ".recovery.json"
 
@@ -42,7 +44,7 @@ class RecoveryFile:
     def write(self, project: Project, text: str) -> None:
         """Raises OSError if the folder is not writable (the caller reports it)."""
         record = {"original": str(project.path) if project.path else None,
-                  "base_dir": str(project.context.base_dir.resolve()), "project": text}
+                  "folder": str(project.folder.resolve()), "project": text}
         atomic_write_text(self.path, json.dumps(record))
 
     def discard(self) -> None:
@@ -59,6 +61,7 @@ class Recovered:
     file: Path
     original: Path | None
     text: str
+    folder: Path | None = None  # what its relative paths are relative to
 
     @property
     def label(self) -> str:
@@ -68,6 +71,7 @@ class Recovered:
         """Raises ProjectError when the recovery file is damaged."""
         project = loads(self.text)
         project.path = self.original
+        project.folder = self.folder or (self.original.parent if self.original else project.folder)
         return project
 
     def forget(self) -> None:
@@ -89,7 +93,8 @@ def orphans(folder: Path | None = None) -> list[Recovered]:
         try:
             record = json.loads(file.read_text(encoding="utf-8"))
             original = Path(record["original"]) if record["original"] else None
-            found.append(Recovered(file, original, record["project"]))
+            folder = Path(record["folder"]) if record.get("folder") else None
+            found.append(Recovered(file, original, record["project"], folder))
         except (OSError, ValueError, KeyError, TypeError):
             file.unlink(missing_ok=True)  # unreadable: nothing to offer
     return found

@@ -3,11 +3,11 @@
 import keras
 import numpy as np
 
-from app.core.builder import GraphBuilder
-from app.core.export import predict
-from app.core.graph import Graph
+from app.core.document.project import Project
+from app.core.editing.builder import GraphBuilder
+from app.core.export.common import predict
+from app.core.graph.graph import Graph
 from app.core.nodes import node_type
-from app.core.project import Project
 from tests.conftest import EXAMPLES
 
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.graft") if p.stem != "broken")

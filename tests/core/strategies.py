@@ -18,13 +18,10 @@ import math
 
 from hypothesis import strategies as st
 
-from app.core import commands
-from app.core.graph import Edge, Graph, Node
-from app.core.nodes import REGISTRY, Context
-from app.core.nodes.base import PRETRAINED
-from app.core.nodes.keras_layer import REFUSED
-from app.core.nodes.merges import Merge
-from app.core.params import (
+from app.core.document.project import Project
+from app.core.editing import commands
+from app.core.graph.graph import Edge, Graph, Node
+from app.core.graph.params import (
     BOOL,
     CHOICE,
     FLOAT,
@@ -38,7 +35,10 @@ from app.core.params import (
     Param,
     ParamError,
 )
-from app.core.project import Project
+from app.core.nodes import REGISTRY, Context
+from app.core.nodes.base import PRETRAINED
+from app.core.nodes.keras_layer import REFUSED
+from app.core.nodes.merges import Merge
 
 # Node types that need no file on disk: everything but the pretrained models.
 FILE_FREE_TYPES: tuple[str, ...] = tuple(sorted(
@@ -273,7 +273,7 @@ def mutated_documents(draw, document: dict, max_mutations: int = 3):
 # -- edits, as the editor would issue them -------------------------------------------------
 def small_graph():
     """x (Input) → d (Dense) → y (Output), built through the builder."""
-    from app.core.builder import GraphBuilder
+    from app.core.editing.builder import GraphBuilder
 
     b = GraphBuilder()
     b.add("x", "Input", shape=[4])
@@ -285,7 +285,7 @@ def small_graph():
 
 def twin_cnn_graph(**second_params):
     """Two copies of the bundled digits CNN on one input, averaged into one Output."""
-    from app.core.builder import GraphBuilder
+    from app.core.editing.builder import GraphBuilder
 
     b = GraphBuilder()
     b.add("x", "Input", shape=[8, 8, 1])

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from app.core.project import load
+from app.core.document.fileformat import load
 from tests.conftest import EXAMPLES, MODELS, ROOT
 
 DATA = ROOT / "resources" / "data"

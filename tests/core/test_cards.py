@@ -11,9 +11,10 @@ import textwrap
 
 import pytest
 
-from app.core.builder import GraphBuilder
-from app.core.project import Project, ProjectError, changed_models, load, loads, save
-from app.core.validate import analyze
+from app.core.analysis.validate import analyze
+from app.core.document.fileformat import ProjectError, load, loads, save
+from app.core.document.project import Project, changed_models
+from app.core.editing.builder import GraphBuilder
 from tests.conftest import MODELS, ROOT
 
 
@@ -42,8 +43,8 @@ def test_saving_keeps_the_card_of_each_model_once_with_the_nodes_using_it(tmp_pa
 
 OPEN_WITHOUT_KERAS = textwrap.dedent("""
     import json, sys
-    from app.core.project import load
-    from app.core.validate import analyze
+    from app.core.document.fileformat import load
+    from app.core.analysis.validate import analyze
     project = load(sys.argv[1])
     analysis = analyze(project.graph, project.context)
     cnn = project.graph.node_by_name("cnn").id

@@ -6,11 +6,12 @@ import json
 import pytest
 from hypothesis import given, settings
 
-from app.core.builder import GraphBuilder
-from app.core.clipboard import copy_text, duplicate_command, paste_command
-from app.core.commands import CommandStack
-from app.core.graph import Graph, GraphError
-from app.core.project import Project, ProjectError, load
+from app.core.document.fileformat import ProjectError, load
+from app.core.document.project import Project
+from app.core.editing.builder import GraphBuilder
+from app.core.editing.clipboard import copy_text, duplicate_command, paste_command
+from app.core.editing.commands import CommandStack
+from app.core.graph.graph import Graph, GraphError
 from tests.conftest import EXAMPLES
 from tests.core.strategies import graphs
 
@@ -37,7 +38,7 @@ def parallel():
 def test_copy_then_paste_doubles_the_nodes_with_unique_names_and_internal_edges():
     graph, ids = parallel()
     text = copy_text(graph, [ids["fused"], ids["cnn"], ids["encoder"]])
-    CommandStack(graph).push(paste_command(graph, text))
+    CommandStack(Project(graph)).push(paste_command(graph, text))
     names = [node.name for node in graph.nodes]
     assert len(names) == len(set(names)) == 9
     assert names[6:] == ["cnn_1", "encoder_1", "fused_1"]  # graph order, not selection order
@@ -59,7 +60,7 @@ def test_the_copied_text_is_a_project_document():
 @given(graph=graphs())
 def test_pasting_everything_into_an_empty_graph_reproduces_the_graph(graph):
     target = Graph()
-    CommandStack(target).push(paste_command(target, copy_text(graph, [n.id for n in graph.nodes]),
+    CommandStack(Project(target)).push(paste_command(target, copy_text(graph, [n.id for n in graph.nodes]),
                                             offset=(0.0, 0.0)))
     assert by_name(target) == by_name(graph)
 
@@ -69,14 +70,15 @@ def test_a_pasted_node_named_like_a_new_id_keeps_its_name():
     b.add("a", "Activation", 0, 0)
     b.add("n1", "Activation", 1, 0)  # the first pasted node gets the id n1
     target = Graph()
-    CommandStack(target).push(paste_command(target, copy_text(b.graph, [n.id for n in b.graph.nodes])))
+    text = copy_text(b.graph, [n.id for n in b.graph.nodes])
+    CommandStack(Project(target)).push(paste_command(target, text))
     assert [node.name for node in target.nodes] == ["a", "n1"]
 
 
 def test_paste_shifts_by_the_offset_and_exposes_the_new_ids():
     graph, ids = parallel()
     command = paste_command(graph, copy_text(graph, [ids["cnn"], ids["fused"]]), offset=(10.0, -5.0))
-    CommandStack(graph).push(command)
+    CommandStack(Project(graph)).push(command)
     assert command.text == "Paste 2 nodes"
     assert [graph.node(i).name for i in command.node_ids] == ["cnn_1", "fused_1"]
     for original, pasted in zip([ids["cnn"], ids["fused"]], command.node_ids):
@@ -87,7 +89,7 @@ def test_paste_shifts_by_the_offset_and_exposes_the_new_ids():
 def test_paste_at_puts_the_top_left_there():
     graph, ids = parallel()
     command = paste_command(graph, copy_text(graph, [ids["encoder"], ids["head"]]), at=(1000.0, 500.0))
-    CommandStack(graph).push(command)
+    CommandStack(Project(graph)).push(command)
     positions = [graph.node(i).position for i in command.node_ids]
     assert min(x for x, _ in positions) == 1000.0 and min(y for _, y in positions) == 500.0
     originals = [graph.node(ids[name]).position for name in ("encoder", "head")]
@@ -98,7 +100,7 @@ def test_paste_at_puts_the_top_left_there():
 def test_undo_removes_exactly_the_pasted_nodes_and_edges():
     graph, ids = parallel()
     before = snapshot(graph)
-    stack = CommandStack(graph)
+    stack = CommandStack(Project(graph))
     stack.push(paste_command(graph, copy_text(graph, ids.values())))
     pasted = snapshot(graph)
     assert len(pasted["nodes"]) == 12 and len(pasted["edges"]) == 12
@@ -111,7 +113,7 @@ def test_undo_removes_exactly_the_pasted_nodes_and_edges():
 def test_pasting_twice_gives_distinct_names_and_ids():
     graph, ids = parallel()
     text = copy_text(graph, [ids["head"]])
-    stack = CommandStack(graph)
+    stack = CommandStack(Project(graph))
     first = paste_command(graph, text)
     stack.push(first)
     second = paste_command(graph, text)
@@ -123,7 +125,7 @@ def test_pasting_twice_gives_distinct_names_and_ids():
 def test_duplicate_is_a_paste_of_a_copy_in_one_step():
     graph, ids = parallel()
     command = duplicate_command(graph, [ids["cnn"], ids["fused"]])
-    CommandStack(graph).push(command)
+    CommandStack(Project(graph)).push(command)
     assert command.text == "Duplicate 2 nodes"
     cnn = graph.node(command.node_ids[0])
     x, y = graph.node(ids["cnn"]).position
@@ -176,7 +178,7 @@ def model_file_graph():
 def pasted_paths(text, base_dir):
     target = Graph()
     command = paste_command(target, text, base_dir=base_dir)
-    CommandStack(target).push(command)
+    CommandStack(Project(target)).push(command)
     return [target.node(i).params["path"] for i in command.node_ids]
 
 

@@ -7,11 +7,11 @@ import keras
 import numpy as np
 import pytest
 
-from app.core.builder import GraphBuilder
-from app.core.compile import CompileError, compile_graph
+from app.core.analysis.validate import analyze
+from app.core.build.compile import CompileError, compile_graph
+from app.core.document.fileformat import load
+from app.core.editing.builder import GraphBuilder
 from app.core.nodes import Context
-from app.core.project import load
-from app.core.validate import analyze
 from tests.conftest import EXAMPLES, MODELS
 from tests.core.strategies import twin_cnn_graph
 
@@ -261,7 +261,7 @@ def test_a_keras_layer_node_with_a_bad_config_is_a_clear_problem():
 
 
 def test_lambda_is_refused_as_a_keras_layer():
-    from app.core.params import ParamError
+    from app.core.graph.params import ParamError
 
     b = GraphBuilder()
     with pytest.raises(ParamError, match="Lambda is not allowed"):
@@ -286,7 +286,7 @@ def test_an_application_loads_a_local_weights_file(tmp_path):
 
 
 def test_an_application_with_impossible_settings_is_refused_with_the_fix():
-    from app.core.params import ParamError
+    from app.core.graph.params import ParamError
 
     b = GraphBuilder()
     with pytest.raises(ParamError, match="classes: the imagenet top classifier has 1000 classes"):

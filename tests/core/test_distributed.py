@@ -10,15 +10,15 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.core.project import load
+from app.core.document.fileformat import load
 from app.core.training import events
 from app.core.training.distributed import read_tf_config
-from app.core.training.runner import RunError, load_trained_model, train
+from app.core.training.run import RunError
+from app.core.training.runner import load_trained_model, train
 from tests.conftest import ROOT
 from tests.core.test_training import Recorder, wine_regression
 
@@ -89,8 +89,9 @@ def test_two_workers_on_localhost_finish_with_identical_weights(tmp_path):
     history = json.loads((chief / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1] and np.isfinite(history[0]["loss"])
     assert json.loads((other / "history.json").read_text()) == history  # the same reduced numbers
-    saved = Path(load(project.path).training.weights)
-    assert saved == (chief / "best.weights.h5").resolve()  # the chief saved the project, worker 1 did not
+    # --out is outside the project's folder: the project is left alone, and the chief says so
+    assert load(project.path).training.weights is None
+    assert "is unchanged: the weights" in results[0][1] and "is unchanged" not in results[1][1]
     for name in ("last.weights.h5", "best.weights.h5"):
         ours = trained_weights(project.path, chief / name)
         theirs = trained_weights(project.path, other / name)

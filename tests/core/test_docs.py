@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from app.core.document.fileformat import ProjectError, loads
 from app.core.nodes import REGISTRY
-from app.core.project import ProjectError, loads
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "project-format.md"
@@ -91,7 +91,7 @@ def test_generator_rewrites_only_its_section(tmp_path, doc_text):
 
 
 def test_every_parameter_kind_is_described():
-    from app.core.params import KINDS
+    from app.core.graph.params import KINDS
 
     assert set(KINDS) <= set(gen.KIND_TEXT), "describe the new parameter kind in KIND_TEXT"
 
@@ -188,7 +188,7 @@ ERRORS = [
 
 
 def test_every_training_field_is_documented(doc_text):
-    from app.core.training.config import DATA, PHASE, SETTINGS
+    from app.core.document.training_setup import DATA, PHASE, SETTINGS
 
     section = doc_text.split("## Training", 1)[1].split("\n## ", 1)[0]
     for param in (*SETTINGS, *DATA, *PHASE):

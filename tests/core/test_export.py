@@ -12,13 +12,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from app.core.builder import GraphBuilder
-from app.core.compile import compile_graph
-from app.core.export import KERAS, SAVEDMODEL, ExportError, export_keras, export_savedmodel, sample_batch
+from app.core.build.compile import compile_graph
+from app.core.document.fileformat import load, save
+from app.core.document.project import Project
+from app.core.document.training_setup import config_from_dict
+from app.core.editing.builder import GraphBuilder
+from app.core.export.common import KERAS, SAVEDMODEL, ExportError, sample_batch
+from app.core.export.keras_file import export_keras
+from app.core.export.savedmodel import export_savedmodel
 from app.core.nodes.base import INPUT, OUTPUT
-from app.core.project import Project, load, save
 from app.core.training import events
-from app.core.training.config import config_from_dict
 from app.core.training.runner import load_trained_model, train
 from tests.conftest import EXAMPLES
 from tests.core.export_graphs import EXAMPLE_NAMES, ids_and_features, in_app, names_of, served_savedmodel
@@ -203,7 +206,7 @@ def test_targets_that_exporting_would_destroy_are_refused_and_earlier_exports_ar
 def test_an_export_that_does_not_match_is_reported_failed_and_keeps_the_earlier_file(tmp_path, monkeypatch):
     project = load(EXAMPLES / "transfer.graft")
     (tmp_path / "model.keras").write_text("an earlier export")
-    monkeypatch.setattr("app.core.export.TOLERANCE", -1.0)  # no difference is small enough
+    monkeypatch.setattr("app.core.export.common.TOLERANCE", -1.0)  # no difference is small enough
     report = export_keras(project, tmp_path / "model.keras")
     assert not report.ok and report.format == KERAS
     assert report.message.startswith(f"Keras model file not written to {tmp_path / 'model.keras'}: reloaded "

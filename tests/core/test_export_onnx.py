@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-import app.core.export
-from app.core.compile import compile_graph
-from app.core.export import ONNX, ExportError, sample_batch
-from app.core.export_onnx import export_onnx
+import app.core.export.common
+from app.core.build.compile import compile_graph
+from app.core.document.fileformat import load
+from app.core.export.common import ONNX, ExportError, sample_batch
+from app.core.export.onnx import export_onnx
 from app.core.nodes.base import INPUT, OUTPUT
-from app.core.project import load
 from tests.conftest import EXAMPLES
 from tests.core.export_graphs import EXAMPLE_NAMES, ids_and_features, in_app, names_of
 
@@ -96,7 +96,7 @@ def test_an_export_whose_check_fails_leaves_the_earlier_file_in_place(tmp_path, 
     pytest.importorskip("onnxruntime")
     target = tmp_path / "transfer.onnx"
     target.write_bytes(b"an earlier export")
-    monkeypatch.setattr(app.core.export, "TOLERANCE", -1.0)  # no difference is small enough
+    monkeypatch.setattr(app.core.export.common, "TOLERANCE", -1.0)  # no difference is small enough
     report = export_onnx(load(EXAMPLES / "transfer.graft"), target)
     assert not report.ok
     assert report.message.startswith(f"ONNX model not written to {target}: reloaded with onnxruntime, "

@@ -15,13 +15,14 @@ import sys
 import numpy as np
 import pytest
 
-from app.core.builder import GraphBuilder
-from app.core.compile import compile_graph
-from app.core.export import PYTHON, ExportError, sample_batch
-from app.core.export_python import _ScriptWriter, export_python
+from app.core.build.compile import compile_graph
+from app.core.document.fileformat import load
+from app.core.document.project import Project
+from app.core.editing.builder import GraphBuilder
+from app.core.export.common import PYTHON, ExportError, sample_batch
+from app.core.export.python import _ScriptWriter, export_python
 from app.core.nodes import node_type
 from app.core.nodes.base import PRETRAINED
-from app.core.project import Project, load
 from tests.conftest import EXAMPLES, MODELS
 from tests.core.export_graphs import EXAMPLE_NAMES, in_app, served_savedmodel
 
@@ -337,13 +338,13 @@ def test_a_script_that_does_not_match_or_does_not_run_is_reported_and_keeps_the_
         tmp_path, monkeypatch):
     project = load(EXAMPLES / "transfer.graft")
     (tmp_path / "model.py").write_text("an earlier export")
-    monkeypatch.setattr("app.core.export.TOLERANCE", -1.0)  # no difference is small enough
+    monkeypatch.setattr("app.core.export.common.TOLERANCE", -1.0)  # no difference is small enough
     report = export_python(project, tmp_path / "model.py")
     assert not report.ok and report.format == PYTHON
     assert report.message.startswith(
         f"Python script (with its weights model.weights.h5) not written to {tmp_path / 'model.py'}: "
         "reloaded with build_model() in a fresh Python, its predictions differ")
-    monkeypatch.setattr("app.core.export_python.script_source",
+    monkeypatch.setattr("app.core.export.python.script_source",
                         lambda *args: "import app  # a script that needs Graft\n")
     report = export_python(project, tmp_path / "model.py")
     assert not report.ok and report.message.endswith("please report this.")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from keras.src.utils import file_utils
 
-from app.core.pretrained import ModelLoadError, fetch_imagenet_weights
+from app.core.cards.applications import fetch_imagenet_weights
+from app.core.cards.loading import ModelLoadError
 
 SETTINGS = dict(include_top=False, input_shape=[96, 96, 3], pooling="avg", classes=1000)
 

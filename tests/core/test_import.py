@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from app.core.builder import GraphBuilder
-from app.core.compile import CompileError, compile_graph
+from app.core.analysis.validate import analyze
+from app.core.build.compile import CompileError, compile_graph
+from app.core.editing.builder import GraphBuilder
 from app.core.nodes import Context
-from app.core.validate import analyze
 
 BATCH = np.random.default_rng(0).random((4, 8, 8, 1), dtype="float32")
 

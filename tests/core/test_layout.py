@@ -4,10 +4,11 @@ import networkx as nx
 import pytest
 from hypothesis import given, settings
 
-from app.core.builder import GraphBuilder
-from app.core.commands import CommandStack
-from app.core.layout import auto_layout, layout_command
-from app.core.project import load
+from app.core.document.fileformat import load
+from app.core.document.project import Project
+from app.core.editing.builder import GraphBuilder
+from app.core.editing.commands import CommandStack
+from app.core.editing.layout import auto_layout, layout_command
 from tests.conftest import EXAMPLES
 from tests.core.strategies import graphs, small_graph
 
@@ -110,7 +111,7 @@ def test_the_layout_is_one_undoable_step():
     for i, node in enumerate(graph.nodes):  # scrambled: the example itself is laid out
         graph.move(node.id, ((i * 37) % 200, (i * 53) % 300))
     before = positions_of(graph)
-    stack = CommandStack(graph)
+    stack = CommandStack(Project(graph))
     stack.push(layout_command(graph))
     assert stack.undo_text == "Auto-layout"
     laid_out = positions_of(graph)
@@ -123,5 +124,5 @@ def test_the_layout_is_one_undoable_step():
 
 def test_no_command_when_nothing_would_move():
     b = small_graph()
-    CommandStack(b.graph).push(layout_command(b.graph))
+    CommandStack(b.project).push(layout_command(b.graph))
     assert layout_command(b.graph) is None

@@ -9,15 +9,15 @@ import keras
 import numpy as np
 import pytest
 
-from app.core.builder import GraphBuilder
-from app.core.commands import apply_fix
-from app.core.compile import compile_graph
-from app.core.graph import Node
+from app.core.analysis.validate import analyze
+from app.core.build.compile import compile_graph
+from app.core.cards.applications import APPLICATIONS
+from app.core.editing.builder import GraphBuilder
+from app.core.editing.commands import apply_fix
+from app.core.graph.graph import Node
+from app.core.graph.specs import TensorSpec
 from app.core.nodes import Context, ShapeError, node_type
 from app.core.nodes.preprocess import BUILT_IN, CAFFE, MODES, TF, TORCH
-from app.core.pretrained import APPLICATIONS
-from app.core.specs import TensorSpec
-from app.core.validate import analyze
 
 PREPROCESS = node_type("Preprocess")
 MODULES = sorted({app.module for app in APPLICATIONS.values()})
@@ -93,7 +93,7 @@ def test_integer_pixels_are_a_dtype_mismatch_with_a_fix_that_works():
     assert problem.code == "dtype_mismatch"
     assert "needs float pixel values but receives uint8 values (None, 32, 32, 3)" in problem.message
     assert problem.fix.label == "Insert Cast(float32)"
-    apply_fix(b.graph, problem.fix).do(b.graph)
+    apply_fix(b.graph, problem.fix).do(b.project)
     assert analyze(b.graph).ok
 
 

@@ -17,22 +17,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import app.core.project as project_module
-from app.core.graph import Edge, Graph, Node
+import app.core.document.atomic as atomic_module
+import app.core.document.project as project_module
+from app.core.document import migrations
+from app.core.document.atomic import atomic_write_text
+from app.core.document.fileformat import ProjectError, dumps, file_document, from_dict, load, loads, save
+from app.core.document.project import Project
+from app.core.document.training_setup import TrainingConfig
+from app.core.graph.graph import Edge, Graph, Node
+from app.core.graph.params import PATH
 from app.core.nodes import REGISTRY
-from app.core.params import PATH
-from app.core.project import (
-    Project,
-    ProjectError,
-    atomic_write_text,
-    dumps,
-    from_dict,
-    load,
-    loads,
-    migrations,
-    save,
-)
-from app.core.training.config import TrainingConfig
 from tests.core.strategies import json_values, mutated_documents, projects
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +117,8 @@ def test_example_round_trips_through_another_folder(example, tmp_path):
     assert reloaded.path == target
     saved_text = target.read_text(encoding="utf-8")
     assert saved_text == dumps(reloaded)
-    assert reloaded.to_dict() == original.to_dict()  # what was saved is what is in memory
+    assert original.to_dict() == before  # saving never changes the project in memory
+    assert resolved(original) == before_resolved
     # Apart from model-file paths (rewritten for the new folder), nothing changed...
     assert strip(reloaded.to_dict()) == strip(before)
     assert {k: v for k, v in reloaded.to_dict().items() if k != "nodes"} == \
@@ -140,7 +135,7 @@ def test_example_is_unchanged_by_open_and_save(example, tmp_path):
     project = load(example)
     assert dumps(project) == example.read_text(encoding="utf-8")
     twin = tmp_path / example.name
-    project.path = twin  # as if it lived here already: same folder, no path rewriting
+    project.path, project.folder = twin, tmp_path  # as if it lived here already: no path rewriting
     save(project, twin)
     assert twin.read_bytes() == example.read_bytes()
 
@@ -155,7 +150,7 @@ def test_saving_twice_gives_identical_bytes(example, tmp_path):
     assert first.read_bytes() == second.read_bytes()
     text = first.read_text(encoding="utf-8")
     assert text.endswith("}\n") and "\r" not in text
-    assert json.loads(text) == project.to_dict()
+    assert json.loads(text) == file_document(project, first)  # the paths as seen from its folder
 
 
 def test_saved_model_paths_follow_the_project_and_stay_absolute_when_absolute(tmp_path):
@@ -754,7 +749,7 @@ def test_crash_while_writing_text_keeps_the_old_file(saved, monkeypatch):
     real_fdopen = os.fdopen
     # Whichever way the new text is written (open() or os.fdopen() on a temp file), the
     # write stops halfway.
-    monkeypatch.setattr(project_module, "open", lambda *a, **k: HalfWriter(real_open(*a, **k)),
+    monkeypatch.setattr(atomic_module, "open", lambda *a, **k: HalfWriter(real_open(*a, **k)),
                         raising=False)
     monkeypatch.setattr(os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
     with pytest.raises(Crash):
@@ -799,7 +794,7 @@ def test_target_is_only_ever_renamed_onto_complete_and_synced(saved, monkeypatch
         events.append(("replace", Path(src), Path(dst)))
         return real_replace(src, dst)
 
-    monkeypatch.setattr(project_module, "open", spy_open, raising=False)
+    monkeypatch.setattr(atomic_module, "open", spy_open, raising=False)
     monkeypatch.setattr(os, "fsync", spy_fsync)
     monkeypatch.setattr(os, "replace", spy_replace)
     save(project, target)
@@ -995,7 +990,7 @@ def test_loading_and_saving_never_imports_keras_or_tensorflow(tmp_path):
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from app.core.project import load, save\n"
+        "from app.core.document.fileformat import load, save\n"
         f"for example in {[str(p) for p in EXAMPLES]!r}:\n"
         f"    save(load(example), Path({str(tmp_path)!r}) / Path(example).name)\n"
         "loaded = sorted(m for m in ('keras', 'tensorflow') if m in sys.modules)\n"

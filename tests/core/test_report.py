@@ -9,13 +9,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from app.core.export import ExportError
-from app.core.project import load, save
-from app.core.report import ReportError, history_svg, write_report
+from app.core.analysis.validate import analyze
+from app.core.document.fileformat import load, save
+from app.core.document.training_setup import config_from_dict
+from app.core.export.common import ExportError
+from app.core.export.report import ReportError, history_svg, write_report
 from app.core.training import events
-from app.core.training.config import config_from_dict
 from app.core.training.runner import train
-from app.core.validate import analyze
 from tests.conftest import EXAMPLES
 
 SVG = "{http://www.w3.org/2000/svg}"

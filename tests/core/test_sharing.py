@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.builder import GraphBuilder
-from app.core.compile import compile_graph
+from app.core.analysis.validate import analyze
+from app.core.build.compile import compile_graph
+from app.core.editing.builder import GraphBuilder
 from app.core.nodes import Context
-from app.core.validate import analyze
 from tests.conftest import MODELS
 
 

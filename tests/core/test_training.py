@@ -10,19 +10,22 @@ import keras
 import numpy as np
 import pytest
 
-from app.core.builder import GraphBuilder
-from app.core.project import Project, load, save
+from app.core.analysis.validate import analyze
+from app.core.document.fileformat import load, save
+from app.core.document.project import Project
+from app.core.document.training_setup import config_from_dict, rename_node
+from app.core.editing.builder import GraphBuilder
 from app.core.training import events
-from app.core.training.config import config_from_dict, rename_node
 from app.core.training.data import prepare
 from app.core.training.events import RunControl
-from app.core.training.runner import latest_run, load_trained_model, train
-from app.core.validate import analyze
+from app.core.training.runner import load_trained_model, train
+from app.core.training.store import latest_run
 from tests.conftest import EXAMPLES, MODELS
 
 
 def example_copy(name: str, tmp_path, **training) -> Project:
-    """An example saved into tmp_path (its model paths rebased), with training changes."""
+    """An example saved into tmp_path (its model paths rebased) with training changes, opened
+    from there."""
     project = load(EXAMPLES / f"{name}.graft")
     document = project.training.to_dict()
     for key, value in training.items():
@@ -32,7 +35,7 @@ def example_copy(name: str, tmp_path, **training) -> Project:
             document["settings"][key] = value
     project.training = config_from_dict(document)
     save(project, tmp_path / f"{name}.graft")
-    return project
+    return load(tmp_path / f"{name}.graft")
 
 
 def wine_regression(folder, **settings) -> Project:
@@ -253,13 +256,13 @@ def _crash_after_two_epochs(project, run_dir) -> list:
 
 
 def test_a_crash_mid_phase_leaves_a_checkpoint_to_resume_from(tmp_path, monkeypatch):
-    from app.core.training import runner
+    from app.core.training import run
 
     project = example_copy("transfer", tmp_path)
     runs = tmp_path / "transfer.runs"
-    monkeypatch.setattr(runner, "CHECKPOINT_SECONDS", 1e9)  # a quick model: no checkpoint yet
+    monkeypatch.setattr(run, "CHECKPOINT_SECONDS", 1e9)  # a quick model: no checkpoint yet
     assert _crash_after_two_epochs(project, runs / "run-001") == [None, None]
-    monkeypatch.setattr(runner, "CHECKPOINT_SECONDS", 0.0)  # a slow one: after every epoch
+    monkeypatch.setattr(run, "CHECKPOINT_SECONDS", 0.0)  # a slow one: after every epoch
     assert _crash_after_two_epochs(project, runs / "run-002") == [1, 2]
     assert json.loads((runs / "run-002" / "state.json").read_text())["epoch"] == 2
     ended = train(project, sink=Recorder(), epochs=4, resume=True)
@@ -272,15 +275,15 @@ def test_a_crash_mid_phase_leaves_a_checkpoint_to_resume_from(tmp_path, monkeypa
 def test_a_run_resumed_after_a_crash_has_each_epoch_once_in_its_history(tmp_path, monkeypatch):
     """The history on disk is the one of the last checkpoint: epochs after it, lost in the
     crash, are trained again on resume and are not listed twice."""
-    from app.core.training import runner
+    from app.core.training import run
 
     project = example_copy("transfer", tmp_path)
     run_dir = tmp_path / "transfer.runs" / "run-001"
-    monkeypatch.setattr(runner, "CHECKPOINT_SECONDS", 0.0)  # a checkpoint after the first epoch
+    monkeypatch.setattr(run, "CHECKPOINT_SECONDS", 0.0)  # a checkpoint after the first epoch
 
     def sink(event):
         if isinstance(event, events.EpochEnded):
-            monkeypatch.setattr(runner, "CHECKPOINT_SECONDS", 1e9)  # and none after it
+            monkeypatch.setattr(run, "CHECKPOINT_SECONDS", 1e9)  # and none after it
             if event.epoch == 2:
                 raise KeyboardInterrupt
 

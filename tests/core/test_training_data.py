@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.builder import GraphBuilder
-from app.core.params import check_params
-from app.core.training.config import DATA
+from app.core.analysis.validate import analyze
+from app.core.document.training_setup import DATA
+from app.core.editing.builder import GraphBuilder
+from app.core.graph.params import check_params
 from app.core.training.data import DataError, fields, prepare, suggest_mapping
-from app.core.validate import analyze
 
 SPARSE = "sparse_categorical_crossentropy"
 

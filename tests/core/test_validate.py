@@ -4,12 +4,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.builder import GraphBuilder
-from app.core.commands import CommandStack, SetParams, apply_fix, connect
-from app.core.fixes import suggest
+from app.core.analysis.fixes import suggest
+from app.core.analysis.validate import ERROR, INFO, WARNING, Analyzer, analyze
+from app.core.editing.builder import GraphBuilder
+from app.core.editing.commands import CommandStack, SetParams, apply_fix, connect
+from app.core.graph.specs import TensorSpec, shapes_compatible
 from app.core.nodes import Context
-from app.core.specs import TensorSpec, shapes_compatible
-from app.core.validate import ERROR, INFO, WARNING, Analyzer, analyze
 from tests.core.strategies import twin_cnn_graph
 
 
@@ -116,7 +116,7 @@ def test_shape_mismatch_names_edge_shapes_and_a_fix_that_works(tmp_path, got, wa
     assert str(TensorSpec((None, *want))) in problem.message
     assert problem.fix.label == label
 
-    stack = CommandStack(b.graph)
+    stack = CommandStack(b.project)
     stack.push(apply_fix(b.graph, problem.fix))
     assert analyze(b.graph, ctx).ok
     assert len(b.graph.nodes) == 3 + len(problem.fix.steps)
@@ -138,7 +138,7 @@ def test_concatenate_needs_equal_dims_off_the_axis():
     assert problem.edge_id == edge
     assert "(None, 16)" in problem.message and "(None, 7, 7, 32)" in problem.message
     assert problem.fix.label == "Insert GlobalAveragePooling2D"
-    apply_fix(b.graph, problem.fix).do(b.graph)
+    apply_fix(b.graph, problem.fix).do(b.project)
     analysis = analyze(b.graph)
     assert analysis.ok
     assert str(analysis.output_spec(b.ids["cat"])) == "(None, 48)"
@@ -177,7 +177,7 @@ def test_floats_into_embedding_is_a_dtype_mismatch_with_a_cast_fix():
     b.chain("tokens", "embed", "y")
     problem = only(analyze(b.graph), "dtype_mismatch")
     assert "float32" in problem.message and problem.fix.label == "Insert Cast(int32)"
-    apply_fix(b.graph, problem.fix).do(b.graph)
+    apply_fix(b.graph, problem.fix).do(b.project)
     analysis = analyze(b.graph)
     assert analysis.ok and str(analysis.output_spec(b.ids["embed"])) == "(None, 12, 8)"
 
@@ -233,7 +233,7 @@ def test_only_edited_nodes_and_changed_descendants_are_recomputed(monkeypatch):
     original = Analyzer._analyze_node
     monkeypatch.setattr(Analyzer, "_analyze_node",
                         lambda self, node: seen.append(node.name) or original(self, node))
-    stack = CommandStack(b.graph)
+    stack = CommandStack(b.project)
     stack.push(SetParams(b.ids["d3"], {"activation": "relu"}))  # same output shape
     analyzer.analyze()
     assert seen == ["d3", "d4"]  # d4's messages name d3, so it is re-checked too
@@ -260,7 +260,7 @@ def test_analyzer_result_matches_a_fresh_analysis_after_undo_and_redo():
     b.add("y", "Output")
     b.chain("x", "flat", "y")
     analyzer = Analyzer(b.graph)
-    stack = CommandStack(b.graph)
+    stack = CommandStack(b.project)
     stack.push(SetParams(b.ids["x"], {"shape": [4, 4, 3]}))
     assert str(analyzer.analyze().output_spec(b.ids["flat"])) == "(None, 48)"
     stack.undo()
@@ -276,7 +276,7 @@ dims = st.one_of(st.none(), st.integers(1, 12))
 @given(got=st.lists(st.integers(1, 12), min_size=1, max_size=3),
        want=st.lists(dims, min_size=1, max_size=3))
 def test_every_suggested_fix_makes_the_shapes_meet(got, want):
-    from app.core.fixes import apply_steps
+    from app.core.analysis.fixes import apply_steps
 
     fix = suggest("e1", TensorSpec((None, *got)), TensorSpec((None, *want)))
     if fix is not None:
@@ -292,7 +292,7 @@ def test_breaking_a_cycle_brings_its_nodes_back():
     b.add("y", "Output")
     b.chain("x", "d1", "d2", "y")
     analyzer = Analyzer(b.graph)
-    stack = CommandStack(b.graph)
+    stack = CommandStack(b.project)
     assert analyzer.analyze().ok
     stack.push(connect(b.graph, b.ids["d2"], "out", b.ids["d1"], "in"))  # replaces x → d1
     analysis = analyzer.analyze()
@@ -306,12 +306,12 @@ def test_breaking_a_cycle_brings_its_nodes_back():
 @given(data=st.data())
 def test_incremental_analysis_always_equals_a_fresh_one(data):
     """Whatever the edits, the live analyzer agrees with analysing from scratch."""
-    from app.core.graph import GraphError
+    from app.core.graph.graph import GraphError
     from tests.core.strategies import edit, small_graph
 
     b = small_graph()
     analyzer = Analyzer(b.graph)
-    stack = CommandStack(b.graph)
+    stack = CommandStack(b.project)
     for _ in range(data.draw(st.integers(1, 20))):
         command = data.draw(edit(b.graph))
         if command is None:

@@ -73,7 +73,7 @@ def test_a_missing_file_is_reported_not_crashed_on(tmp_path):
 
 
 def test_train_runs_headless_and_writes_history_and_weights(tmp_path):
-    from app.core.project import load, save
+    from app.core.document.fileformat import load, save
 
     project = load(EXAMPLES / "transfer.graft")
     save(project, tmp_path / "transfer.graft")
@@ -108,7 +108,7 @@ def test_train_runs_headless_and_writes_history_and_weights(tmp_path):
 
 def test_export_offers_every_format_the_editor_offers():
     from app.cli import build_parser
-    from app.core.export import FORMATS
+    from app.core.export.formats import FORMATS
 
     for key in FORMATS:
         assert build_parser().parse_args(["export", "p.graft", "--format", key, "-o", "out"]).format == key

@@ -6,9 +6,10 @@ import shutil
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 
-from app.core.commands import AddNode, connect, new_node
-from app.core.project import Project, dumps, load
-from app.core.validate import ERROR
+from app.core.analysis.validate import ERROR
+from app.core.document.fileformat import dumps, load
+from app.core.document.project import Project
+from app.core.editing.commands import AddNode, connect, new_node
 from app.gui.document import Document
 from tests.conftest import EXAMPLES
 from tests.gui.conftest import activate, click, drag, drop, node_point, port_point
@@ -337,7 +338,7 @@ def test_double_clicking_a_pretrained_node_shows_its_layers(make_window):
 
 
 def test_the_problems_panel_leaves_its_loading_message_once_models_are_read(make_window, models_dir):
-    from app.core.builder import GraphBuilder
+    from app.core.editing.builder import GraphBuilder
 
     b = GraphBuilder()
     b.add("x", "Input", shape=[8, 8, 1])

@@ -11,8 +11,8 @@ import keras
 import numpy as np
 from PySide6.QtCore import Qt
 
-from app.core.export import CHECKING, KERAS, PYTHON, SAVEDMODEL, sample_batch
-from app.core.project import load, save
+from app.core.document.fileformat import load, save
+from app.core.export.common import CHECKING, KERAS, PYTHON, SAVEDMODEL, sample_batch
 from app.gui.document import Document
 from app.gui.export_dialog import ExportDialog, ExportFailed
 from tests.conftest import EXAMPLES

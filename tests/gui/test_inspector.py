@@ -7,11 +7,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton, QScrollArea, QWidget
 
-from app.core.commands import new_node
-from app.core.graph import Graph, Node
+from app.core.analysis.validate import NodeAnalysis, Problem
+from app.core.editing.commands import new_node
+from app.core.graph.graph import Graph, Node
+from app.core.graph.specs import TensorSpec
 from app.core.nodes import node_type
-from app.core.specs import TensorSpec
-from app.core.validate import NodeAnalysis, Problem
 from app.gui.panels import inspector as inspector_module
 from app.gui.panels.inspector import EMPTY_TEXT, Inspector, format_value, parse_text
 

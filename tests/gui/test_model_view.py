@@ -7,8 +7,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QLabel
 
-from app.core.pretrained import LayerInfo, ModelCard, card_from_model, load_model_file
-from app.core.specs import TensorSpec
+from app.core.cards.card import LayerInfo, ModelCard, card_from_model
+from app.core.cards.loading import load_model_file
+from app.core.graph.specs import TensorSpec
 from app.gui.panels.model_view import LAYER, PARAMS, SHAPE, TRAINABLE, TYPE, ModelView
 from tests.conftest import MODELS
 

@@ -11,9 +11,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from app.core.builder import GraphBuilder
-from app.core.project import Project, load, save
-from app.core.training.config import config_from_dict
+from app.core.document.fileformat import load, save
+from app.core.document.project import Project
+from app.core.document.training_setup import config_from_dict
+from app.core.editing.builder import GraphBuilder
 from app.core.training.events import (
     DIVERGED,
     FAILED,

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.core.graph import GraphError
-from app.core.project import Project, dumps, load
+from app.core.document.fileformat import dumps, load
+from app.core.document.project import Project
+from app.core.graph.graph import GraphError
 from app.gui.document import Document
 from tests.conftest import EXAMPLES, ROOT
 from tests.core.strategies import edit, graphs
@@ -109,7 +110,7 @@ def test_random_edits_through_the_editor_undo_to_the_original_and_redo_to_the_fi
 
 def test_a_refused_edit_changes_nothing_and_says_why(window):
     document = window.document
-    from app.core.commands import AddNode, Rename, new_node
+    from app.core.editing.commands import AddNode, Rename, new_node
 
     first = new_node(document.graph, "Input", {"shape": [4]})
     document.push(AddNode(first))
@@ -131,7 +132,7 @@ def test_graph_error_is_what_a_refused_rename_raises():
 EDIT_AND_WAIT = textwrap.dedent("""
     import sys, time
     from PySide6.QtCore import QSettings
-    from app.core.commands import AddNode, new_node
+    from app.core.editing.commands import AddNode, new_node
     from app.gui.app import application
     from app.gui.main_window import MainWindow
     app = application()
@@ -174,7 +175,7 @@ def test_killing_the_app_after_an_edit_offers_the_autosaved_recovery(window, rec
 
 
 def test_a_running_windows_autosave_is_not_offered_to_another(window, make_window):
-    from app.core.commands import AddNode, new_node
+    from app.core.editing.commands import AddNode, new_node
     from app.gui.app import offer_recovery
 
     window.document.push(AddNode(new_node(window.document.graph, "Input", {"shape": [3]})))

@@ -9,20 +9,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from app.core.nodes.base import ADAPTER, Context, Inferred, NodeType, ShapeError
-from app.core.params import BOOL, CHOICE, FLOAT, INT, INTS, Param, ParamError, describe
-from app.core.specs import DTYPES, TensorSpec, element_count, format_shape
+from app.core.graph.params import BOOL, CHOICE, FLOAT, INT, INTS, Param, ParamError, describe
+from app.core.graph.specs import DTYPES, TensorSpec, element_count, format_shape
+from app.core.nodes.base import ADAPTER, Context, Inferred, NodeType, ShapeError, lazy_keras
 
 ACTIVATIONS = (
     "linear", "relu", "gelu", "sigmoid", "softmax", "tanh", "swish", "silu", "elu", "selu",
     "softplus", "leaky_relu", "relu6", "hard_sigmoid", "mish", "log_softmax",
 )
-
-
-def _keras():
-    import keras  # lazy: the window must appear before TensorFlow loads
-
-    return keras
 
 
 def require_rank(node_title: str, spec: TensorSpec, ranks: tuple[int, ...], what: str) -> None:
@@ -88,7 +82,7 @@ class Dense(Adapter):
         return spec.shape[-1] * params["units"] + (params["units"] if params["use_bias"] else 0)
 
     def make_layer(self, params, name):
-        return _keras().layers.Dense(params["units"], activation=params["activation"],
+        return lazy_keras().layers.Dense(params["units"], activation=params["activation"],
                                      use_bias=params["use_bias"], name=name)
 
 
@@ -127,7 +121,7 @@ class Reshape(Adapter):
         return spec.with_shape((spec.shape[0], *target))
 
     def make_layer(self, params, name):
-        return _keras().layers.Reshape(tuple(params["target_shape"]), name=name)
+        return lazy_keras().layers.Reshape(tuple(params["target_shape"]), name=name)
 
 
 class Flatten(Adapter):
@@ -139,7 +133,7 @@ class Flatten(Adapter):
         return spec.with_shape((spec.shape[0], element_count(spec.features)))
 
     def make_layer(self, params, name):
-        return _keras().layers.Flatten(name=name)
+        return lazy_keras().layers.Flatten(name=name)
 
 
 class _GlobalPooling(Adapter):
@@ -153,7 +147,7 @@ class _GlobalPooling(Adapter):
         return spec.with_shape((spec.shape[0], spec.shape[-1]))
 
     def make_layer(self, params, name):
-        return getattr(_keras().layers, self.keras_class)(name=name)
+        return getattr(lazy_keras().layers, self.keras_class)(name=name)
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
@@ -196,7 +190,7 @@ class Resizing(Adapter):
                           _float(spec))
 
     def make_layer(self, params, name):
-        return _keras().layers.Resizing(
+        return lazy_keras().layers.Resizing(
             params["height"], params["width"], interpolation=params["interpolation"],
             crop_to_aspect_ratio=params["crop_to_aspect_ratio"], name=name)
 
@@ -213,7 +207,7 @@ class Rescaling(Adapter):
         return TensorSpec(spec.shape, _float(spec))
 
     def make_layer(self, params, name):
-        return _keras().layers.Rescaling(params["scale"], params["offset"], name=name)
+        return lazy_keras().layers.Rescaling(params["scale"], params["offset"], name=name)
 
 
 class ChannelProjection(Adapter):
@@ -236,7 +230,7 @@ class ChannelProjection(Adapter):
         return spec.shape[-1] * f + (f if params["use_bias"] else 0)
 
     def make_layer(self, params, name):
-        return _keras().layers.Conv2D(params["filters"], 1, activation=params["activation"],
+        return lazy_keras().layers.Conv2D(params["filters"], 1, activation=params["activation"],
                                       use_bias=params["use_bias"], name=name)
 
 
@@ -258,7 +252,7 @@ class Permute(Adapter):
         return spec.with_shape((spec.shape[0], *(spec.shape[d] for d in dims)))
 
     def make_layer(self, params, name):
-        return _keras().layers.Permute(tuple(params["dims"]), name=name)
+        return lazy_keras().layers.Permute(tuple(params["dims"]), name=name)
 
 
 class Cast(Adapter):
@@ -271,7 +265,7 @@ class Cast(Adapter):
 
     def build(self, node, inputs, ctx):
         # keras.ops.cast is a serialisable functional operation; the model needs no custom layer.
-        return {"out": _keras().ops.cast(inputs["in"], node.params["dtype"])}
+        return {"out": lazy_keras().ops.cast(inputs["in"], node.params["dtype"])}
 
 
 class Dropout(Adapter):
@@ -281,7 +275,7 @@ class Dropout(Adapter):
                     exclusive_maximum=True),)
 
     def make_layer(self, params, name):
-        return _keras().layers.Dropout(params["rate"], name=name)
+        return lazy_keras().layers.Dropout(params["rate"], name=name)
 
 
 class BatchNormalization(Adapter):
@@ -304,7 +298,7 @@ class BatchNormalization(Adapter):
         return 2 * spec.shape[-1]  # gamma and beta; the moving mean and variance are not trained
 
     def make_layer(self, params, name):
-        return _keras().layers.BatchNormalization(momentum=params["momentum"],
+        return lazy_keras().layers.BatchNormalization(momentum=params["momentum"],
                                                   epsilon=params["epsilon"], name=name)
 
 
@@ -321,7 +315,7 @@ class LayerNormalization(Adapter):
         return 2 * spec.shape[-1]
 
     def make_layer(self, params, name):
-        return _keras().layers.LayerNormalization(epsilon=params["epsilon"], name=name)
+        return lazy_keras().layers.LayerNormalization(epsilon=params["epsilon"], name=name)
 
 
 class Activation(Adapter):
@@ -330,7 +324,7 @@ class Activation(Adapter):
     params = (Param("activation", CHOICE, "relu", "The function.", choices=ACTIVATIONS),)
 
     def make_layer(self, params, name):
-        return _keras().layers.Activation(params["activation"], name=name)
+        return lazy_keras().layers.Activation(params["activation"], name=name)
 
 
 class Embedding(Adapter):
@@ -354,7 +348,7 @@ class Embedding(Adapter):
         return params["input_dim"] * params["output_dim"]
 
     def make_layer(self, params, name):
-        return _keras().layers.Embedding(params["input_dim"], params["output_dim"],
+        return lazy_keras().layers.Embedding(params["input_dim"], params["output_dim"],
                                          mask_zero=params["mask_zero"], name=name)
 
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core.params import Param, check_params
-from app.core.specs import TensorSpec
+from app.core.graph.params import Param, check_params
+from app.core.graph.specs import TensorSpec
 
 if TYPE_CHECKING:
-    from app.core.graph import Node
+    from app.core.graph.graph import Node
 
 # Categories, in palette order.
 INPUT, PRETRAINED, ADAPTER, MERGE, LAYER, OUTPUT = (
@@ -105,3 +105,10 @@ class NodeType:
     def build(self, node: Node, inputs: dict[str, Any], ctx: Context) -> dict[str, Any]:
         """Apply the node to Keras tensors (by input port) and return its output tensors by port."""
         raise NotImplementedError
+
+
+def lazy_keras():
+    """Keras, imported when a node first builds a layer: the window appears before TensorFlow loads."""
+    import keras
+
+    return keras

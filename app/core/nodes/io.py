@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from app.core.nodes.adapters import _keras
-from app.core.nodes.base import INPUT, OUTPUT, Inferred, NodeType
-from app.core.params import CHOICE, FLOAT, SHAPE, STRS, Param
-from app.core.specs import DTYPES, TensorSpec
+from app.core.graph.params import CHOICE, FLOAT, SHAPE, STRS, Param
+from app.core.graph.specs import DTYPES, TensorSpec
+from app.core.nodes.base import INPUT, OUTPUT, Inferred, NodeType, lazy_keras
 
 LOSSES = (
     "none", "sparse_categorical_crossentropy", "categorical_crossentropy",
     "binary_crossentropy", "mean_squared_error", "mean_absolute_error", "huber",
     "cosine_similarity", "kl_divergence",
 )
+# The losses that make an Output a classifier: its predictions are class probabilities
+CLASSIFIER_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
 METRICS = (
     "accuracy", "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc", "precision",
@@ -38,7 +39,7 @@ class Input(NodeType):
 
     def build(self, node, inputs, ctx):
         p = node.params
-        return {"out": _keras().Input(shape=tuple(p["shape"]), dtype=p["dtype"], name=node.name)}
+        return {"out": lazy_keras().Input(shape=tuple(p["shape"]), dtype=p["dtype"], name=node.name)}
 
 
 class Output(NodeType):
@@ -64,7 +65,7 @@ class Output(NodeType):
         # An Identity layer named after the Output gives the Keras model that output name;
         # its dtype is the tensor's so that Keras does not cast the output.
         tensor = inputs["in"]
-        return {"out": _keras().layers.Identity(name=node.name, dtype=tensor.dtype)(tensor)}
+        return {"out": lazy_keras().layers.Identity(name=node.name, dtype=tensor.dtype)(tensor)}
 
 
 IO = (Input, Output)

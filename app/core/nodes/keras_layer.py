@@ -7,10 +7,9 @@ import json
 import math
 from functools import lru_cache
 
-from app.core.nodes.adapters import _keras
-from app.core.nodes.base import LAYER, Inferred, NodeType, Port, ShapeError
-from app.core.params import INT, JSON, STR, Param, ParamError, describe
-from app.core.specs import TensorSpec
+from app.core.graph.params import INT, JSON, STR, Param, ParamError, describe
+from app.core.graph.specs import TensorSpec
+from app.core.nodes.base import LAYER, Inferred, NodeType, Port, ShapeError, lazy_keras
 
 # Layers whose config can carry code or that load other files: never built from a project.
 REFUSED = {
@@ -52,7 +51,7 @@ class KerasLayer(NodeType):
         return [Port(p) for p in port_names(node.params["inputs"])]
 
     def make_layer(self, params: dict, name: str):
-        keras = _keras()
+        keras = lazy_keras()
         cls = getattr(keras.layers, params["class_name"], None)
         if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
             raise ShapeError(
@@ -85,7 +84,7 @@ class KerasLayer(NodeType):
 def _infer_with_keras(node_type: KerasLayer, key: str) -> tuple[TensorSpec, int, int]:
     """Build the layer on symbolic inputs once per (config, input specs)."""
     params, specs = json.loads(key)
-    keras = _keras()
+    keras = lazy_keras()
     layer = node_type.make_layer(params, "probe")
     symbolic = [keras.Input(batch_shape=tuple(shape), dtype=dtype) for shape, dtype in specs]
     try:

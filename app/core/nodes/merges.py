@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import re
 
-from app.core.nodes.adapters import _keras
-from app.core.nodes.base import MERGE, Inferred, NodeType, Port, ShapeError
-from app.core.params import BOOL, CHOICE, FLOAT, INT, Param
-from app.core.specs import TensorSpec, dims_compatible, format_shape, merge_dim
+from app.core.graph.params import BOOL, CHOICE, FLOAT, INT, Param
+from app.core.graph.specs import TensorSpec, dims_compatible, format_shape, merge_dim
+from app.core.nodes.base import MERGE, Inferred, NodeType, Port, ShapeError, lazy_keras
 
 _PORT = re.compile(r"^in(\d+)$")
 
@@ -49,7 +48,7 @@ class Merge(NodeType):
                              code="merge_mismatch")
 
     def make_layer(self, params, name):
-        return getattr(_keras().layers, self.keras_class)(name=name)
+        return getattr(lazy_keras().layers, self.keras_class)(name=name)
 
     def build(self, node, inputs, ctx):
         tensors = [t for _, t in ordered(inputs)]
@@ -145,7 +144,7 @@ class Concatenate(Merge):
         return Inferred({"out": TensorSpec(tuple(shape), first.dtype)}, 0)
 
     def make_layer(self, params, name):
-        return _keras().layers.Concatenate(axis=params["axis"], name=name)
+        return lazy_keras().layers.Concatenate(axis=params["axis"], name=name)
 
 
 class Dot(Merge):
@@ -179,7 +178,7 @@ class Dot(Merge):
         return Inferred({"out": TensorSpec((a.shape[0], *(rest or [1])), a.dtype)}, 0)
 
     def make_layer(self, params, name):
-        return _keras().layers.Dot(axes=params["axes"], normalize=params["normalize"], name=name)
+        return lazy_keras().layers.Dot(axes=params["axes"], normalize=params["normalize"], name=name)
 
 
 class AttentionFusion(Merge):
@@ -235,7 +234,7 @@ class AttentionFusion(Merge):
         return Inferred({"out": query}, count)
 
     def build(self, node, inputs, ctx):
-        layers, p = _keras().layers, node.params
+        layers, p = lazy_keras().layers, node.params
         query, value = inputs["query"], inputs["value"]
         key = inputs.get("key")
         if p["mode"] == "dot_product":

@@ -4,11 +4,11 @@ still saves and loads in plain Keras safe mode (no Lambda, no Graft code)."""
 
 from __future__ import annotations
 
-from app.core.nodes.adapters import Adapter, _keras
-from app.core.nodes.base import ShapeError
-from app.core.params import CHOICE, Param
-from app.core.pretrained import APPLICATIONS
-from app.core.specs import TensorSpec, format_shape
+from app.core.cards.applications import APPLICATIONS
+from app.core.graph.params import CHOICE, Param
+from app.core.graph.specs import TensorSpec, format_shape
+from app.core.nodes.adapters import Adapter
+from app.core.nodes.base import ShapeError, lazy_keras
 
 TF, TORCH, CAFFE, BUILT_IN = "tf", "torch", "caffe", "built-in"
 
@@ -77,7 +77,7 @@ class Preprocess(Adapter):
         return 0  # preprocessing is fixed
 
     def make_layer(self, params, name):
-        keras = _keras()
+        keras = lazy_keras()
         mode = mode_of(params["architecture"])
         if mode == TF:
             return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name=name)

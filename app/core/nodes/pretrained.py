@@ -7,19 +7,12 @@ intermediate-layer fusion."""
 
 from __future__ import annotations
 
+from app.core.cards.applications import APPLICATIONS, build_application
+from app.core.cards.card import ModelCard, card_for, has_card
+from app.core.cards.loading import ModelLoadError, file_key, load_model_file
+from app.core.graph.params import BOOL, CHOICE, INT, PATH, SHAPE, STR, STRS, Param, ParamError, describe
+from app.core.graph.specs import format_shape, shapes_compatible
 from app.core.nodes.base import PRETRAINED, Context, Inferred, NodeType, Port, ShapeError
-from app.core.params import BOOL, CHOICE, INT, PATH, SHAPE, STR, STRS, Param, ParamError, describe
-from app.core.pretrained import (
-    APPLICATIONS,
-    ModelCard,
-    ModelLoadError,
-    build_application,
-    card_for,
-    file_key,
-    has_card,
-    load_model_file,
-)
-from app.core.specs import format_shape, shapes_compatible
 
 TAP_PREFIX = "tap:"
 

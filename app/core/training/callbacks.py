@@ -9,7 +9,7 @@ import time
 
 import keras
 
-from app.core.training.config import Phase
+from app.core.document.training_setup import Phase
 from app.core.training.events import BatchEnded, Diverged
 from app.core.training.optim import current_learning_rate
 

@@ -16,19 +16,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from app.core.document.training_setup import BUNDLED
+from app.core.graph.specs import FLOAT_DTYPES, TensorSpec, format_shape, shapes_compatible
 from app.core.nodes import node_type
 from app.core.nodes.base import INPUT, OUTPUT
-from app.core.specs import FLOAT_DTYPES, TensorSpec, format_shape, shapes_compatible
-from app.core.training.config import BUNDLED
+from app.core.nodes.io import CLASSIFIER_LOSSES
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-    from app.core.graph import Graph
-    from app.core.validate import Analysis
+    from app.core.analysis.validate import Analysis
+    from app.core.graph.graph import Graph
 
 RESOURCES = Path(__file__).resolve().parents[3] / "resources" / "data"
-CLASSIFIER_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what Keras's image loader reads
 COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
 IMAGE_FIELDS = {"image": ((None, None, 3), "float32"), "label": ((), "int32")}

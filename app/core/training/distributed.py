@@ -28,7 +28,7 @@ from app.core.training.events import (
     RunEnded,
     StopRequested,
 )
-from app.core.training.runner import RunError, _Run, _targets
+from app.core.training.run import Run, RunError, targets
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 TF_CONFIG = "TF_CONFIG"
@@ -123,7 +123,7 @@ def make_strategy(name: str):
     return strategy, is_chief(config)
 
 
-class DistributedRun(_Run):
+class DistributedRun(Run):
     """A run under a tf.distribute strategy: the model is built in the strategy's scope and
     each phase trains through `strategy.run` instead of `fit`. Non-chief workers write their
     copy of the run to a folder of their own, so that workers sharing a disk never clobber
@@ -157,9 +157,9 @@ class DistributedRun(_Run):
             if self.scratch is not None:
                 shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def _run_folder(self) -> Path:
+    def _new_folder(self) -> Path:
         if self.chief:
-            return super()._run_folder()
+            return super()._new_folder()
         index = self.strategy.cluster_resolver.task_id
         if self.out_dir:  # asked for: kept, beside the chief's files when they share the folder
             folder = Path(self.out_dir) / f"worker-{index}"
@@ -245,7 +245,7 @@ class _Loop:
         if dataset is None:
             return None
         return self.strategy.experimental_distribute_dataset(
-            _targets(dataset, self.names).with_options(options))
+            targets(dataset, self.names).with_options(options))
 
     # -- inside tf.function ------------------------------------------------------------------
 

@@ -16,10 +16,10 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem, QStyleOptionGraphicsItem
 
-from app.core.graph import Node
+from app.core.analysis.validate import ERROR, WARNING, NodeAnalysis, Problem
+from app.core.graph.graph import Node
+from app.core.graph.specs import format_shape
 from app.core.nodes import Port, node_type
-from app.core.specs import format_shape
-from app.core.validate import ERROR, WARNING, NodeAnalysis, Problem
 from app.gui.theme import colors
 
 WIDTH = 240.0

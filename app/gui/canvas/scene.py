@@ -10,11 +10,11 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene
 
-from app.core.commands import Disconnect, Macro, MoveNodes, connect
-from app.core.graph import Edge, GraphEvent
+from app.core.cards.card import ModelCard
+from app.core.editing.commands import Disconnect, Macro, MoveNodes, connect
+from app.core.graph.graph import Edge, GraphEvent
+from app.core.graph.specs import format_shape
 from app.core.nodes.pretrained import trainable_count
-from app.core.pretrained import ModelCard
-from app.core.specs import format_shape
 from app.gui.canvas.items import TITLE_LOD, EdgeItem, NodeItem, PortItem, connection_path
 from app.gui.document import Document
 from app.gui.theme import colors

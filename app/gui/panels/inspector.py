@@ -33,12 +33,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.graph import GraphError, Node, check_name
+from app.core.analysis.validate import NodeAnalysis
+from app.core.document.paths import stored_path
+from app.core.graph.graph import GraphError, Node, check_name
+from app.core.graph.params import (
+    BOOL,
+    CHOICE,
+    FLOAT,
+    INT,
+    INTS,
+    JSON,
+    PATH,
+    SHAPE,
+    STR,
+    STRS,
+    Param,
+    ParamError,
+)
+from app.core.graph.specs import format_shape
 from app.core.nodes import node_type
 from app.core.nodes.base import PRETRAINED
-from app.core.params import BOOL, CHOICE, FLOAT, INT, INTS, JSON, PATH, SHAPE, STR, STRS, Param, ParamError
-from app.core.specs import format_shape
-from app.core.validate import NodeAnalysis
 
 EMPTY_TEXT = "Select a node to edit its parameters"
 
@@ -106,17 +120,6 @@ def _items(text: str) -> list[str]:
     if len(text) >= 2 and text[0] + text[-1] in ("[]", "()"):
         text = text[1:-1]
     return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def project_path(chosen: Path, base_dir: Path | None) -> str:
-    """A chosen file as the project stores it: relative to the project's folder when inside
-    it, so the project folder can move with its files."""
-    if base_dir is not None:
-        try:
-            return chosen.resolve().relative_to(base_dir.resolve()).as_posix()
-        except ValueError:
-            pass
-    return str(chosen)
 
 
 def rich_help(text: str) -> str:
@@ -270,7 +273,7 @@ class _PathField(_TextField):
         chosen, _ = QFileDialog.getOpenFileName(self, f"Choose {self.param.name}", str(start), name_filter)
         if not chosen:
             return
-        self.editor.setText(project_path(Path(chosen), self.base_dir))
+        self.editor.setText(stored_path(Path(chosen), self.base_dir))
         self.editor.setModified(True)
         self.committed.emit()
 

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.cards.card import LayerInfo, ModelCard
+from app.core.graph.specs import element_count, format_shape
 from app.core.nodes.pretrained import TAP_PREFIX, trainable_count, trainable_flags
-from app.core.pretrained import LayerInfo, ModelCard
-from app.core.specs import element_count, format_shape
 from app.gui.theme import colors
 
 COLUMNS = ("Layer", "Type", "Output shape", "Parameters", "Trainable")

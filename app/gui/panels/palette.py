@@ -11,9 +11,9 @@ from PySide6.QtCore import QMimeData, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
+from app.core.cards.applications import APPLICATIONS, Application
 from app.core.nodes import REGISTRY
 from app.core.nodes.base import ADAPTER, INPUT, LAYER, MERGE, OUTPUT, PRETRAINED
-from app.core.pretrained import APPLICATIONS, Application
 from app.gui.theme import category_icon, icon
 
 MIME = "application/x-graft-node"

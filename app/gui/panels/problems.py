@@ -6,8 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QPushButton, QTreeWidget, QTreeWidgetItem
 
-from app.core.fixes import Fix
-from app.core.validate import Problem
+from app.core.analysis.fixes import Fix
+from app.core.analysis.validate import Problem
 from app.gui.theme import icon
 
 _ICONS = {"error": "error", "warning": "warning", "info": "info"}

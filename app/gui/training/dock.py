@@ -8,10 +8,8 @@ and when it ends its weights become part of the project as one undoable change."
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPainterPath, QPalette, QPixmap
@@ -30,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.project import snapshot
+from app.core.document.fileformat import snapshot
 from app.core.training.events import (
     DIVERGED,
     FINISHED,
@@ -45,7 +43,7 @@ from app.core.training.events import (
 from app.gui.theme import colors, icon
 from app.gui.training.plots import TrainingPlots
 from app.gui.training.results import ResultsView
-from app.gui.training.setup import SetupView, replaced
+from app.gui.training.setup import SetupView
 from app.gui.training.worker import TrainFunction, TrainingRun
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
@@ -359,7 +357,7 @@ class TrainingPanel(QWidget):
             return False
         if self.last_result is not None and self._run_document is self.document:
             return self.last_result.status == STOPPED  # this session's last run
-        from app.core.training.runner import latest_run
+        from app.core.training.store import latest_run
 
         try:
             newest = latest_run(self.document.project)
@@ -556,14 +554,11 @@ class TrainingPanel(QWidget):
         self.runEnded.emit(ended)
 
     def _store_weights(self, weights: str) -> None:
-        """The run's weights into the project, as an undoable change (saving keeps them)."""
-        run_project, project = self.run.project if self.run else None, self.document.project
-        if run_project is not None and run_project.path and project.path and not Path(weights).is_absolute():
-            old_dir, new_dir = run_project.path.parent.resolve(), project.path.parent.resolve()
-            if old_dir != new_dir:  # saved elsewhere during the run
-                weights = os.path.relpath(old_dir / weights, new_dir)
-        if project.training.weights != weights:
-            self.document.set_training(replaced(project.training, weights=weights), "Store trained weights")
+        """The run's weights into the project, as an undoable change (saving keeps them). The run
+        names them relative to the project's folder, which a Save As during the run keeps."""
+        training = self.document.project.training
+        if training.weights != weights:
+            self.document.set_training(training.replaced(weights=weights), "Store trained weights")
 
     def show_failure(self, ended: RunEnded) -> QMessageBox:
         """A non-modal message box with the message, and the traceback under Show Details."""

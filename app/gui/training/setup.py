@@ -30,20 +30,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.nodes import node_type
-from app.core.nodes.base import INPUT, OUTPUT, PRETRAINED
-from app.core.params import JSON, Param, ParamError, check_params
-from app.core.specs import format_shape
-from app.core.training.config import (
+from app.core.document.training_setup import (
     DATA,
     PHASE,
     SETTINGS,
     ConfigError,
     Phase,
     TrainingConfig,
-    config_from_dict,
     problems,
 )
+from app.core.graph.params import JSON, Param, ParamError, check_params
+from app.core.graph.specs import format_shape
+from app.core.nodes import node_type
+from app.core.nodes.base import INPUT, OUTPUT, PRETRAINED
 from app.gui.panels.inspector import _Field, _PathField, form_layout, make_field, set_style_property
 from app.gui.theme import icon
 
@@ -72,15 +71,6 @@ def _scrolled(widget: QWidget) -> QScrollArea:
 
 def _title(name: str) -> str:
     return name.replace("_", " ")
-
-
-def replaced(config: TrainingConfig, **parts) -> TrainingConfig:
-    """A new config: `config` with whole parts (settings, data, phases, weights) replaced."""
-    document = config.to_dict()
-    for key, value in parts.items():
-        document[key] = [p.to_dict() if isinstance(p, Phase) else p for p in value] if key == "phases" \
-            else copy.deepcopy(value)
-    return config_from_dict(document)
 
 
 class SchemaForm(QWidget):
@@ -468,7 +458,7 @@ class PhasesEditor(QWidget):
         phases = [p.to_dict() for p in self.phases]
         phases[row] = phase
         try:
-            config = replaced(self.owner.config, phases=phases)
+            config = self.owner.config.replaced(phases=phases)
         except ConfigError as error:
             if field is not None:
                 field.set_error(error.message)
@@ -507,7 +497,7 @@ class PhasesEditor(QWidget):
         epochs = self.owner.config.settings["epochs"] if not phases else phases[-1].epochs
         row = self.selected() + 1 if self.selected() >= 0 else len(phases)
         phases.insert(row, Phase(name, epochs))
-        self.owner.push(replaced(self.owner.config, phases=phases), f"Add phase {name}")
+        self.owner.push(self.owner.config.replaced(phases=phases), f"Add phase {name}")
         self.table.selectRow(row)
 
     def remove_phase(self) -> None:
@@ -516,7 +506,7 @@ class PhasesEditor(QWidget):
             return
         phases = list(self.phases)
         removed = phases.pop(row)
-        self.owner.push(replaced(self.owner.config, phases=phases), f"Remove phase {removed.name}")
+        self.owner.push(self.owner.config.replaced(phases=phases), f"Remove phase {removed.name}")
         if phases:
             self.table.selectRow(min(row, len(phases) - 1))
 
@@ -527,7 +517,7 @@ class PhasesEditor(QWidget):
             return
         phases = list(self.phases)
         phases[row], phases[target] = phases[target], phases[row]
-        self.owner.push(replaced(self.owner.config, phases=phases),
+        self.owner.push(self.owner.config.replaced(phases=phases),
                         f"Move phase {phases[target].name} {'up' if by < 0 else 'down'}")
         self.table.selectRow(target)
 
@@ -618,7 +608,7 @@ class SetupView(QWidget):
         self.document.set_training(config, text)
 
     def _apply(self, part: str, name: str, values: dict) -> None:
-        self.push(replaced(self.config, **{part: values}), f"Set {_title(name)}")
+        self.push(self.config.replaced(**{part: values}), f"Set {_title(name)}")
 
     def set_mapping(self, node: str, value) -> None:
         data = copy.deepcopy(self.config.data)
@@ -630,7 +620,7 @@ class SetupView(QWidget):
         if mapping == data["mapping"]:
             return
         try:
-            config = replaced(self.config, data={**data, "mapping": mapping})
+            config = self.config.replaced(data={**data, "mapping": mapping})
         except ConfigError as error:
             self.mapping.message.setText(error.message)
             self.mapping.message.show()
@@ -655,7 +645,7 @@ class SetupView(QWidget):
                                          "node by name or shape.")
             self.mapping.message.show()
             return suggested
-        self.push(replaced(self.config, data={**data, "mapping": mapping}), "Suggest data mapping")
+        self.push(self.config.replaced(data={**data, "mapping": mapping}), "Suggest data mapping")
         return suggested
 
     # -- showing ----------------------------------------------------------------------------

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from app.core.graph import Graph
+from app.core.analysis.validate import Analysis, Problem, analyze
+from app.core.graph.graph import Graph
 from app.core.nodes import Context, ShapeError, node_type
 from app.core.nodes.base import INPUT, OUTPUT, PRETRAINED
-from app.core.validate import Analysis, Problem, analyze
 
 
 class CompileError(Exception):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from app.core.commands import MoveNodes
-from app.core.graph import Graph
+from app.core.editing.commands import MoveNodes
+from app.core.graph.graph import Graph
 
 Position = tuple[float, float]
 

@@ -1,5 +1,6 @@
-"""Edits as commands with do/undo. Every change a user makes goes through one of these;
-the editor's QUndoStack wraps them, the CLI and tests use `CommandStack`.
+"""Edits as commands with do/undo on the project. Every change a user makes to a project goes
+through one of these: graph edits, parameters, renames, fixes, paste, layout and the training
+setup. The editor's QUndoStack wraps them; the CLI and tests use `CommandStack`.
 
 A command is built with everything it needs (ids are chosen up front) so redo after
 undo recreates exactly the same nodes and edges."""
@@ -8,18 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.core.fixes import Fix
-from app.core.graph import Edge, Graph, GraphError, Node
+from app.core.analysis.fixes import Fix
+from app.core.document.project import Project
+from app.core.document.training_setup import TrainingConfig, rename_node
+from app.core.graph.graph import Edge, Graph, GraphError, Node
 from app.core.nodes import node_type
 
 
 class Command:
+    """One undoable change to a project; `text` names it in the Edit menu."""
+
     text = ""
 
-    def do(self, graph: Graph) -> None:
+    def do(self, project: Project) -> None:
         raise NotImplementedError
 
-    def undo(self, graph: Graph) -> None:
+    def undo(self, project: Project) -> None:
         raise NotImplementedError
 
 
@@ -43,10 +48,12 @@ class AddNode(Command):
     def text(self):
         return f"Add {self.node.name}"
 
-    def do(self, graph):
+    def do(self, project):
+        graph = project.graph
         graph.add_node(self.node.copy())
 
-    def undo(self, graph):
+    def undo(self, project):
+        graph = project.graph
         graph.remove_node(self.node.id)
 
 
@@ -61,7 +68,8 @@ class Connect(Command):
     def text(self):
         return "Connect"
 
-    def do(self, graph):
+    def do(self, project):
+        graph = project.graph
         if self.edge.source == self.edge.target:
             raise GraphError("a node cannot feed itself")
         occupied = graph.edge_into(self.edge.target, self.edge.target_port)
@@ -70,7 +78,8 @@ class Connect(Command):
             self._replaced = (graph.edge_index(occupied.id), graph.remove_edge(occupied.id))
         graph.add_edge(self.edge)
 
-    def undo(self, graph):
+    def undo(self, project):
+        graph = project.graph
         graph.remove_edge(self.edge.id)
         if self._replaced is not None:
             index, edge = self._replaced
@@ -91,11 +100,13 @@ class Disconnect(Command):
     def text(self):
         return "Disconnect"
 
-    def do(self, graph):
+    def do(self, project):
+        graph = project.graph
         self._index = graph.edge_index(self.edge_id)
         self._edge = graph.remove_edge(self.edge_id)
 
-    def undo(self, graph):
+    def undo(self, project):
+        graph = project.graph
         graph.add_edge(self._edge, self._index)
 
 
@@ -111,12 +122,14 @@ class RemoveNodes(Command):
     def text(self):
         return f"Delete {len(self.node_ids)} node{'s' if len(self.node_ids) != 1 else ''}"
 
-    def do(self, graph):
+    def do(self, project):
+        graph = project.graph
         edge_ids = dict.fromkeys(e.id for n in self.node_ids for e in graph.edges_of(n))
         self._edges = [(graph.edge_index(e), graph.remove_edge(e)) for e in edge_ids]
         self._nodes = [(graph.node_index(n), graph.remove_node(n)) for n in self.node_ids]
 
-    def undo(self, graph):
+    def undo(self, project):
+        graph = project.graph
         for index, node in reversed(self._nodes):
             graph.add_node(node, index)
         for index, edge in reversed(self._edges):
@@ -135,32 +148,43 @@ class SetParams(Command):
     def text(self):
         return f"Change {', '.join(self.changes)}"
 
-    def do(self, graph):
+    def do(self, project):
+        graph = project.graph
         node = graph.node(self.node_id)
         checked = node_type(node.type).check_params({**node.params, **self.changes})
         self._before = dict(node.params)
         graph.set_params(self.node_id, checked)
 
-    def undo(self, graph):
+    def undo(self, project):
+        graph = project.graph
         graph.set_params(self.node_id, self._before)
 
 
 @dataclass
 class Rename(Command):
+    """Rename a node, and the node wherever the training setup names it, as one step."""
+
     node_id: str
     name: str
     _before: str = field(default="", init=False)
+    _setup: TrainingConfig | None = field(default=None, init=False)  # the setup before, when it changed
 
     @property
     def text(self):
         return f"Rename to {self.name}"
 
-    def do(self, graph):
-        self._before = graph.node(self.node_id).name
-        graph.rename(self.node_id, self.name)
+    def do(self, project):
+        self._before = project.graph.node(self.node_id).name
+        project.graph.rename(self.node_id, self.name)
+        renamed = rename_node(project.training, self._before, self.name)
+        self._setup = project.training if renamed is not None else None
+        if renamed is not None:
+            project.set_training(renamed)
 
-    def undo(self, graph):
-        graph.rename(self.node_id, self._before)
+    def undo(self, project):
+        project.graph.rename(self.node_id, self._before)
+        if self._setup is not None:
+            project.set_training(self._setup)
 
 
 @dataclass
@@ -172,12 +196,14 @@ class MoveNodes(Command):
     def text(self):
         return f"Move {len(self.positions)} node{'s' if len(self.positions) != 1 else ''}"
 
-    def do(self, graph):
+    def do(self, project):
+        graph = project.graph
         self._before = {i: graph.node(i).position for i in self.positions}
         for node_id, position in self.positions.items():
             graph.move(node_id, position)
 
-    def undo(self, graph):
+    def undo(self, project):
+        graph = project.graph
         for node_id, position in self._before.items():
             graph.move(node_id, position)
 
@@ -193,20 +219,65 @@ class Macro(Command):
     def text(self):
         return self.label
 
-    def do(self, graph):
+    def do(self, project):
         done = []
         try:
             for command in self.commands:
-                command.do(graph)
+                command.do(project)
                 done.append(command)
         except Exception:
             for command in reversed(done):
-                command.undo(graph)
+                command.undo(project)
             raise
 
-    def undo(self, graph):
+    def undo(self, project):
         for command in reversed(self.commands):
-            command.undo(graph)
+            command.undo(project)
+
+
+@dataclass
+class SetTraining(Command):
+    """Replace the training setup (a setup edit, or the trained weights a run left)."""
+
+    setup: TrainingConfig
+    label: str = "Change training setup"
+    _before: TrainingConfig | None = field(default=None, init=False)
+
+    @property
+    def text(self):
+        return self.label
+
+    def do(self, project):
+        self._before = project.training
+        project.set_training(self.setup)
+
+    def undo(self, project):
+        project.set_training(self._before)
+
+
+def edit_training(setup: TrainingConfig, label: str, **parts) -> SetTraining:
+    """A SetTraining giving `setup` with whole parts replaced (settings, data, phases, weights)."""
+    return SetTraining(setup.replaced(**parts), label)
+
+
+@dataclass
+class SetInfo(Command):
+    """Change the project's name and description."""
+
+    name: str
+    description: str
+    _before: tuple[str, str] = field(default=("", ""), init=False)
+
+    @property
+    def text(self):
+        return "Change project name and description"
+
+    def do(self, project):
+        self._before = (project.name, project.description)
+        project.set_info(self.name, self.description)
+
+    def undo(self, project):
+        project.set_info(*self._before)
 
 
 def apply_fix(graph: Graph, fix: Fix) -> Macro:
@@ -239,13 +310,13 @@ def _reserved_connect(graph, reserved, source, source_port, target, target_port)
 class CommandStack:
     """A plain undo stack for headless use; the editor uses QUndoStack over the same commands."""
 
-    def __init__(self, graph: Graph):
-        self.graph = graph
+    def __init__(self, project: Project):
+        self.project = project
         self._done: list[Command] = []
         self._undone: list[Command] = []
 
     def push(self, command: Command) -> None:
-        command.do(self.graph)
+        command.do(self.project)
         self._done.append(command)
         self._undone.clear()
 
@@ -253,7 +324,7 @@ class CommandStack:
         if not self._done:
             return False
         command = self._done.pop()
-        command.undo(self.graph)
+        command.undo(self.project)
         self._undone.append(command)
         return True
 
@@ -261,7 +332,7 @@ class CommandStack:
         if not self._undone:
             return False
         command = self._undone.pop()
-        command.do(self.graph)
+        command.do(self.project)
         self._done.append(command)
         return True
 

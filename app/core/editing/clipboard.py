@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from app.core.commands import AddNode, Command, Connect, Macro, new_node
-from app.core.graph import Edge, Graph
-from app.core.project import Project, ProjectError, _rebase_paths, dumps, loads
+from app.core.document.fileformat import ProjectError, dumps, loads
+from app.core.document.paths import rebase_document
+from app.core.document.project import Project
+from app.core.editing.commands import AddNode, Command, Connect, Macro, new_node
+from app.core.graph.graph import Edge, Graph
 
 PATHS_NOTE = "Relative paths are relative to "
 
@@ -92,7 +94,7 @@ def _paste(graph: Graph, clip: Project, verb: str, offset: tuple[float, float],
 
 
 def _rebased_params(clip: Project, base_dir: Path) -> dict[str, dict]:
-    """Params with relative paths rewritten for `base_dir`, by node id (only nodes that changed)."""
+    """Params with relative paths rewritten for `base_dir`, by node id."""
     if not clip.description.startswith(PATHS_NOTE):
         return {}
     try:
@@ -100,4 +102,5 @@ def _rebased_params(clip: Project, base_dir: Path) -> dict[str, dict]:
     except (OSError, RuntimeError, ValueError) as error:  # a null byte, a symlink loop
         raise ProjectError("description", f"names no usable folder for relative paths ({error})"
                            ) from None
-    return _rebase_paths(clip.to_dict(), copied_from, base_dir)
+    document = rebase_document(clip.to_dict(), copied_from, base_dir)
+    return {node["id"]: node["params"] for node in document["nodes"]}

@@ -18,14 +18,15 @@ from html import escape
 from pathlib import Path
 
 from app import __version__
-from app.core.export import ExportError, check_target
-from app.core.graph import Node
+from app.core.analysis.validate import ERROR, WARNING, Analysis, analyze
+from app.core.document.atomic import atomic_write_text
+from app.core.document.project import Project
+from app.core.export.common import REPORT, ExportError, ExportReport, Progress, check_target, no_progress
+from app.core.graph.graph import Node
+from app.core.graph.specs import TensorSpec, format_shape
 from app.core.nodes import node_type
 from app.core.nodes.base import OUTPUT
-from app.core.project import Project, atomic_write_text
-from app.core.specs import TensorSpec, format_shape
-from app.core.training.runner import latest_run, read_history, read_state
-from app.core.validate import ERROR, WARNING, Analysis, analyze
+from app.core.training.store import latest_run, read_history, read_state
 
 HTML_SUFFIXES, MARKDOWN_SUFFIX = (".html", ".htm"), ".md"
 
@@ -49,6 +50,14 @@ CHART_LEFT, CHART_RIGHT, CHART_TOP, CHART_BOTTOM, LEGEND_ROW = 64.0, 210.0, 28.0
 class ReportError(ExportError):
     """The report cannot be written where asked; the message says what to choose instead."""
 
+
+
+def export_report(project: Project, out_path: str | Path, *, model=None,
+                  progress: Progress = no_progress) -> ExportReport:
+    """The report as an export format; `model` is not needed (the report draws the graph)."""
+    progress("Writing the report")
+    path = write_report(project, out_path)
+    return ExportReport(REPORT, path, 0.0, True, f"Model report written to {path}.")
 
 @dataclass(frozen=True)
 class _Run:

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from app.core.fixes import Fix, suggest
-from app.core.graph import Graph, GraphEvent, Node
+from app.core.analysis.fixes import Fix, suggest
+from app.core.graph.graph import Graph, GraphEvent, Node
+from app.core.graph.specs import TensorSpec, format_shape
 from app.core.nodes import Context, ShapeError, node_type
 from app.core.nodes.base import INPUT, OUTPUT, PRETRAINED
-from app.core.specs import TensorSpec, format_shape
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 _SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}

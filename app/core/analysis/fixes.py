@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.core.specs import TensorSpec, element_count, format_shape, shapes_compatible
+from app.core.graph.specs import TensorSpec, element_count, format_shape, shapes_compatible
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def _candidates(got: TensorSpec, want: TensorSpec) -> list[list[Step]]:
 
 def apply_steps(steps, got: TensorSpec) -> TensorSpec | None:
     """The spec after the adapters, or None if one of them refuses."""
-    from app.core.graph import Node
+    from app.core.graph.graph import Node
     from app.core.nodes import ShapeError, node_type
 
     spec = got

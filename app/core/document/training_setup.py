@@ -10,10 +10,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from app.core.graph import Graph
-from app.core.nodes import node_type
-from app.core.nodes.base import INPUT, OUTPUT
-from app.core.params import (
+from app.core.graph.graph import Graph
+from app.core.graph.params import (
     BOOL,
     CHOICE,
     FLOAT,
@@ -27,6 +25,8 @@ from app.core.params import (
     describe,
     finite,
 )
+from app.core.nodes import node_type
+from app.core.nodes.base import INPUT, OUTPUT
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "exponential")
@@ -143,6 +143,15 @@ class TrainingConfig:
     def to_dict(self) -> dict:
         return {"settings": copy.deepcopy(self.settings), "data": copy.deepcopy(self.data),
                 "phases": [p.to_dict() for p in self.phases], "weights": self.weights}
+
+    def replaced(self, **parts) -> TrainingConfig:
+        """A new, checked setup: this one with whole parts (settings, data, phases, weights)
+        replaced; raises ConfigError for a part that does not check."""
+        document = self.to_dict()
+        for key, value in parts.items():
+            document[key] = ([p.to_dict() if isinstance(p, Phase) else p for p in value]
+                             if key == "phases" else copy.deepcopy(value))
+        return config_from_dict(document)
 
 
 def rename_node(config: TrainingConfig, old: str, new: str) -> TrainingConfig | None:

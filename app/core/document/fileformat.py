@@ -2,27 +2,24 @@
 
 Loading reads plain JSON into checked records before any live object is built: no
 pickle, no code execution, and a malformed file raises one ProjectError naming the
-place (`nodes[3].params.units: expected an integer >= 1, got "abc"`). Saving is atomic."""
+place (`nodes[3].params.units: expected an integer >= 1, got "abc"`). Saving writes the file
+whole and never changes the project: relative paths are rebased for the file's folder in the
+file only (see paths.py)."""
 
 from __future__ import annotations
 
-import copy
 import json
-import os
-import secrets
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.core.graph import Edge, Graph, GraphError, Node, check_name
-from app.core.nodes import REGISTRY, Context
-from app.core.nodes.base import PRETRAINED
-from app.core.params import PATH, ParamError, describe, finite
-from app.core.pretrained import CardError, ModelCard, cached_card, card_from_dict, card_to_dict, remember_card
-from app.core.project.migrations import CURRENT_VERSION, MigrationError, migrate
-from app.core.training.config import ConfigError, TrainingConfig, config_from_dict
-
-FORMAT = "graft-project"
-SUFFIX = ".graft"
+from app.core.cards.card import CardError, card_from_dict, card_to_dict, remember_card
+from app.core.document.atomic import atomic_write_text
+from app.core.document.migrations import MigrationError, migrate
+from app.core.document.paths import rebase_document, relative_paths
+from app.core.document.project import FORMAT, CardRecord, Project, known_cards
+from app.core.document.training_setup import ConfigError, config_from_dict
+from app.core.graph.graph import Edge, Graph, GraphError, Node, check_name
+from app.core.graph.params import ParamError, describe, finite
+from app.core.nodes import REGISTRY
 
 
 class ProjectError(ValueError):
@@ -34,163 +31,34 @@ class ProjectError(ValueError):
         super().__init__(f"{place}{where}: {message}" if where else f"{place}{message}")
 
 
-@dataclass
-class CardRecord:
-    """A pretrained model's card as a project file keeps it: opening the project draws the
-    graph without loading the model. `key` names the model (a file by name and sha256);
-    `nodes` are the ids of the nodes that used it when the project was saved."""
-
-    key: dict
-    nodes: list[str]
-    card: ModelCard
-
-
-@dataclass
-class Project:
-    graph: Graph = field(default_factory=Graph)
-    name: str = "Untitled"
-    description: str = ""
-    path: Path | None = None
-    cards: list[CardRecord] = field(default_factory=list)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-
-    @property
-    def context(self) -> Context:
-        return Context(self.path.parent if self.path else Path.cwd())
-
-    def to_dict(self) -> dict:
-        return {
-            "format": FORMAT,
-            "format_version": CURRENT_VERSION,
-            "name": self.name,
-            "description": self.description,
-            "nodes": [
-                {"id": n.id, "type": n.type, "name": n.name,
-                 "position": [round(n.position[0], 2), round(n.position[1], 2)],
-                 "params": copy.deepcopy(n.params)}
-                for n in self.graph.nodes
-            ],
-            "edges": [
-                {"id": e.id, "from": {"node": e.source, "port": e.source_port},
-                 "to": {"node": e.target, "port": e.target_port}}
-                for e in self.graph.edges
-            ],
-            "cards": [{"key": copy.deepcopy(r.key), "nodes": list(r.nodes), "card": card_to_dict(r.card)}
-                      for r in self.cards],
-            "training": self.training.to_dict(),
-        }
-
-
-def known_cards(project: Project) -> list[CardRecord]:
-    """The cards of the project's pretrained models that are in memory now (nothing loads); a
-    model that cannot be read here (its file is elsewhere) keeps the card the project had."""
-    records: dict[str, CardRecord] = {}
-    before = {node_id: record for record in project.cards for node_id in record.nodes}
-    ctx = project.context
-    for node in project.graph.nodes:
-        kind = REGISTRY[node.type]
-        if kind.category != PRETRAINED:
-            continue
-        key = kind.card_key(node, ctx)
-        card = cached_card(key)
-        if card is None and node.id in before:
-            key, card = before[node.id].key, before[node.id].card
-        if card is not None:
-            text = json.dumps(key, sort_keys=True)
-            records.setdefault(text, CardRecord(key, [], card)).nodes.append(node.id)
-    return list(records.values())
-
-
-def changed_models(project: Project) -> list[str]:
-    """Model files that differ from when the project was saved (or are gone), as messages."""
-    messages = []
-    ctx = project.context
-    for record in project.cards:
-        for node_id in record.nodes:
-            if not project.graph.has_node(node_id) or "sha256" not in record.key:
-                continue
-            node = project.graph.node(node_id)
-            now = REGISTRY[node.type].card_key(node, ctx)
-            if now.get("sha256") is None:
-                messages.append(f"{node.name!r}: its model file {now['source']} is missing; "
-                                "fix the path or import the model again")
-            elif now != record.key:
-                messages.append(f"{node.name!r}: its model file {now['source']} changed since the "
-                                "project was saved; its shapes were read again")
-    return messages
-
-
 def dumps(project: Project) -> str:
-    """Stable, diffable JSON: fixed key order, two-space indent, trailing newline."""
-    return _dump_document(project.to_dict())
+    """The project as it is in memory, as stable, diffable JSON (for copies and recovery)."""
+    return dump_document(project.to_dict())
 
 
-def _dump_document(document: dict) -> str:
+def dump_document(document: dict) -> str:
+    """Fixed key order, two-space indent, trailing newline."""
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def save(project: Project, path: str | Path) -> None:
-    """Write atomically. Relative model-file paths are rewritten for the new location,
-    in the project too, but only once the file is safely written."""
-    path = Path(path)
-    project.cards = known_cards(project)
+def file_document(project: Project, path: Path) -> dict:
+    """What `save(project, path)` writes: relative paths rebased for the file's folder, and the
+    cards of the models known now."""
     document = project.to_dict()
-    moved = _rebase_paths(document, project.context.base_dir, path.parent)
-    atomic_write_text(path, _dump_document(document))
-    for node_id, params in moved.items():
-        project.graph.set_params(node_id, params)
-    project.training = config_from_dict(document["training"])
+    document["cards"] = [{"key": r.key, "nodes": list(r.nodes), "card": card_to_dict(r.card)}
+                         for r in known_cards(project)]
+    return rebase_document(document, project.folder, Path(path).parent)
+
+
+def save(project: Project, path: str | Path) -> None:
+    """Write the project's file atomically at `path`, which becomes its path. Nothing else of
+    the project changes: its paths stay relative to its folder (see paths.py). A project saved
+    for the first time that holds no relative path takes the file's folder as its own."""
+    path = Path(path)
+    atomic_write_text(path, dump_document(file_document(project, path)))
+    if project.path is None and not relative_paths(project.to_dict()):
+        project.folder = path.parent
     project.path = path
-
-
-def atomic_write_text(path: Path, text: str, newline: str | None = None) -> None:
-    """Temp file, flush, fsync, rename: a crash mid-save leaves the old file intact.
-    `newline` as for `open` ("\\n" writes the same file on every platform)."""
-    path = path.resolve()  # through a symlink to its target
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # Exclusive create: a fresh name, and the user's umask decides a new file's mode.
-        with open(tmp, "x", encoding="utf-8", newline=newline) as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    if hasattr(os, "O_DIRECTORY"):
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _rebase_paths(document: dict, old_dir: Path, new_dir: Path) -> dict[str, dict]:
-    """Rewrite relative file paths in `document` from old_dir to new_dir; return the
-    changed params by node id."""
-    old_dir, new_dir = old_dir.resolve(), new_dir.resolve()
-    moved = {}
-    if old_dir == new_dir:
-        return moved
-    for node in document["nodes"]:
-        params = node["params"]
-        for param in REGISTRY[node["type"]].params:
-            value = params.get(param.name)
-            if param.kind == PATH and value and not Path(value).expanduser().is_absolute():
-                params[param.name] = os.path.relpath(old_dir / value, new_dir)
-                moved[node["id"]] = params
-    training = document["training"]
-    places = [(training, "weights")]
-    if training["data"]["source"] != "bundled":
-        places += [(training["data"], "path"), (training["data"], "validation_path")]
-    for container, key in places:
-        value = container[key]
-        if value and not Path(value).expanduser().is_absolute():
-            container[key] = os.path.relpath(old_dir / value, new_dir)
-    return moved
 
 
 def load(path: str | Path) -> Project:
@@ -205,7 +73,7 @@ def load(path: str | Path) -> Project:
         project = loads(text)
     except ProjectError as error:
         raise ProjectError(error.where, error.message, path) from None
-    project.path = path
+    project.path, project.folder = path, path.parent
     return project
 
 
@@ -326,7 +194,7 @@ def from_dict(document) -> Project:
 def snapshot(project: Project) -> Project:
     """An independent copy (through the file format), for work on another thread."""
     copied = from_dict(json.loads(dumps(project)))
-    copied.path = project.path
+    copied.path, copied.folder = project.path, project.folder
     return copied
 
 

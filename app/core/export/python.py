@@ -35,7 +35,8 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from app.core.export import (
+from app.core.document.project import Project
+from app.core.export.common import (
     CHECKING,
     PYTHON,
     ExportError,
@@ -50,7 +51,6 @@ from app.core.export import (
 )
 from app.core.nodes import node_type
 from app.core.nodes.base import OUTPUT, PRETRAINED
-from app.core.project import Project
 
 RUN_TIMEOUT_S = 600  # a fresh Python imports TensorFlow and builds the model; big models take a while
 LINE_WIDTH = 100  # a call longer than this gets one argument per line

@@ -19,7 +19,9 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from app.core.export import (
+from app.core.cards.loading import error_gist
+from app.core.document.project import Project
+from app.core.export.common import (
     CHECKING,
     ONNX,
     ExportError,
@@ -32,8 +34,6 @@ from app.core.export import (
     predict,
     sample_batch,
 )
-from app.core.pretrained import error_gist
-from app.core.project import Project
 
 INSTALL_EXTRA = "pip install 'graft-studio[onnx]'"
 INSTALL_RUNTIME = "pip install onnxruntime"

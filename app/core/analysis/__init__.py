@@ -1,0 +1,1 @@
+"""Shape inference over a graph, problems and one-step fixes."""

@@ -1,0 +1,1 @@
+"""A project's graph compiled into one keras.Model."""

@@ -1,0 +1,1 @@
+"""Pretrained models: the Keras Applications table, model cards and safe loading of model files."""

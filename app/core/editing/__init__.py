@@ -1,0 +1,1 @@
+"""Commands that change a project (with undo), layout, clipboard and the graph builder."""

@@ -1,0 +1,442 @@
+"""A training run on the calling thread: its folder, its phases, and what it does after each
+epoch and at its end. Build, compile and fit all happen on that thread because Keras keeps
+its state (dtype policy, name scopes) per thread.
+
+Each phase trains a functional view of the compiled model whose outputs are only the
+Outputs that carry a loss in that phase; it shares every weight with the full model, whose
+weights are what the run saves. What the run folder holds is in `store.py`."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from app.core.analysis.validate import analyze
+from app.core.build.compile import CompileError, compile_graph
+from app.core.document.paths import relative_path
+from app.core.document.training_setup import ConfigError, Phase, TrainingConfig, problems
+from app.core.nodes import node_type
+from app.core.nodes.base import OUTPUT, PRETRAINED
+from app.core.nodes.io import CLASSIFIER_LOSSES
+from app.core.nodes.pretrained import apply_freezing
+from app.core.training.events import (
+    DIVERGED,
+    FINISHED,
+    STOPPED,
+    Diverged,
+    EpochEnded,
+    Evaluated,
+    PhaseStarted,
+    RunEnded,
+    RunStarted,
+    StopRequested,
+)
+from app.core.training.store import (
+    OPTIMIZER_FILE,
+    latest_run,
+    read_history,
+    read_state,
+    recorded_setup,
+    runs_dir,
+    write_history,
+    write_state,
+)
+
+PREVIEW_SAMPLES = 8
+# Weights go to disk at most this often within a phase, and always at its end and when a
+# run stops: writing them holds the GIL for tens of milliseconds, which a small model
+# would otherwise pay every epoch (and the editor's event loop with it).
+CHECKPOINT_SECONDS = 30.0
+
+
+class RunError(Exception):
+    """A run that cannot start, with a message saying what to change."""
+
+
+class Run:
+    """One run of the `fit` path: where its files go, its phases, and what happens after each
+    epoch; `DistributedRun` overrides how a phase trains."""
+
+    def __init__(self, project, sink, control, only_phase, epochs, out_dir, resume):
+        if project.path is None and out_dir is None:
+            raise RunError("save the project first: a run keeps its weights and history beside it")
+        self.project, self.sink, self.control = project, sink, control
+        self.out_dir, self.resume = out_dir, resume
+        self.history: list[dict] = []
+        self.start = (0, 0)  # phase index, epoch within it
+        if resume:  # everything from the run's own files, nothing from the current setup
+            self.folder, self.config, self.phases = self._stopped_run(only_phase, epochs)
+        else:
+            self.config = project.training
+            self.phases = self.config.run_phases(only_phase, epochs)
+        self.settings = self.config.settings
+        self.resume_at = self.start  # where a stop now would go on from
+        self.best_weights, self.best_unsaved = None, False  # this phase's best epoch
+        self.optimizer, self.phase_index = None, 0  # the phase's, for checkpoints
+        self.saved_at = time.monotonic()
+
+    def run(self) -> RunEnded:
+        project, ctx = self.project, self.project.context
+        analysis = analyze(project.graph, ctx)
+        if not analysis.ok:
+            listing = "\n".join(f"  - {p.message}" for p in analysis.errors)
+            raise RunError(f"the graph has {len(analysis.errors)} error(s); fix them first:\n{listing}")
+        messages = problems(self.config, project.graph, self.phases)
+        messages += self._loss_problems()
+        if messages:
+            raise RunError("the training setup does not fit the graph:\n" +
+                           "\n".join(f"  - {m}" for m in messages))
+        if not self.resume:
+            self.folder = self._new_folder()
+        import keras
+
+        from app.core.training.data import DataError, prepare
+
+        keras.utils.set_random_seed(self.settings["seed"])
+        policy = keras.config.dtype_policy()
+        if self.settings["mixed_precision"]:
+            keras.config.set_dtype_policy("mixed_float16")
+        try:
+            try:
+                self.compiled = compile_graph(project.graph, ctx, analysis)
+            except CompileError as error:
+                raise RunError(str(error)) from None
+            self.model = self.compiled.model
+            try:
+                self.data = prepare(self.config.data, project.graph, analysis, ctx.base_dir,
+                                    batch_size=self.settings["batch_size"], seed=self.settings["seed"],
+                                    losses=self._all_losses())
+            except DataError as error:
+                raise RunError(f"data: {error}") from None
+            if self.resume:
+                self.model.load_weights(self.folder / "last.weights.h5")
+            self.sink(RunStarted(str(self.folder), [p.name for p in self.phases], self._outputs(),
+                                 self.data.train_count, self.data.validation_count,
+                                 str(self.folder) if self.resume else None))
+            return self._train_phases()
+        finally:
+            keras.config.set_dtype_policy(policy)
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def _outputs(self) -> list[str]:
+        return [n.name for n in self.project.graph.nodes if node_type(n.type).category == OUTPUT]
+
+    def _output_losses(self) -> dict[str, tuple[str, float]]:
+        """Each Output's own loss and weight (those with loss "none" train nothing)."""
+        graph = self.project.graph
+        return {n.name: (n.params["loss"], n.params["loss_weight"]) for n in graph.nodes
+                if node_type(n.type).category == OUTPUT and n.params["loss"] != "none"}
+
+    def _phase_losses(self, phase: Phase) -> dict[str, float]:
+        own = self._output_losses()
+        if phase.losses is None:
+            return {name: weight for name, (_, weight) in own.items()}
+        return {name: float(weight) for name, weight in phase.losses.items() if weight > 0}
+
+    def _all_losses(self) -> dict[str, str]:
+        own = self._output_losses()
+        names = {name for phase in self.phases for name in self._phase_losses(phase)}
+        return {name: own[name][0] for name in sorted(names)}
+
+    def _loss_problems(self) -> list[str]:
+        own = self._output_losses()
+        messages = []
+        for phase in self.phases:
+            for name in phase.losses or {}:
+                if name not in own and any(n.name == name for n in self.project.graph.nodes):
+                    messages.append(f"phase {phase.name!r}: Output {name!r} has loss none; "
+                                    "choose its loss in the inspector")
+            if not self._phase_losses(phase):
+                messages.append(f"phase {phase.name!r} trains nothing: no Output carries a loss; "
+                                "choose a loss on an Output")
+        return messages
+
+    def _stopped_run(self, only_phase, epochs) -> tuple[Path, TrainingConfig, list[Phase]]:
+        """The stopped run to go on with: its folder, and the setup and phases it recorded."""
+        folder = Path(self.out_dir) if self.out_dir else latest_run(self.project, STOPPED)
+        state = read_state(folder) if folder else None
+        if not state or state.get("status") != STOPPED:
+            raise RunError("there is no stopped run to resume")
+        try:
+            config, phases = recorded_setup(state, folder)
+        except ConfigError as error:
+            raise RunError(f"cannot resume: {error}") from None
+        if (only_phase, epochs) != (None, None) and config.run_phases(only_phase, epochs) != phases:
+            names = ", ".join(f"{p.name!r} ({p.epochs} epochs)" for p in phases)
+            raise RunError(f"the stopped run trains {names}; resume it without another phase or "
+                           "number of epochs, or start a new run")
+        self.history = read_history(folder)
+        self.start = (state["phase"], state["epoch"])
+        return folder, config, phases
+
+    def _new_folder(self) -> Path:
+        if self.out_dir:
+            folder = Path(self.out_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder
+        base = runs_dir(self.project)
+        base.mkdir(exist_ok=True)
+        taken = [int(p.name[4:]) for p in base.glob("run-*") if p.name[4:].isdigit()]
+        folder = base / f"run-{max(taken, default=0) + 1:03d}"
+        folder.mkdir()
+        return folder
+
+    # -- phases ------------------------------------------------------------------------------
+
+    def _train_phases(self) -> RunEnded:
+        first_phase, first_epoch = self.start
+        self.global_epoch = sum(p.epochs for p in self.phases[:first_phase]) + first_epoch
+        self.global_step = self.global_epoch * self.data.steps_per_epoch
+        self.total_steps = sum(p.epochs for p in self.phases) * self.data.steps_per_epoch
+        for index in range(first_phase, len(self.phases)):
+            epoch = first_epoch if index == first_phase else 0
+            try:
+                self._train_phase(index, epoch)
+            except StopRequested:
+                return self._end(STOPPED, "training stopped; resume it to go on from the epoch "
+                                 "it stopped in")
+            except Diverged as error:
+                return self._end(DIVERGED, str(error))
+        self._evaluate()
+        return self._end(FINISHED, f"training finished: {self._summary()}")
+
+    def _train_phase(self, index: int, first_epoch: int) -> None:
+        import keras
+
+        phase = self.phases[index]
+        self._apply_freezing(phase)
+        losses = self._phase_losses(phase)
+        own = self._output_losses()
+        metrics = {n.name: list(n.params["metrics"]) for n in self.project.graph.nodes if n.name in losses}
+        view = self._view(losses)
+        optimizer = self._phase_optimizer(phase)
+        view.compile(optimizer=optimizer, loss={name: own[name][0] for name in losses},
+                     loss_weights=losses, metrics=metrics, jit_compile=self.settings["xla"],
+                     steps_per_execution=self.settings["steps_per_execution"])
+        self._start_phase(index, first_epoch, view, optimizer)
+        from app.core.training.callbacks import Progress
+
+        callbacks = [Progress(self, index, phase)]
+        if self.settings["early_stopping"]:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor=self._monitor(), patience=self.settings["early_stopping"]))
+        if self.settings["tensorboard"]:
+            callbacks.append(keras.callbacks.TensorBoard(str(self.folder / "tensorboard" / phase.name)))
+        self.control.checkpoint()
+        view.fit(targets(self.data.train, losses), validation_data=targets(self.data.validation, losses),
+                 epochs=phase.epochs,
+                 initial_epoch=first_epoch, shuffle=False, verbose=0, callbacks=callbacks)
+        self._end_phase()
+
+    def _phase_optimizer(self, phase: Phase):
+        """A fresh optimizer for `phase`: its learning rate and schedule, and its groups."""
+        from app.core.training.optim import learning_rate, make_optimizer
+
+        schedule = learning_rate(self.settings["schedule"], self._phase_rate(phase),
+                                 self.data.steps_per_epoch, phase.epochs)
+        return make_optimizer(self.settings["optimizer"], schedule, self._rate_groups(phase))
+
+    def _phase_rate(self, phase: Phase) -> float:
+        return phase.learning_rate if phase.learning_rate is not None else self.settings["learning_rate"]
+
+    def _start_phase(self, index: int, first_epoch: int, view, optimizer) -> None:
+        """Announce the phase, put back a resumed phase's optimizer state, and start keeping
+        its good and best weights."""
+        phase, model = self.phases[index], self.model
+        trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
+        frozen = sum(int(math.prod(w.shape)) for w in model.non_trainable_weights)
+        self.sink(PhaseStarted(index, phase.name, phase.epochs, self.data.steps_per_epoch,
+                               float(self._phase_rate(phase)), trainable, frozen))
+        self.optimizer, self.phase_index = optimizer, index
+        if self.resume and (index, first_epoch) == self.start:
+            self._restore_optimizer(view)
+        self.good_weights = model.get_weights()
+        self.best, self.best_weights, self.best_unsaved = math.inf, None, False
+
+    def _end_phase(self) -> None:
+        """Early stopping keeps the phase's best weights; a checkpoint saves them."""
+        if self.settings["early_stopping"] and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+            self.good_weights = self.best_weights
+        self._checkpoint()
+
+    def _restore_optimizer(self, view) -> None:
+        """Put back the optimizer state saved with the last weights, when it was saved in this
+        phase and still fits (same kind, same trainable variables); otherwise, or when the
+        file is damaged, the phase goes on with a fresh optimizer, as a new one would."""
+        path = self.folder / OPTIMIZER_FILE
+        try:
+            with np.load(path) as saved:
+                if int(saved["phase"]) != self.start[0]:
+                    return
+                values = [saved[f"v{i}"] for i in range(len(saved.files) - 1)]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return  # none, or cut short by a crash mid-checkpoint
+        if not self.optimizer.built:
+            self.optimizer.build(view.trainable_variables)
+        variables = self.optimizer.variables
+        if [tuple(v.shape) for v in variables] == [value.shape for value in values]:
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+
+    def _view(self, outputs) -> object:
+        """The model with only `outputs`, inputs and outputs keyed by node name; it shares
+        every weight with the full model."""
+        import keras
+
+        return keras.Model({t.name: t for t in self.model.inputs},
+                           {name: self.model.get_layer(name).output for name in outputs})
+
+    def _monitor(self) -> str:
+        wanted = self.settings["monitor"]
+        return wanted if self.data.validation is not None else "loss"
+
+    def _apply_freezing(self, phase: Phase) -> None:
+        """Each node's own freezing, overridden by the phase's; then the rest of the model
+        (Keras's layers for adapters, heads and merges) follows the phase too."""
+        graph = self.project.graph
+        for node_id, layer in self.compiled.node_layers.items():
+            node = graph.node(node_id)
+            spec = phase.trainable.get(node.name)
+            if node_type(node.type).category == PRETRAINED:
+                params = dict(node.params)
+                if spec is not None:
+                    params.update(freezing_params(spec))
+                apply_freezing(layer, params)
+            elif spec is not None:
+                layer.trainable = spec != "frozen" and spec != 0
+
+    def _rate_groups(self, phase: Phase) -> list[tuple[float, list]]:
+        graph = self.project.graph
+        layers = {graph.node(i).name: layer for i, layer in self.compiled.node_layers.items()}
+        return [(float(m), list(layers[name].trainable_weights))
+                for name, m in phase.lr_multipliers.items() if m != 1]
+
+    # -- after each epoch and at the end -------------------------------------------------------
+
+    def epoch_done(self, index: int, epoch: int, logs: dict) -> None:
+        """Keep the epoch's weights (as the best too, when they are) and its row of the history,
+        save a checkpoint when the last one is CHECKPOINT_SECONDS old; send the numbers."""
+        self.global_epoch += 1
+        self.good_weights = self.model.get_weights()
+        value = logs.get(self._monitor(), logs.get("loss", math.inf))
+        best = value < self.best
+        if best:
+            self.best, self.best_weights, self.best_unsaved = value, self.good_weights, True
+        row = {"phase": self.phases[index].name, "epoch": epoch + 1, **logs}
+        self.history.append(row)
+        self.resume_at = (index, epoch + 1)
+        if epoch + 1 >= self.phases[index].epochs:
+            self.resume_at = (index + 1, 0)
+        elif time.monotonic() - self.saved_at >= CHECKPOINT_SECONDS:
+            self._checkpoint()  # the phase's end saves one anyway
+        self.sink(EpochEnded(index, epoch, self.global_epoch, logs, best))
+
+    def _checkpoint(self, status: str = STOPPED) -> None:
+        """last.weights.h5 (the model as it is now), best.weights.h5 when a better epoch came
+        since, and the state a crash now would resume from (`status`: how the run stands)."""
+        self.model.save_weights(self.folder / "last.weights.h5")
+        if self.optimizer is not None and self.optimizer.built:
+            staged = self.folder / f".{OPTIMIZER_FILE}"  # moved into place whole: a crash leaves the old one
+            with open(staged, "wb") as handle:
+                np.savez(handle, phase=self.phase_index,
+                         **{f"v{i}": np.asarray(v) for i, v in enumerate(self.optimizer.variables)})
+            os.replace(staged, self.folder / OPTIMIZER_FILE)
+        if self.best_unsaved:
+            now = self.model.get_weights()
+            self.model.set_weights(self.best_weights)
+            self.model.save_weights(self.folder / "best.weights.h5")
+            self.model.set_weights(now)
+            self.best_unsaved = False
+        self._write_state(status, *self.resume_at)
+        self.saved_at = time.monotonic()
+
+    def _end(self, status: str, message: str) -> RunEnded:
+        weights = None
+        if status == DIVERGED:
+            self.model.set_weights(self.good_weights)
+        if status in (DIVERGED, STOPPED):  # nothing trained so far is lost
+            self._checkpoint(status)
+        else:
+            self._write_state(status, *self.resume_at)
+        best = self.folder / "best.weights.h5"
+        if status == FINISHED and best.is_file():
+            weights = best
+        elif (self.folder / "last.weights.h5").is_file():
+            weights = self.folder / "last.weights.h5"
+        relative = None
+        if weights is not None:  # as the project names paths: relative to its folder
+            relative = relative_path(weights, self.project.folder)
+        return RunEnded(status, message, weights=relative)
+
+    def _write_state(self, status: str, phase: int, epoch: int) -> None:
+        """state.json and the history up to now, which a resume from this state goes on from
+        (written with every checkpoint, not every epoch: a small model's epoch is 0.1 s)."""
+        write_history(self.folder, self.history)
+        write_state(self.folder, status, phase, epoch, self.config, self.phases, self.project.folder)
+
+    def _summary(self) -> str:
+        if not self.history:
+            return "no epochs"
+        last = self.history[-1]
+        shown = [f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float)
+                 and (k.startswith("val_") or self.data.validation is None)]
+        return ", ".join(shown[:4]) or f"loss {last.get('loss', math.nan):.4g}"
+
+    def _evaluate(self) -> None:
+        """Validation metrics, confusion matrices and a preview, with the weights kept."""
+        import numpy as np
+
+        if self.data.validation_arrays is None:
+            return
+        best = self.folder / "best.weights.h5"
+        if best.is_file():
+            self.model.load_weights(best)
+        inputs, targets = self.data.validation_arrays
+        predictions = self._view(targets).predict(inputs, verbose=0, batch_size=self.settings["batch_size"])
+        own = self._output_losses()
+        metrics, confusion, class_names, preview = {}, {}, {}, []
+        for name, target in targets.items():
+            predicted = np.asarray(predictions[name])
+            loss = own.get(name, ("none",))[0]
+            if loss not in CLASSIFIER_LOSSES:
+                metrics[f"{name} mean absolute error"] = float(np.mean(np.abs(
+                    predicted.reshape(len(predicted), -1) - np.asarray(target).reshape(len(target), -1))))
+                continue
+            classes = predicted.shape[-1]
+            truth = np.asarray(target)
+            truth = truth.argmax(-1) if loss == "categorical_crossentropy" else truth.reshape(-1)
+            guess = predicted.argmax(-1)
+            matrix = np.zeros((classes, classes), dtype=int)
+            np.add.at(matrix, (truth.astype(int), guess), 1)
+            confusion[name] = matrix.tolist()
+            names = self.data.class_names.get(name) or [str(i) for i in range(classes)]
+            class_names[name] = names
+            metrics[f"{name} accuracy"] = float(np.mean(truth == guess))
+            for i in range(min(PREVIEW_SAMPLES, len(guess))):
+                preview.append({"output": name, "true": names[int(truth[i])],
+                                "predicted": names[int(guess[i])],
+                                "confidence": float(predicted[i, guess[i]])})
+        self.sink(Evaluated(metrics, confusion, class_names, preview))
+
+
+def targets(dataset, outputs):
+    """`dataset` with only the targets of `outputs` (a phase trains some Outputs only);
+    as it is when it has just those, so a common phase adds no step to the pipeline."""
+    if dataset is None or set(dataset.element_spec[1]) == set(outputs):
+        return dataset
+    return dataset.map(lambda x, y: (x, {name: y[name] for name in outputs}))
+
+
+def freezing_params(spec) -> dict:
+    if spec == "frozen":
+        return {"trainable": "frozen"}
+    if spec == "all":
+        return {"trainable": "trainable"}
+    return {"trainable": "last_n", "trainable_last_n": int(spec)}

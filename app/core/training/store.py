@@ -1,0 +1,87 @@
+"""A run's folder, `<project>.runs/run-NNN/`, and what it holds: `last.weights.h5`,
+`best.weights.h5`, `history.json` and `history.csv` (one row per epoch), `state.json` (how
+the run stands, and its phases and settings as they were, which is all a resume reads), and
+`optimizer.npz` (the optimizer's state with the last weights, so a resumed phase goes on with
+its moments and its learning-rate schedule where they were)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from app.core.document.atomic import atomic_write_text
+from app.core.document.project import Project
+from app.core.document.training_setup import ConfigError, Phase, TrainingConfig, config_from_dict
+
+OPTIMIZER_FILE = "optimizer.npz"
+
+
+def runs_dir(project: Project) -> Path:
+    """Beside the project's file: `<folder>/<name>.runs`."""
+    return project.path.parent / f"{project.path.stem}.runs"
+
+
+def latest_run(project: Project, status: str | None = None) -> Path | None:
+    """The newest run folder of the project (optionally only one that ended with `status`)."""
+    if project.path is None or not runs_dir(project).is_dir():
+        return None
+    for folder in sorted(runs_dir(project).glob("run-*"), reverse=True):
+        state = read_state(folder)
+        if state and (status is None or state.get("status") == status):
+            return folder
+    return None
+
+
+def read_state(folder: Path) -> dict | None:
+    try:
+        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def write_state(folder: Path, status: str, phase: int, epoch: int, setup: TrainingConfig,
+                phases: list[Phase], base_dir: Path) -> None:
+    """state.json: how the run stands (`phase`, `epoch`: where it goes on from) and the setup it
+    trains with, its phases as they were (the ones it was asked to run, with their epochs) and
+    its data files as absolute paths (`base_dir`: what relative ones are relative to)."""
+    data = dict(setup.data)
+    if data["source"] != "bundled":
+        for key in ("path", "validation_path"):
+            if data[key]:
+                data[key] = str((base_dir / Path(data[key]).expanduser()).resolve())
+    state = {"status": status, "phase": phase, "epoch": epoch, "settings": setup.settings,
+             "data": data, "phases": [p.to_dict() for p in phases]}
+    atomic_write_text(folder / "state.json", json.dumps(state, indent=2) + "\n")
+
+
+def recorded_setup(state: dict, folder: Path) -> tuple[TrainingConfig, list[Phase]]:
+    """The setup and phases a run's state.json recorded; raises ConfigError naming the place
+    in state.json when it is damaged or from a Graft that did not record them."""
+    where = f"{folder / 'state.json'}"
+    missing = [key for key in ("settings", "data", "phases") if key not in state]
+    if missing:
+        raise ConfigError(where, f"does not record the run's {', '.join(missing)} (written by an older "
+                          "Graft); start a new run")
+    setup = config_from_dict({key: state[key] for key in ("settings", "data", "phases")}, where)
+    return setup, setup.phases
+
+
+def read_history(folder: Path) -> list[dict]:
+    try:
+        history = json.loads((folder / "history.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return history if isinstance(history, list) else []
+
+
+def write_history(folder: Path, history: list[dict]) -> None:
+    """history.json for programs, history.csv for spreadsheets: one row per epoch."""
+    (folder / "history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+    columns = list(dict.fromkeys(key for row in history for key in row))
+    with open(folder / "history.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+
