@@ -147,7 +147,7 @@ def _use_weights(project, weights: str, shown: str) -> None:
     trained with --out elsewhere stays as it was)."""
     from app.core.editing.commands import CommandStack, edit_training
 
-    path = project.context.resolve(weights)
+    path = project.context.resolve(weights).resolve()
     if not inside(path, project.path.parent):
         print(f"{shown} is unchanged: the weights {path} are outside its folder. To use them, train "
               "with --out inside the project's folder, or copy them there and set training.weights "

@@ -327,3 +327,96 @@ def edit(draw, graph):
     if choice == "rename":
         return commands.Rename(node.id, f"renamed_{draw(st.integers(0, 10**6))}")
     return commands.MoveNodes({node.id: (draw(st.floats(-1e3, 1e3)), draw(st.floats(-1e3, 1e3)))})
+
+
+# -- every core command, on whole projects -------------------------------------------------
+@st.composite
+def setups(draw, graph: Graph):
+    """A training setup naming the graph's nodes: a data mapping, and phases whose freezing,
+    losses and learning-rate multipliers name some of them (as a rename must update)."""
+    from app.core.document.training_setup import config_from_dict
+
+    names = [n.name for n in graph.nodes]
+    named = st.sampled_from(names) if names else st.nothing()
+    mapping = draw(st.dictionaries(named, st.sampled_from(["images", "labels", "x"]), max_size=3)) \
+        if names else {}
+    phases = []
+    for i in range(draw(st.integers(0, 2))):
+        pick = (lambda values: draw(st.dictionaries(named, values, max_size=2))) if names \
+            else (lambda values: {})
+        phases.append({"name": f"phase{i}", "epochs": draw(st.integers(1, 5)),
+                       "trainable": pick(st.sampled_from(["frozen", "all", 2])),
+                       "losses": pick(st.sampled_from([0.5, 1.0])) or None,
+                       "lr_multipliers": pick(st.sampled_from([0.1, 2.0]))})
+    return config_from_dict({"settings": {"batch_size": draw(st.integers(1, 64)),
+                                          "learning_rate": draw(st.sampled_from([1e-3, 0.01]))},
+                             "data": {"mapping": mapping}, "phases": phases})
+
+
+@st.composite
+def projects_with_setups(draw) -> Project:
+    project = draw(projects(max_nodes=6, max_edges=6))
+    project.training = draw(setups(project.graph))
+    return project
+
+
+EDITS = ("add", "remove", "connect", "disconnect", "params", "rename", "move", "training", "info",
+         "fix", "paste", "duplicate", "layout", "macro")
+
+
+@st.composite
+def document_edit(draw, project: Project):
+    """One random edit of any kind a user can make, as the core command the editor would push
+    (None when the drawn kind does not apply to this project)."""
+    from app.core.analysis.fixes import suggest
+    from app.core.editing.clipboard import copy_text, duplicate_command, paste_command
+    from app.core.editing.layout import layout_command
+    from app.core.graph.specs import TensorSpec
+
+    graph = project.graph
+    nodes = graph.nodes
+    choice = draw(st.sampled_from(EDITS))
+    if choice == "training":
+        setup = draw(setups(graph))
+        return commands.SetTraining(setup, "Change training setup")
+    if choice == "info":
+        return commands.SetInfo(draw(st.text(max_size=20)), draw(st.text(max_size=40)))
+    if choice == "layout":
+        return layout_command(graph)
+    if choice == "add" or not nodes:
+        kind = draw(st.sampled_from(FILE_FREE_TYPES))
+        return commands.AddNode(commands.new_node(graph, kind, draw(node_params(kind)),
+                                                  position=(draw(st.integers(0, 500)), 0)))
+    node = draw(st.sampled_from(nodes))
+    if choice == "remove":
+        return commands.RemoveNodes([node.id])
+    if choice == "connect":
+        target = draw(st.sampled_from(nodes))
+        ports = input_port_names(target)
+        feeds = "out" in REGISTRY[node.type].output_ports(node, Context())
+        if not ports or target.id == node.id or not feeds:
+            return None
+        return commands.connect(graph, node.id, "out", target.id, draw(st.sampled_from(ports)))
+    if choice in ("disconnect", "fix"):
+        if not graph.edges:
+            return None
+        edge = draw(st.sampled_from(graph.edges))
+        if choice == "disconnect":
+            return commands.Disconnect(edge.id)
+        fix = suggest(edge.id, TensorSpec((None, 8, 8, 1)), TensorSpec((None, 64)))
+        return commands.apply_fix(graph, fix)
+    if choice == "params":
+        return commands.SetParams(node.id, draw(node_params(node.type)))
+    if choice == "rename":
+        return commands.Rename(node.id, f"renamed_{draw(st.integers(0, 10**6))}")
+    if choice == "paste":
+        chosen = draw(st.lists(st.sampled_from(nodes), min_size=1, max_size=3, unique_by=lambda n: n.id))
+        return paste_command(graph, copy_text(graph, [n.id for n in chosen], project.folder),
+                             base_dir=project.folder)
+    if choice == "duplicate":
+        return duplicate_command(graph, [node.id])
+    if choice == "macro":
+        return commands.Macro("Move and rename", [
+            commands.MoveNodes({node.id: (draw(st.floats(-1e3, 1e3)), 0.0)}),
+            commands.Rename(node.id, f"macro_{draw(st.integers(0, 10**6))}")])
+    return commands.MoveNodes({node.id: (draw(st.floats(-1e3, 1e3)), draw(st.floats(-1e3, 1e3)))})
