@@ -11,7 +11,8 @@ from app.core.analysis.validate import analyze
 from app.core.document.training_setup import DATA
 from app.core.editing.builder import GraphBuilder
 from app.core.graph.params import check_params
-from app.core.training.data import DataError, fields, prepare, suggest_mapping
+from app.core.training.data import prepare, suggest_mapping
+from app.core.training.sources import DataError, fields
 
 SPARSE = "sparse_categorical_crossentropy"
 

@@ -1,4 +1,4 @@
-"""Training data: read a source, check it against the graph, and build tf.data pipelines.
+"""Training data: check a source (see sources.py) against the graph, and build tf.data pipelines.
 
 Whatever a run would trip over later (an unmapped Input, a sample shape that does not fit,
 a label beyond a classifier's classes, a NaN) is found here first and raised as a
@@ -7,20 +7,27 @@ lazily, so the editor can list fields and suggest mappings without them."""
 
 from __future__ import annotations
 
-import csv
 import math
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.core.document.training_setup import BUNDLED
 from app.core.graph.specs import FLOAT_DTYPES, TensorSpec, format_shape, shapes_compatible
 from app.core.nodes import node_type
 from app.core.nodes.base import INPUT, OUTPUT
 from app.core.nodes.io import CLASSIFIER_LOSSES
+from app.core.training.images import prepare_images
+from app.core.training.sources import (
+    DataError,
+    PreparedData,
+    Role,
+    Table,
+    fields,
+    load_table,
+    locate,
+    preview,
+)
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -28,59 +35,7 @@ if TYPE_CHECKING:
     from app.core.analysis.validate import Analysis
     from app.core.graph.graph import Graph
 
-RESOURCES = Path(__file__).resolve().parents[3] / "resources" / "data"
-IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what Keras's image loader reads
-COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
-IMAGE_FIELDS = {"image": ((None, None, 3), "float32"), "label": ((), "int32")}
-SNIFF_ROWS = 1000  # CSV rows read to tell numeric columns from text ones in `fields`
 LABEL_COLUMNS = ("label", "target", "class")
-
-
-class DataError(ValueError):
-    """A data problem, with a message naming the place (file, array/column, Input/Output name) and the fix."""
-
-
-@dataclass
-class PreparedData:
-    """Batches of (inputs by Input name, targets by Output name), ready for `Model.fit`."""
-
-    train: tf.data.Dataset  # shuffled every epoch with the seed when data["shuffle"]
-    validation: tf.data.Dataset | None  # not shuffled; None without a split or validation_path
-    train_count: int
-    validation_count: int
-    steps_per_epoch: int
-    class_names: dict[str, list[str]]  # per classifier Output: the name of each class id
-    validation_arrays: tuple[dict, dict] | None  # the validation samples in numpy, for evaluation
-
-
-@dataclass(frozen=True)
-class _Role:
-    """A mapped node: an Input (loss None) or an Output that carries a loss."""
-
-    node: str
-    field: str | list[str]
-    spec: TensorSpec  # an Input's tensor, or the tensor an Output receives
-    loss: str | None = None
-
-    @property
-    def title(self) -> str:
-        return f"{'Output' if self.loss else 'Input'} {self.node!r}"
-
-
-# -- public API -----------------------------------------------------------------
-
-
-def fields(data: dict, base_dir: Path) -> dict[str, tuple[tuple, str]]:
-    """The fields a source offers, each with its per-sample shape and dtype, read cheaply
-    (array headers, the first CSV rows) because the editor asks on every menu."""
-    kind, path = _locate(data["source"], data["path"], base_dir)
-    if kind == "images":
-        return dict(IMAGE_FIELDS)
-    if kind == "npz":
-        return _npz_fields(path)
-    header, rows, _ = _read_csv(path, limit=SNIFF_ROWS)
-    return {name: ((), "float32" if _numeric([row[i] for row in rows]) else "string")
-            for i, name in enumerate(header)}
 
 
 def suggest_mapping(data: dict, base_dir: Path, graph: Graph, analysis: Analysis) -> dict:
@@ -89,7 +44,7 @@ def suggest_mapping(data: dict, base_dir: Path, graph: Graph, analysis: Analysis
     one node. Nodes it cannot guess are left out, as is everything when the source cannot
     be read (the run's checks will say why)."""
     try:
-        kind = _locate(data["source"], data["path"], base_dir)[0]
+        kind = locate(data["source"], data["path"], base_dir)[0]
         offered = fields(data, base_dir)
     except DataError:
         return {}
@@ -134,181 +89,14 @@ def prepare(data: dict, graph: Graph, analysis: Analysis, base_dir: Path, *, bat
             losses: dict[str, str]) -> PreparedData:
     """Load, check and pipeline. `losses` maps each Output name that carries a loss to its loss
     name; Outputs not in it need no data."""
-    kind, path = _locate(data["source"], data["path"], base_dir)
+    kind, path = locate(data["source"], data["path"], base_dir)
     validation_path = None
     if data.get("validation_path"):
-        validation_path = _locate(data["source"], data["validation_path"], base_dir)[1]
+        validation_path = locate(data["source"], data["validation_path"], base_dir)[1]
     inputs, targets = _roles(data["mapping"], graph, analysis, losses)
     if kind == "images":
-        return _prepare_images(path, validation_path, data, inputs, targets, batch_size, seed)
+        return prepare_images(path, validation_path, data, inputs, targets, batch_size, seed)
     return _prepare_table(kind, path, validation_path, data, inputs, targets, batch_size, seed)
-
-
-# -- locating and reading sources ----------------------------------------------
-
-
-def _locate(source: str, path: str, base_dir: Path) -> tuple[str, Path]:
-    """The kind of source to read (npz, csv or images) and where it is."""
-    if source == "bundled":
-        if path not in BUNDLED:
-            raise DataError(f"there is no bundled data set {path!r}; choose one of: {', '.join(BUNDLED)}")
-        file = next((f for f in (RESOURCES / f"{path}.npz", RESOURCES / f"{path}.csv") if f.is_file()), None)
-        if file is None:
-            raise DataError(f"the bundled data set {path!r} is missing from {RESOURCES}; reinstall Graft")
-        return file.suffix[1:], file
-    resolved = Path(path).expanduser()
-    if not resolved.is_absolute():
-        resolved = Path(base_dir) / resolved
-    if source == "images":
-        if not resolved.is_dir():
-            raise DataError(f"image folder {resolved} not found; set the data path to a folder with one "
-                            "sub-folder of images per class (relative paths start at the project's folder)")
-    elif not resolved.is_file():
-        raise DataError(f"data file {resolved} not found; check the data path (relative paths start at the "
-                        "project's folder)")
-    return source, resolved
-
-
-def _npz_fields(path: Path) -> dict[str, tuple[tuple, str]]:
-    """Array names, shapes and dtypes from the .npy headers, without reading the data."""
-    found = {}
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for member in archive.namelist():
-                if not member.endswith(".npy"):
-                    continue
-                with archive.open(member) as stream:
-                    version = np.lib.format.read_magic(stream)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = read_header(stream)
-                found[member.removesuffix(".npy")] = (tuple(shape[1:]), _dtype_name(dtype))
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise _unreadable_npz(path, error) from None
-    return found
-
-
-def _unreadable_npz(path: Path, error: Exception) -> DataError:
-    return DataError(f"{path.name} is not a readable NumPy .npz file ({error}); save it with np.savez")
-
-
-def _dtype_name(dtype: np.dtype) -> str:
-    return "string" if dtype.kind in "USO" else dtype.name
-
-
-@dataclass
-class _Table:
-    """The mapped columns of one npz or csv file: npz arrays, or csv cells as strings."""
-
-    file: str  # the file's name, as messages show it
-    kind: str
-    names: list[str]  # every array or column the file has
-    columns: dict[str, np.ndarray]
-    rows: list[int] | None = None  # csv: the line of each sample, as a spreadsheet numbers it
-
-    def describe(self, field: str | list[str]) -> str:
-        if isinstance(field, str):
-            return f"{'array' if self.kind == 'npz' else 'column'} {field!r} in {self.file}"
-        shown = ", ".join(map(repr, field)) if len(field) <= 4 else f"{field[0]!r} … {field[-1]!r}"
-        return f"the {len(field)} columns {shown} in {self.file}"
-
-    def count(self, field: str | list[str]) -> int:
-        return len(self.columns[field if isinstance(field, str) else field[0]])
-
-    def numbers(self, field: str | list[str], user: str) -> np.ndarray:
-        """The field as numbers; a list of CSV columns stacks into one vector per sample."""
-        if isinstance(field, list):
-            return np.stack([self.numbers(column, user) for column in field], axis=1)
-        values = self.columns[field]
-        if self.kind == "npz":
-            if values.dtype.kind not in "biuf":
-                raise DataError(f"{self.describe(field)} holds {_dtype_name(values.dtype)} values, but "
-                                f"{user} needs numbers; map a numeric array")
-            return values
-        try:
-            return values.astype(np.float64)
-        except ValueError:
-            bad = next(i for i, cell in enumerate(values) if not _numeric([cell]))
-            problem = "is empty" if not values[bad] else f"holds {values[bad]!r}, which is not a number"
-            raise DataError(f"{self.file}, column {field!r}, row {self.rows[bad]} {problem}, but {user} "
-                            "needs numbers; fix the cell or map another column") from None
-
-    def text(self, field: str | list[str]) -> np.ndarray | None:
-        """The field's values as strings when they are text rather than numbers (class names)."""
-        if isinstance(field, list):
-            return None
-        values = self.columns[field]
-        if self.kind == "npz":
-            return values.astype(str) if values.dtype.kind in "US" else None
-        return None if _numeric(values) else values
-
-
-def _numeric(cells) -> bool:
-    try:
-        np.asarray(cells, dtype=str).astype(np.float64)
-    except ValueError:
-        return False
-    return True
-
-
-def _load_table(kind: str, path: Path, wanted: set[str]) -> _Table:
-    if kind == "npz":
-        return _load_npz(path, wanted)
-    header, rows, lines = _read_csv(path)
-    if not rows:
-        raise DataError(f"{path.name} has a header row but no samples; add one row per sample")
-    columns = {name: np.array([row[header.index(name)] for row in rows]) for name in wanted if name in header}
-    return _Table(path.name, "csv", header, columns, lines)
-
-
-def _load_npz(path: Path, wanted: set[str]) -> _Table:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise _unreadable_npz(path, error) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"{path.name} holds a single array, not named arrays; save it with np.savez")
-    with archive:
-        try:
-            columns = {name: archive[name] for name in wanted if name in archive.files}
-        except ValueError as error:  # an object array, which only pickle could read
-            raise DataError(f"{path.name}: {error}; save plain numeric or string arrays") from None
-        return _Table(path.name, "npz", list(archive.files), columns)
-
-
-def _read_csv(path: Path, limit: int | None = None) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows (cells stripped, blank lines skipped) and each row's line number."""
-    rows, lines = [], []
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as stream:
-            reader = csv.reader(stream)
-            header = [cell.strip() for cell in next(reader, [])]
-            for record in reader:
-                if limit is not None and len(rows) >= limit:
-                    break
-                if not any(cell.strip() for cell in record):
-                    continue
-                if len(record) != len(header):
-                    raise DataError(f"{path.name}, row {reader.line_num} has {len(record)} cells, but the "
-                                    f"header has {len(header)} columns; every row needs one cell per column")
-                rows.append([cell.strip() for cell in record])
-                lines.append(reader.line_num)
-    except UnicodeDecodeError:
-        raise DataError(f"{path.name} is not UTF-8 text; save it as a UTF-8 CSV file") from None
-    except csv.Error as error:
-        raise DataError(f"{path.name} is not a readable CSV file ({error})") from None
-    if not any(header):
-        raise DataError(f"{path.name} is empty; a CSV file needs a header row naming its columns, "
-                        "then one row per sample")
-    if _numeric(header):
-        raise DataError(f"the first row of {path.name} holds numbers; add a header row naming the columns")
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise DataError(f"{path.name} has more than one column named {repeated[0]!r}; rename one of them")
-    return header, rows, lines
-
-
-# -- the graph's side ------------------------------------------------------------
 
 
 def _io_nodes(graph: Graph) -> tuple[list, list]:
@@ -356,7 +144,7 @@ def _roles(mapping: dict, graph: Graph, analysis: Analysis, losses: dict[str, st
         kind = "Input" if node in inputs else "Output"
         if spec is None:
             raise DataError(f"{kind} {node.name!r} has no known tensor; fix the graph's errors first")
-        roles.append(_Role(node.name, mapping[node.name], spec, losses.get(node.name)))
+        roles.append(Role(node.name, mapping[node.name], spec, losses.get(node.name)))
     return roles[:len(inputs)], roles[len(inputs):]
 
 
@@ -369,9 +157,6 @@ def _could_feed(node, spec: TensorSpec, shape: tuple, dtype: str) -> bool:
     if node.params["loss"] == "sparse_categorical_crossentropy":
         return dtype.startswith(("int", "uint")) and shape in ((), (1,))
     return shapes_compatible(shape, spec.features) or (shape == () and spec.features == (1,))
-
-
-# -- npz and csv -------------------------------------------------------------------
 
 
 def _prepare_table(kind, path, validation_path, data, inputs, targets, batch_size, seed) -> PreparedData:
@@ -403,10 +188,10 @@ def _prepare_table(kind, path, validation_path, data, inputs, targets, batch_siz
     )
 
 
-def _checked_table(kind: str, path: Path, roles: list[_Role]) -> _Table:
+def _checked_table(kind: str, path: Path, roles: list[Role]) -> Table:
     """The file's mapped columns, once every mapped name exists and all have one value per sample."""
     wanted = {name for role in roles for name in _names(role.field)}
-    table = _load_table(kind, path, wanted)
+    table = load_table(kind, path, wanted)
     noun = "array" if kind == "npz" else "column"
     for role in roles:
         if isinstance(role.field, list) and kind == "npz":
@@ -434,7 +219,7 @@ def _names(field: str | list[str]) -> list[str]:
     return [field] if isinstance(field, str) else field
 
 
-def _arrays(table: _Table, inputs: list[_Role], targets: list[_Role],
+def _arrays(table: Table, inputs: list[Role], targets: list[Role],
             known_classes: dict[str, list[str]] | None = None) -> tuple[list[dict], dict[str, list[str]]]:
     """Checked, cast ({input: array}, {output: array}) and the classifier Outputs' class names.
     `known_classes` (from the training data) fixes the class ids of text labels in validation data."""
@@ -447,7 +232,7 @@ def _arrays(table: _Table, inputs: list[_Role], targets: list[_Role],
     return [features, labels], class_names
 
 
-def _input_array(table: _Table, role: _Role) -> np.ndarray:
+def _input_array(table: Table, role: Role) -> np.ndarray:
     where = table.describe(role.field)
     values = table.numbers(role.field, role.title)
     expected = role.spec.features
@@ -470,7 +255,7 @@ def _input_array(table: _Table, role: _Role) -> np.ndarray:
     return cast
 
 
-def _target_array(table: _Table, role: _Role, known: list[str] | None) -> tuple[np.ndarray, list[str] | None]:
+def _target_array(table: Table, role: Role, known: list[str] | None) -> tuple[np.ndarray, list[str] | None]:
     """The targets for an Output in the form its loss wants, checked against the tensor it
     receives; class names for classifiers."""
     where, loss, out = table.describe(role.field), role.loss, role.spec.features
@@ -522,7 +307,7 @@ def _target_array(table: _Table, role: _Role, known: list[str] | None) -> tuple[
 
 
 def _text_labels(text: np.ndarray, known: list[str] | None, where: str,
-                 role: _Role) -> tuple[np.ndarray, list[str]]:
+                 role: Role) -> tuple[np.ndarray, list[str]]:
     """Class ids for text labels, numbered by the sorted distinct names (the training data's
     names when `known`); one-hot rows for categorical_crossentropy."""
     names = known if known is not None else sorted(set(text.tolist()))
@@ -536,7 +321,7 @@ def _text_labels(text: np.ndarray, known: list[str] | None, where: str,
     classes = role.spec.features[-1]
     if classes is not None and len(names) > classes:
         raise DataError(f"{role.title} has {classes} classes (it receives {format_shape(role.spec.shape)}), "
-                        f"but {where} holds {len(names)} distinct labels ({_preview(names)}); give the layer "
+                        f"but {where} holds {len(names)} distinct labels ({preview(names)}); give the layer "
                         f"before {role.title} {len(names)} units")
     ids = np.searchsorted(np.array(names), text).astype(np.int32)
     if role.loss == "categorical_crossentropy":
@@ -544,11 +329,7 @@ def _text_labels(text: np.ndarray, known: list[str] | None, where: str,
     return ids, names
 
 
-def _preview(names: list[str]) -> str:
-    return ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
-
-
-def _check_finite(values: np.ndarray, where: str, role: _Role) -> None:
+def _check_finite(values: np.ndarray, where: str, role: Role) -> None:
     if values.dtype.kind != "f":
         return
     bad = values.size - np.count_nonzero(np.isfinite(values))
@@ -561,7 +342,7 @@ def _is_integral(values: np.ndarray) -> bool:
     return values.dtype.kind in "biu" or bool(np.all(values == np.round(values)))
 
 
-def _check_class_ids(values: np.ndarray, where: str, role: _Role) -> None:
+def _check_class_ids(values: np.ndarray, where: str, role: Role) -> None:
     if not _is_integral(values):
         fraction = values[values != np.round(values)][0].item()
         raise DataError(f"{where} holds {fraction!r}, not a class id; {role.title} uses "
@@ -591,138 +372,3 @@ def _pipeline(arrays: list[dict], batch_size: int, shuffle_seed: int | None = No
     if shuffle_seed is not None:
         dataset = dataset.shuffle(_count(arrays[0]), seed=shuffle_seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-# -- image folders ------------------------------------------------------------------
-
-
-def _prepare_images(path, validation_path, data, inputs, targets, batch_size, seed) -> PreparedData:
-    import tensorflow as tf
-
-    image_role, label_role, size, color_mode, label_mode = _image_roles(inputs, targets)
-    load = dict(image_size=size, color_mode=color_mode, label_mode=label_mode, batch_size=batch_size,
-                seed=seed, verbose=False)
-    split = data["validation_split"]
-    if validation_path is not None:
-        train = _image_folder(path, load, shuffle=data["shuffle"])
-        validation = _image_folder(validation_path, load, shuffle=False)
-        if validation.class_names != train.class_names:
-            raise DataError(f"the validation folder {validation_path} has the classes "
-                            f"{', '.join(validation.class_names)}, but the training folder has "
-                            f"{', '.join(train.class_names)}; give both the same class sub-folders")
-    elif split > 0:
-        # Keras splits off the tail of its file order, which is sorted by class unless shuffled;
-        # so a split always shuffles, and Keras then reshuffles the training images every epoch.
-        train, validation = _image_folder(path, load, shuffle=True, validation_split=split, subset="both")
-    else:
-        train, validation = _image_folder(path, load, shuffle=data["shuffle"]), None
-    class_names = {}
-    if label_role is not None:  # Keras names the classes only when it loads labels
-        _check_image_classes(label_role, train.class_names, path)
-        if label_role.loss in CLASSIFIER_LOSSES:
-            class_names[label_role.node] = list(train.class_names)
-    train_count = len(train.file_paths)
-    validation_count = len(validation.file_paths) if validation is not None else 0
-    as_dicts = _image_dicts(image_role, label_role)
-    train = train.map(as_dicts).prefetch(tf.data.AUTOTUNE)
-    if validation is not None:
-        validation = validation.map(as_dicts).prefetch(tf.data.AUTOTUNE)
-    return PreparedData(
-        train=train,
-        validation=validation,
-        train_count=train_count,
-        validation_count=validation_count,
-        steps_per_epoch=math.ceil(train_count / batch_size),
-        class_names=class_names,
-        validation_arrays=_materialise(validation) if validation is not None else None,
-    )
-
-
-def _image_roles(inputs: list[_Role], targets: list[_Role]):
-    """The Input fed by the images and the Output fed by the labels, and how Keras must load them."""
-    offered = "an image folder offers 'image' for one Input and 'label' for one Output"
-    for role in inputs:
-        if role.field != "image":
-            raise DataError(f"{role.title} is mapped to {role.field!r}, but {offered}")
-    if len(inputs) != 1:
-        raise DataError(f"the graph has {len(inputs)} Inputs, but {offered}; an image folder feeds one Input")
-    for role in targets:
-        if role.field != "label":
-            raise DataError(f"{role.title} is mapped to {role.field!r}, but {offered}")
-    if len(targets) > 1:
-        raise DataError(f"{', '.join(r.title for r in targets)} all carry a loss, but {offered}")
-    image_role, label_role = inputs[0], (targets[0] if targets else None)
-    shape = image_role.spec.features
-    if len(shape) != 3 or None in shape or shape[2] not in COLOR_MODES:
-        raise DataError(f"{image_role.title} has samples of shape {format_shape(shape)}, but images need a "
-                        "fixed (height, width, channels) with 1, 3 or 4 channels; set the Input's shape, "
-                        "e.g. [224, 224, 3]")
-    label_mode = None
-    if label_role is not None:
-        label_mode = {"sparse_categorical_crossentropy": "int", "categorical_crossentropy": "categorical",
-                      "binary_crossentropy": "binary"}.get(label_role.loss)
-        if label_mode is None:
-            raise DataError(f"{label_role.title} uses {label_role.loss}, but an image folder's labels are "
-                            "classes; use sparse_categorical_crossentropy (or categorical_crossentropy, or "
-                            "binary_crossentropy for two classes)")
-    return image_role, label_role, shape[:2], COLOR_MODES[shape[2]], label_mode
-
-
-def _check_image_classes(role: _Role, class_names: list[str], path: Path) -> None:
-    """The class sub-folders must fit the tensor the Output receives."""
-    out, found, shown, receives = role.spec.features, len(class_names), _preview(class_names), role.spec.shape
-    wanted = {"binary_crossentropy": (1,), "categorical_crossentropy": (found,)}.get(role.loss)
-    if wanted is None:  # sparse: at most as many classes as the output has scores
-        if len(out) != 1:
-            raise DataError(f"{role.title} receives {format_shape(receives)}, but an image folder gives one "
-                            "class per image; a classifier for it needs a tensor of shape (None, classes)")
-        if out[0] is not None and found > out[0]:
-            raise DataError(f"{role.title} has {out[0]} classes (it receives {format_shape(receives)}), but "
-                            f"{path} has {found} class sub-folders ({shown}); give the layer before "
-                            f"{role.title} {found} units")
-    elif role.loss == "binary_crossentropy" and found != 2:
-        raise DataError(f"{role.title} uses binary_crossentropy, which needs exactly 2 class sub-folders, "
-                        f"but {path} has {found} ({shown}); use sparse_categorical_crossentropy for more "
-                        "classes")
-    elif not shapes_compatible(out, wanted):
-        raise DataError(f"{role.title} receives {format_shape(receives)}, but {path} has {found} class "
-                        f"sub-folders ({shown}); give the layer before {role.title} {wanted[0]} units")
-
-
-def _image_folder(folder: Path, load: dict, *, shuffle: bool, **split):
-    """Keras's image dataset for a folder with one sub-folder of images per class."""
-    import keras
-
-    classes = sorted(p for p in folder.iterdir() if p.is_dir())
-    if not classes:
-        raise DataError(f"{folder} has no sub-folders; put the images of each class in a sub-folder "
-                        "named after the class")
-    count = sum(f.suffix.lower() in IMAGE_SUFFIXES for c in classes for f in c.rglob("*"))
-    if not count:
-        raise DataError(f"the class sub-folders of {folder} hold no images; add "
-                        f"{', '.join(IMAGE_SUFFIXES)} files")
-    fraction = split.get("validation_split", 0)
-    if fraction and int(count * fraction) == 0:  # Keras holds out int(count * fraction) images
-        raise DataError(f"{folder} has {count} images, too few for a validation split of {fraction}; "
-                        "add images, raise the split, or set it to 0")
-    try:
-        return keras.utils.image_dataset_from_directory(folder, shuffle=shuffle, **load, **split)
-    except ValueError as error:
-        raise DataError(f"cannot read the images in {folder}: {error}") from None
-
-
-def _image_dicts(image_role: _Role, label_role: _Role | None):
-    """Keras yields (images, labels) tuples; the model takes dicts by node name."""
-    import tensorflow as tf
-
-    dtype = image_role.spec.dtype
-    if label_role is None:
-        return lambda images: ({image_role.node: tf.cast(images, dtype)}, {})
-    return lambda images, labels: ({image_role.node: tf.cast(images, dtype)}, {label_role.node: labels})
-
-
-def _materialise(dataset) -> tuple[dict, dict]:
-    """The whole validation set as numpy, for evaluation and previews."""
-    batches = list(dataset.as_numpy_iterator())
-    return tuple({name: np.concatenate([batch[part][name] for batch in batches]) for name in batches[0][part]}
-                 for part in (0, 1))

@@ -95,7 +95,8 @@ class Run:
             self.folder = self._new_folder()
         import keras
 
-        from app.core.training.data import DataError, prepare
+        from app.core.training.data import prepare
+        from app.core.training.sources import DataError
 
         keras.utils.set_random_seed(self.settings["seed"])
         policy = keras.config.dtype_policy()
