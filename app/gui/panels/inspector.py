@@ -179,8 +179,9 @@ class _JsonEdit(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
-class _Field(QWidget):
-    """One parameter's row: its editor with the message of a refused value right under it."""
+class Field(QWidget):
+    """One parameter's row: its editor with the message of a refused value right under it.
+    Public: the training setup's forms are made of these too."""
 
     committed = Signal()  # the user finished an edit; read() gives the new value
     reverted = Signal()  # the user pressed Escape; show the node's value again
@@ -218,7 +219,7 @@ class _Field(QWidget):
         return False
 
 
-class _TextField(_Field):
+class _TextField(Field):
     """int, float, str, shape, ints and strs: committed on Enter or when focus leaves."""
 
     def __init__(self, param: Param, row_extras: tuple[QWidget, ...] = ()):
@@ -254,8 +255,9 @@ class _TextField(_Field):
         return self.editor.hasFocus() and self.editor.isModified()
 
 
-class _PathField(_TextField):
-    """A file path with a "…" button; a file inside the project folder is stored relative to it."""
+class PathField(_TextField):
+    """A file path with a "…" button; a file inside the project folder is stored relative to it.
+    Public: the training setup sets its base_dir too."""
 
     def __init__(self, param: Param):
         browse = QPushButton("…")
@@ -278,7 +280,7 @@ class _PathField(_TextField):
         self.committed.emit()
 
 
-class _BoolField(_Field):
+class _BoolField(Field):
     def __init__(self, param: Param):
         checkbox = QCheckBox()
         checkbox.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # the box is all it is
@@ -292,7 +294,7 @@ class _BoolField(_Field):
         return self.editor.isChecked()
 
 
-class _ChoiceField(_Field):
+class _ChoiceField(Field):
     def __init__(self, param: Param):
         combo = QComboBox()
         combo.addItems([c if isinstance(c, str) else json.dumps(c) for c in param.choices])
@@ -312,7 +314,7 @@ class _ChoiceField(_Field):
         return self.param.choices[index] if index >= 0 else None
 
 
-class _JsonField(_Field):
+class _JsonField(Field):
     """A JSON object in an editor of its own; Apply or Ctrl+Enter commits it."""
 
     def __init__(self, param: Param):
@@ -351,10 +353,10 @@ class _JsonField(_Field):
         return self.editor.hasFocus() and self.editor.document().isModified()
 
 
-_FIELD_CLASSES = {BOOL: _BoolField, CHOICE: _ChoiceField, PATH: _PathField, JSON: _JsonField}
+_FIELD_CLASSES = {BOOL: _BoolField, CHOICE: _ChoiceField, PATH: PathField, JSON: _JsonField}
 
 
-def make_field(param: Param) -> _Field:
+def make_field(param: Param) -> Field:
     return _FIELD_CLASSES.get(param.kind, _TextField)(param)
 
 
@@ -369,7 +371,7 @@ class Inspector(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._node: Node | None = None
-        self._fields: dict[str, _Field] = {}
+        self._fields: dict[str, Field] = {}
         self._name_field: _TextField | None = None
         self._drafts: set[str] = set()  # fields the user changed whose values are not applied yet
         self._shapes: QWidget | None = None
@@ -403,7 +405,7 @@ class Inspector(QWidget):
         if previous is None or previous.id != node.id or previous.type != node.type:
             self._build_form(node)
         for field in self._fields.values():
-            if isinstance(field, _PathField):
+            if isinstance(field, PathField):
                 field.base_dir = base_dir
         self._refresh_values(node)
         self._show_shapes(analysis)
@@ -467,7 +469,7 @@ class Inspector(QWidget):
         self._scroll.setWidget(content)
 
     @staticmethod
-    def _add_row(form: QFormLayout, param: Param, field: _Field, line_height: int) -> None:
+    def _add_row(form: QFormLayout, param: Param, field: Field, line_height: int) -> None:
         label = QLabel(param.name)
         label.setToolTip(param.help)
         label.setBuddy(field.editor)
@@ -516,16 +518,16 @@ class Inspector(QWidget):
             if name not in self._drafts and not field.is_being_edited():
                 field.show_value(node.params.get(name, field.param.default))
 
-    def _is_current(self, field: _Field) -> bool:
+    def _is_current(self, field: Field) -> bool:
         """Whether `field` belongs to the form on show (a replaced form's focus-out is no edit)."""
         return self._node is not None and field in (self._name_field, self._fields.get(field.param.name))
 
-    def _commit(self, field: _Field) -> None:
+    def _commit(self, field: Field) -> None:
         if self._is_current(field):
             self._drafts.add(field.param.name)
             self._apply(field.param.name)
 
-    def _revert(self, field: _Field) -> None:
+    def _revert(self, field: Field) -> None:
         if not self._is_current(field):
             return
         name = field.param.name

@@ -43,7 +43,7 @@ from app.core.graph.params import JSON, Param, ParamError, check_params
 from app.core.graph.specs import format_shape
 from app.core.nodes import node_type
 from app.core.nodes.base import INPUT, OUTPUT, PRETRAINED
-from app.gui.panels.inspector import _Field, _PathField, form_layout, make_field, set_style_property
+from app.gui.panels.inspector import Field, PathField, form_layout, make_field, set_style_property
 from app.gui.theme import icon
 
 NOT_MAPPED = "(not mapped)"
@@ -81,7 +81,7 @@ class SchemaForm(QWidget):
                  apply: Callable[[str, dict], None], skip: tuple[str, ...] = ()):
         super().__init__()
         self.schema, self._values, self._apply = schema, values, apply
-        self.fields: dict[str, _Field] = {}
+        self.fields: dict[str, Field] = {}
         form = form_layout()
         line_height = None
         for param in schema:
@@ -107,7 +107,7 @@ class SchemaForm(QWidget):
 
     def set_base_dir(self, base_dir: Path | None) -> None:
         for field in self.fields.values():
-            if isinstance(field, _PathField):
+            if isinstance(field, PathField):
                 field.base_dir = base_dir
 
     def refresh(self) -> None:
@@ -116,7 +116,7 @@ class SchemaForm(QWidget):
             if not (field.has_error or field.is_being_edited()):
                 field.show_value(values.get(name, field.param.default))
 
-    def _commit(self, field: _Field) -> None:
+    def _commit(self, field: Field) -> None:
         name = field.param.name
         current = self._values()
         try:
@@ -129,7 +129,7 @@ class SchemaForm(QWidget):
         if checked[name] != current.get(name):
             self._apply(name, checked)
 
-    def _revert(self, field: _Field) -> None:
+    def _revert(self, field: Field) -> None:
         field.set_error(None)
         field.show_value(self._values().get(field.param.name, field.param.default))
 
@@ -428,7 +428,7 @@ class PhasesEditor(QWidget):
         if not weighted:
             self.trainable_grid.addWidget(_label("No node with weights.", "dim"), 0, 0, 1, 2)
 
-    def _field(self, name: str) -> _Field:
+    def _field(self, name: str) -> Field:
         return self.form.fields.get(name) or self.json_form.fields[name]
 
     def _selected(self) -> None:
@@ -454,7 +454,7 @@ class PhasesEditor(QWidget):
             combo.show_value(phase.trainable.get(name))
 
     # -- edits ------------------------------------------------------------------------------
-    def _replace(self, row: int, phase: dict, text: str, field: _Field | None = None) -> bool:
+    def _replace(self, row: int, phase: dict, text: str, field: Field | None = None) -> bool:
         phases = [p.to_dict() for p in self.phases]
         phases[row] = phase
         try:
@@ -688,7 +688,7 @@ class SetupView(QWidget):
         return specs
 
     def _fields(self) -> tuple[dict | None, str | None]:
-        from app.core.training.data import DataError, fields
+        from app.core.training.sources import DataError, fields
 
         data = self.config.data
         base_dir = self.document.context.base_dir
