@@ -1,0 +1,62 @@
+"""The editor over one document: Save As changes only where the file is, so Undo and Redo
+after it keep a model loading; Ctrl+Z undoes a rename in the setup as well as on the canvas."""
+
+import json
+import shutil
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+from app.core.document.fileformat import load, save
+from app.core.editing.builder import GraphBuilder
+from app.core.editing.commands import SetParams
+from app.gui.document import Document
+from tests.conftest import EXAMPLES, MODELS
+
+
+def model_file_project(folder):
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(MODELS / "digits_cnn.keras", folder / "sub" / "m.keras")
+    b = GraphBuilder()
+    b.add("x", "Input", shape=[8, 8, 1])
+    b.add("cnn", "ModelFile", path="nowhere.keras")
+    b.add("y", "Output")
+    b.chain("x", "cnn", "y")
+    save(b.project, folder / "p.graft")
+    return folder / "p.graft"
+
+
+def test_save_as_then_undo_and_redo_keep_the_model_loading(make_window, qtbot, tmp_path, monkeypatch):
+    window = make_window(Document.open(model_file_project(tmp_path / "old")))
+    document = window.document
+    cnn = document.graph.node_by_name("cnn").id
+    assert document.push(SetParams(cnn, {"path": "sub/m.keras"}))
+    assert document.wait_until_analysed().ok
+
+    target = tmp_path / "new" / "p.graft"
+    target.parent.mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(target), ""))
+    assert window.save_as()
+    assert json.loads(target.read_text())["nodes"][1]["params"]["path"] == "../old/sub/m.keras"
+
+    control, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window.view, Qt.Key.Key_Z, control)  # undo
+    qtbot.keyClick(window.view, Qt.Key.Key_Z, control | shift)  # redo
+    assert document.graph.node(cnn).params["path"] == "sub/m.keras"
+    assert document.wait_until_analysed().ok, [p.message for p in document.analysis.problems]
+    window.save()
+    assert load(target).graph.node(cnn).params["path"] == "../old/sub/m.keras"
+
+
+def test_undo_of_a_rename_restores_the_training_setup_too(make_window, qtbot, tmp_path):
+    path = tmp_path / "transfer.graft"
+    project = load(EXAMPLES / "transfer.graft")
+    save(project, path)
+    window = make_window(Document.open(path))
+    document = window.document
+    label = document.graph.node_by_name("label").id
+    assert document.rename(label, "digit")
+    assert document.training.data["mapping"] == {"image": "images", "digit": "labels"}
+    qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert document.graph.node(label).name == "label"
+    assert document.training.data["mapping"] == {"image": "images", "label": "labels"}
