@@ -1,7 +1,8 @@
 """The look of the editor: two colour themes, the Qt palette and stylesheet built from them, and icons.
 
 Everything that paints (canvas, panels) asks this module for colours instead of hard-coding them, so a
-theme switch is one call to `apply_theme` followed by a repaint.
+theme switch is one call to `apply_theme` followed by a repaint. The colours themselves live in the core
+(app/core/nodes/appearance.py), where the model report reads them too; the window furniture's are here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPal
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
 
-THEMES = ("dark", "light")
+from app.core.nodes.appearance import THEME_COLORS, THEMES, Colors
 
 ICON_DIR = Path(__file__).resolve().parents[2] / "resources" / "icons"
 
@@ -27,29 +28,6 @@ _SVG_PLACEHOLDER = "currentColor"
 
 # Status icons keep their meaning at a glance by drawing in the status colour rather than the text colour.
 _STATUS_ICONS = ("error", "warning", "info", "ok")
-
-
-@dataclass(frozen=True)
-class Colors:
-    """The colours the canvas and panels paint with; hex strings that QColor accepts."""
-
-    canvas: str
-    grid_minor: str
-    grid_major: str
-    node_body: str
-    node_border: str
-    node_selected: str
-    title_text: str
-    text: str
-    dim_text: str
-    port: str
-    edge: str
-    edge_selected: str
-    error: str
-    warning: str
-    info: str
-    ok: str
-    category: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -67,61 +45,6 @@ class _Chrome:
     disabled_text: str
     shadow: str
 
-
-_COLORS = {
-    "dark": Colors(
-        canvas="#1b1e24",
-        grid_minor="#22262d",
-        grid_major="#2c313a",
-        node_body="#2a2f38",
-        node_border="#414855",
-        node_selected="#5aa9ff",
-        title_text="#ffffff",
-        text="#e3e6eb",
-        dim_text="#9aa3b2",
-        port="#c3cad6",
-        edge="#7f8999",
-        edge_selected="#5aa9ff",
-        error="#ff6b6b",
-        warning="#f0b429",
-        info="#5aa9ff",
-        ok="#4cc38a",
-        category={
-            "input": "#137a70",
-            "pretrained": "#6a3fc9",
-            "adapter": "#a8590f",
-            "merge": "#267a43",
-            "layer": "#4559a3",
-            "output": "#b3294e",
-        },
-    ),
-    "light": Colors(
-        canvas="#f4f5f7",
-        grid_minor="#e9ebef",
-        grid_major="#d9dde4",
-        node_body="#ffffff",
-        node_border="#c3c9d3",
-        node_selected="#1f6feb",
-        title_text="#ffffff",
-        text="#1f2328",
-        dim_text="#5c6370",
-        port="#4a5261",
-        edge="#7a8494",
-        edge_selected="#1f6feb",
-        error="#cf222e",
-        warning="#9a6700",
-        info="#0969da",
-        ok="#1a7f37",
-        category={
-            "input": "#0f766e",
-            "pretrained": "#6d28d9",
-            "adapter": "#b45309",
-            "merge": "#15803d",
-            "layer": "#3f5aa8",
-            "output": "#be123c",
-        },
-    ),
-}
 
 _CHROME = {
     "dark": _Chrome(
@@ -214,7 +137,7 @@ _icon_cache: dict[tuple[str, str], QIcon] = {}
 
 def colors(name: str | None = None) -> Colors:
     """The colours of theme `name`, or of the theme in use when `name` is None."""
-    return _COLORS[_checked_theme(_current_theme if name is None else name)]
+    return THEME_COLORS[_checked_theme(_current_theme if name is None else name)]
 
 
 def current_theme() -> str:
@@ -230,7 +153,7 @@ def apply_theme(app: QApplication, name: str) -> None:
     if hasattr(hints, "setColorScheme"):
         hints.setColorScheme(Qt.ColorScheme.Dark if name == "dark" else Qt.ColorScheme.Light)
     app.setStyle("Fusion")
-    app.setPalette(_palette(_COLORS[name], _CHROME[name]))
+    app.setPalette(_palette(THEME_COLORS[name], _CHROME[name]))
     app.setStyleSheet(_stylesheet(app, name))
     _current_theme = name
 
@@ -319,7 +242,7 @@ def _stylesheet(app: QApplication, name: str) -> str:
     # A font set in pixels reports -1 points; fall back to the usual desktop size.
     heading_pt = round((base_pt if base_pt > 0 else 10.0) * 1.2, 1)
     return _STYLESHEET.substitute(
-        {**asdict(_COLORS[name]), **asdict(_CHROME[name]), "heading_pt": heading_pt}
+        {**asdict(THEME_COLORS[name]), **asdict(_CHROME[name]), "heading_pt": heading_pt}
     )
 
 

@@ -1,4 +1,4 @@
-"""Importing your own models: .keras, legacy .h5 and SavedModel folders compose, validate,
+"""Importing your own models: .keras, legacy .h5 (or .hdf5) and SavedModel folders compose, validate,
 compile and predict like the original; files that would run code, or cannot be read, are
 refused with a message that names the file and what to do."""
 
@@ -31,6 +31,7 @@ def saved(tmp_path_factory):
     model = tiny_model()
     model.save(folder / "tiny.keras")
     model.save(folder / "tiny.h5")
+    model.save(folder / "tiny.hdf5")  # legacy HDF5 by its other name
     model.export(folder / "tiny_savedmodel", verbose=False)
     return folder, model
 
@@ -58,7 +59,7 @@ def node_problem(b: GraphBuilder, folder, name: str = "mine") -> str:
     return problem.message
 
 
-@pytest.mark.parametrize("path", ["tiny.keras", "tiny.h5", "tiny_savedmodel"])
+@pytest.mark.parametrize("path", ["tiny.keras", "tiny.h5", "tiny.hdf5", "tiny_savedmodel"])
 def test_an_imported_model_composes_compiles_and_predicts_like_the_original(saved, path):
     folder, original = saved
     b = imported(path)
@@ -176,6 +177,7 @@ def test_unreadable_files_give_the_clear_error(tmp_path, saved):
     h5 = (folder / "tiny.h5").read_bytes()
     (tmp_path / "truncated.h5").write_bytes(h5[: len(h5) // 2])
     (tmp_path / "notes.keras").write_text("not a model")
+    (tmp_path / "notes.txt").write_text("not a model")
     (tmp_path / "empty_folder").mkdir()
     tiny_model().save_weights(tmp_path / "tiny.weights.h5")
     layer = keras.layers.Dense(2)
@@ -191,6 +193,8 @@ def test_unreadable_files_give_the_clear_error(tmp_path, saved):
                         "truncated or another kind of file); save the model again or choose "
                         "another file",
         "notes.keras": "model file notes.keras is not a readable .keras archive",
+        "notes.txt": "model file notes.txt: Graft reads .keras, .h5, .hdf5 model files and SavedModel "
+                     "folders; save the model with model.save('model.keras')",
         "tiny.weights.h5": "model file tiny.weights.h5 holds weights but no model; save the whole "
                            "model with model.save('model.keras')",
         "layer.keras": "model file layer.keras holds no built model (a layer, or a Sequential "

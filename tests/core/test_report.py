@@ -13,7 +13,8 @@ from app.core.analysis.validate import analyze
 from app.core.document.fileformat import load, save
 from app.core.document.training_setup import config_from_dict
 from app.core.export.common import ExportError
-from app.core.export.report import ReportError, history_svg, write_report
+from app.core.export.report import ReportError, write_report
+from app.core.export.report_svg import history_svg
 from app.core.training import events
 from app.core.training.runner import train
 from tests.conftest import EXAMPLES

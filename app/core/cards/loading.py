@@ -12,13 +12,23 @@ import threading
 import zipfile
 from pathlib import Path
 
+# The model files Graft reads, in any case: Keras's own format, and legacy HDF5 by either name.
+# Everything that offers, accepts or filters model files uses these.
+KERAS_SUFFIX, HDF5_SUFFIXES = ".keras", (".h5", ".hdf5")
+MODEL_FILE_SUFFIXES = (KERAS_SUFFIX, *HDF5_SUFFIXES)
+
+
+def is_model_file(path: str | Path) -> bool:
+    """Whether `path` names a model file Graft reads, by its suffix (a SavedModel is a folder)."""
+    return Path(path).suffix.lower() in MODEL_FILE_SUFFIXES
+
 
 class ModelLoadError(Exception):
     """A pretrained model that cannot be built or loaded; the message says why and what to do."""
 
 
 def load_model_file(path: Path):
-    """Load a `.keras` or legacy `.h5` model file, or a SavedModel folder, so that no Python
+    """Load a `.keras` or legacy `.h5`/`.hdf5` model file, or a SavedModel folder, so that no Python
     code stored in it runs: Keras safe mode, after a scan of the model's config that names
     what would need code (Keras's own refusals do not say which layer)."""
     import keras
@@ -27,11 +37,10 @@ def load_model_file(path: Path):
         raise ModelLoadError(f"model file not found: {path}; fix the path or import it again")
     if path.is_dir():
         return _load_saved_model(path)
-    readers = {".keras": _keras_config, ".h5": _h5_config, ".hdf5": _h5_config}
-    reader = readers.get(path.suffix.lower())
-    if reader is None:
-        raise ModelLoadError(f"model file {path.name}: Graft reads .keras and .h5 model files and "
-                             "SavedModel folders; save the model with model.save('model.keras')")
+    if not is_model_file(path):
+        raise ModelLoadError(f"model file {path.name}: Graft reads {', '.join(MODEL_FILE_SUFFIXES)} model "
+                             "files and SavedModel folders; save the model with model.save('model.keras')")
+    reader = _keras_config if path.suffix.lower() == KERAS_SUFFIX else _h5_config
     _refuse_code(reader(path), path.name)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)

@@ -78,8 +78,11 @@ FINISHED, STOPPED, DIVERGED, FAILED = "finished", "stopped", "diverged", "failed
 
 
 def duration(seconds: float) -> str:
-    """Time left as a person reads it: 0:42, 12:05, 1:03:20."""
-    minutes, seconds = divmod(int(seconds), 60)
+    """A time span (left, or taken) as a person reads it, to the nearest second: 0:42, 12:05,
+    1:03:20; never negative, and "?" for an estimate that is not a number yet."""
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, seconds = divmod(max(0, round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 

@@ -18,16 +18,23 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem,
 
 from app.core.analysis.validate import ERROR, WARNING, NodeAnalysis, Problem
 from app.core.graph.graph import Node
-from app.core.graph.specs import format_shape
 from app.core.nodes import Port, node_type
+from app.core.nodes.appearance import (
+    BADGE_INSET,
+    BADGE_RADIUS,
+    CORNER,
+    FOOTER_HEIGHT,
+    PORT_RADIUS,
+    ROW_HEIGHT,
+    TITLE_HEIGHT,
+    edge_bend,
+    node_height,
+    params_text,
+    spec_text,
+)
+from app.core.nodes.appearance import NODE_WIDTH as WIDTH
 from app.gui.theme import colors
 
-WIDTH = 240.0
-TITLE_HEIGHT = 26.0
-ROW_HEIGHT = 20.0
-FOOTER_HEIGHT = 20.0
-PORT_RADIUS = 5.5
-CORNER = 6.0
 # Below these zoom levels the canvas draws less (text is the expensive part).
 DETAIL_LOD, TITLE_LOD = 0.5, 0.3
 
@@ -41,10 +48,6 @@ _METRICS = QFontMetricsF(_FONT)
 
 def _elide(text: str, width: float) -> str:
     return _METRICS.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
-
-
-def format_count(count: int | None) -> str:
-    return "? params" if count is None else f"{count:,} params"
 
 
 class PortItem(QGraphicsItem):
@@ -105,7 +108,7 @@ class NodeItem(QGraphicsObject):
         self._loading = False
         self._card_text = ""
         self._far = False
-        self._height = TITLE_HEIGHT + FOOTER_HEIGHT
+        self._height = node_height(0)
         self._bounds = QRectF(-2, -10, WIDTH + 12, self._height + 12)
         self.setPos(*node.position)
 
@@ -153,7 +156,7 @@ class NodeItem(QGraphicsObject):
         for port in self.outputs.values():
             port.setPos(WIDTH, y)
             y += ROW_HEIGHT
-        self._height = y - ROW_HEIGHT / 2 + FOOTER_HEIGHT
+        self._height = node_height(len(inputs) + len(outputs))
         self._bounds = QRectF(-2, -10, WIDTH + 12, self._height + 12)
         for edge in self.edges:
             edge.update_path()
@@ -223,7 +226,7 @@ class NodeItem(QGraphicsObject):
             y += ROW_HEIGHT
         painter.setPen(QColor(c.dim_text))
         count = self._analysis.param_count if self._analysis else None
-        footer = f"{kind.title} · {'…' if self._loading else format_count(count)}"
+        footer = f"{kind.title} · {'…' if self._loading else params_text(count)}"
         painter.drawText(QRectF(10, y, WIDTH - 20, FOOTER_HEIGHT),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
                          _elide(footer, WIDTH - 20))
@@ -233,13 +236,14 @@ class NodeItem(QGraphicsObject):
         colour = c.error if ERROR in severities else c.warning if WARNING in severities else None
         if colour is None:
             return
-        centre = QPointF(WIDTH - 14, TITLE_HEIGHT / 2)
+        centre = QPointF(WIDTH - BADGE_INSET, TITLE_HEIGHT / 2)
         painter.setPen(QPen(QColor(c.node_body), 1.5))
         painter.setBrush(QColor(colour))
-        painter.drawEllipse(centre, 8, 8)
-        painter.setPen(QColor("#ffffff"))
+        painter.drawEllipse(centre, BADGE_RADIUS, BADGE_RADIUS)
+        painter.setPen(QColor(c.title_text))
         painter.setFont(_BOLD)
-        painter.drawText(QRectF(centre.x() - 8, centre.y() - 8, 16, 16), Qt.AlignmentFlag.AlignCenter, "!")
+        painter.drawText(QRectF(centre.x() - BADGE_RADIUS, centre.y() - BADGE_RADIUS, 2 * BADGE_RADIUS,
+                                2 * BADGE_RADIUS), Qt.AlignmentFlag.AlignCenter, "!")
 
     def _spec_text(self, port: str, is_input: bool) -> str:
         if self._loading:
@@ -248,10 +252,7 @@ class NodeItem(QGraphicsObject):
         if analysis is None:
             return "?"
         specs = analysis.inputs if is_input else (analysis.outputs or {})
-        spec = specs.get(port)
-        if spec is None:
-            return "" if is_input else "?"
-        return format_shape(spec.shape) + ("" if spec.dtype == "float32" else f" {spec.dtype}")
+        return spec_text(specs.get(port), "" if is_input else "?")
 
     def _paint_row(self, painter: QPainter, c, y: float, name: str, shape: str, is_input: bool) -> None:
         rect = QRectF(12, y, WIDTH - 24, ROW_HEIGHT)
@@ -273,7 +274,7 @@ class NodeItem(QGraphicsObject):
 def connection_path(start: QPointF, end: QPointF) -> QPainterPath:
     """A horizontal S-curve from an output to an input."""
     path = QPainterPath(start)
-    bend = max(abs(end.x() - start.x()) * 0.5, 40.0)
+    bend = edge_bend(start.x(), end.x())
     path.cubicTo(start + QPointF(bend, 0), end - QPointF(bend, 0), end)
     return path
 

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.analysis.validate import NodeAnalysis
+from app.core.cards.loading import MODEL_FILE_SUFFIXES
 from app.core.document.paths import stored_path
 from app.core.graph.graph import GraphError, Node, check_name
 from app.core.graph.params import (
@@ -56,10 +57,12 @@ from app.core.nodes.base import PRETRAINED
 
 EMPTY_TEXT = "Select a node to edit its parameters"
 
+# The model files Graft reads, as file dialogs (here and the window's Import) offer them.
+MODEL_FILTER = f"Keras models ({' '.join(f'*{suffix}' for suffix in MODEL_FILE_SUFFIXES)})"
 # What the file dialog offers first, by parameter name; every dialog also offers all files.
 FILE_FILTERS = {
     "weights_file": "Keras weights (*.weights.h5 *.h5)",
-    "path": "Keras models (*.keras)",
+    "path": MODEL_FILTER,
 }
 
 # The name is edited like a string parameter; this is its row in the form.
