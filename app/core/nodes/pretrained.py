@@ -217,11 +217,11 @@ class KerasApplication(Pretrained):
 
 class ModelFile(Pretrained):
     name, title = "ModelFile", "Model file"
-    help = ("A Keras model from a .keras or legacy .h5 file, loaded in safe mode (no code from "
+    help = ("A Keras model from a .keras or legacy .h5 (.hdf5) file, loaded in safe mode (no code from "
             "the file runs), or a SavedModel folder, which is inference-only and always frozen "
             "(its TensorFlow graph runs, never Python).")
     params = (
-        Param("path", PATH, "", "The .keras or .h5 file, or SavedModel folder, relative to the "
+        Param("path", PATH, "", "The .keras or .h5 (.hdf5) file, or SavedModel folder, relative to the "
               "project file."),
         *FREEZING,
     )

@@ -37,6 +37,8 @@ from app.core.training.events import (
     StopRequested,
 )
 from app.core.training.store import (
+    BEST_WEIGHTS,
+    LAST_WEIGHTS,
     OPTIMIZER_FILE,
     latest_run,
     read_history,
@@ -115,7 +117,7 @@ class Run:
             except DataError as error:
                 raise RunError(f"data: {error}") from None
             if self.resume:
-                self.model.load_weights(self.folder / "last.weights.h5")
+                self.model.load_weights(self.folder / LAST_WEIGHTS)
             self.sink(RunStarted(str(self.folder), [p.name for p in self.phases], self._outputs(),
                                  self.data.train_count, self.data.validation_count,
                                  str(self.folder) if self.resume else None))
@@ -342,7 +344,7 @@ class Run:
     def _checkpoint(self, status: str = STOPPED) -> None:
         """last.weights.h5 (the model as it is now), best.weights.h5 when a better epoch came
         since, and the state a crash now would resume from (`status`: how the run stands)."""
-        self.model.save_weights(self.folder / "last.weights.h5")
+        self.model.save_weights(self.folder / LAST_WEIGHTS)
         if self.optimizer is not None and self.optimizer.built:
             staged = self.folder / f".{OPTIMIZER_FILE}"  # moved into place whole: a crash leaves the old one
             with open(staged, "wb") as handle:
@@ -352,7 +354,7 @@ class Run:
         if self.best_unsaved:
             now = self.model.get_weights()
             self.model.set_weights(self.best_weights)
-            self.model.save_weights(self.folder / "best.weights.h5")
+            self.model.save_weights(self.folder / BEST_WEIGHTS)
             self.model.set_weights(now)
             self.best_unsaved = False
         self._write_state(status, *self.resume_at)
@@ -366,11 +368,11 @@ class Run:
             self._checkpoint(status)
         else:
             self._write_state(status, *self.resume_at)
-        best = self.folder / "best.weights.h5"
+        best = self.folder / BEST_WEIGHTS
         if status == FINISHED and best.is_file():
             weights = best
-        elif (self.folder / "last.weights.h5").is_file():
-            weights = self.folder / "last.weights.h5"
+        elif (self.folder / LAST_WEIGHTS).is_file():
+            weights = self.folder / LAST_WEIGHTS
         relative = None
         if weights is not None:  # as the project names paths: relative to its folder
             relative = relative_path(weights, self.project.folder)
@@ -396,7 +398,7 @@ class Run:
 
         if self.data.validation_arrays is None:
             return
-        best = self.folder / "best.weights.h5"
+        best = self.folder / BEST_WEIGHTS
         if best.is_file():
             self.model.load_weights(best)
         inputs, targets = self.data.validation_arrays

@@ -14,6 +14,7 @@ from app.core.document.atomic import atomic_write_text
 from app.core.document.project import Project
 from app.core.document.training_setup import ConfigError, Phase, TrainingConfig, config_from_dict
 
+LAST_WEIGHTS, BEST_WEIGHTS = "last.weights.h5", "best.weights.h5"
 OPTIMIZER_FILE = "optimizer.npz"
 
 

@@ -70,7 +70,7 @@ def entries() -> list[Entry]:
             found.append(Entry(kind.title, category, kind.name, {}, kind.help))
         if category == PRETRAINED:
             found.append(Entry("Import model file…", PRETRAINED, "ModelFile", {},
-                               "A .keras or .h5 model of your own, loaded in safe mode.", pick=FILE))
+                               "A .keras or .h5 (.hdf5) model of your own, loaded in safe mode.", pick=FILE))
             found.append(Entry("Import SavedModel folder…", PRETRAINED, "ModelFile", {},
                                "A TensorFlow SavedModel, used for inference only.", pick=FOLDER))
             found += [Entry(path.stem, PRETRAINED, "ModelFile", {"path": str(path)}, _bundled_help(path),
