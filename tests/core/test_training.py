@@ -322,12 +322,34 @@ def test_reopening_the_project_after_training_gives_the_same_predictions(tmp_pat
 
 def test_staged_cascade_phases_train_only_their_stage(tmp_path):
     project = example_copy("cascade", tmp_path)
-    sink = Recorder()
+    run_dir = tmp_path / "cascade.runs" / "run-001"
+    stages = {"classifier_a": "digits_cnn", "refiner_b": "digits_refiner"}
+    weights = [{name: keras.saving.load_model(MODELS / f"{file}.keras").get_weights()
+                for name, file in stages.items()}]  # both stages' weights before each phase, and at the end
+    recorder = Recorder()
+
+    def stage_weights(weights_file):
+        reopened = load(project.path)
+        reopened.training.weights = str(weights_file)
+        model = load_trained_model(reopened).model
+        return {name: model.get_layer(name).get_weights() for name in stages}
+
+    def sink(event):  # the phase before has just been saved as last.weights.h5
+        recorder(event)
+        if isinstance(event, events.PhaseStarted) and event.index > 0:
+            weights.append(stage_weights(run_dir / "last.weights.h5"))
+
     ended = train(project, sink=sink, epochs=1)
     assert ended.status == events.FINISHED, ended.message + ended.details
-    phases = sink.of(events.PhaseStarted)
+    weights.append(stage_weights(tmp_path / ended.weights))
+    trained_in = {"stage_a": {"classifier_a"}, "stage_b": {"refiner_b"}, "joint": set(stages)}
+    for (phase, trained), before, after in zip(trained_in.items(), weights, weights[1:]):
+        for name in stages:
+            same = [np.array_equal(a, b) for a, b in zip(before[name], after[name])]
+            assert same == [name not in trained] * len(same), (phase, name, same)
+    phases = recorder.of(events.PhaseStarted)
     assert [p.name for p in phases] == ["stage_a", "stage_b", "joint"]
-    logs = [e.logs for e in sink.of(events.EpochEnded)]
+    logs = [e.logs for e in recorder.of(events.EpochEnded)]
     assert "digit_a_loss" not in logs[0] and "val_loss" in logs[0]  # stage A: A's output only
     assert set(logs[2]) >= {"digit_a_loss", "digit_loss", "val_digit_loss"}  # jointly: both
     assert phases[0].trainable_params == 5130 and phases[1].trainable_params < phases[2].trainable_params
@@ -376,12 +398,26 @@ def test_a_data_mismatch_is_a_clear_message(tmp_path):
 
 
 def test_fine_tuning_with_a_learning_rate_multiplier_tunes_the_backbone(tmp_path):
-    project = example_copy("transfer", tmp_path)
-    ended = train(project, phase="fine_tune", epochs=1)
-    assert ended.status == events.FINISHED, ended.message + ended.details
+    """The example's fine_tune phase (multiplier 0.5 on the backbone) against the same phase
+    with multiplier 1, same seed: with SGD at a constant rate each step of the backbone is
+    half as long, so over one epoch each of its tuned weights moves about half as far."""
     original = keras.saving.load_model(MODELS / "digits_encoder.keras").get_weights()
-    tuned = weights_of(load(project.path), tmp_path / ended.weights, "backbone")
-    assert not np.array_equal(original[-1], tuned[-1])
+
+    def moved(folder, **multipliers):
+        folder.mkdir()
+        phases = load(EXAMPLES / "transfer.graft").training.to_dict()["phases"]
+        assert (phases[1]["name"], phases[1]["lr_multipliers"]) == ("fine_tune", {"backbone": 0.5})
+        phases[1]["lr_multipliers"].update(multipliers)
+        project = example_copy("transfer", folder, optimizer="sgd", schedule="constant", phases=phases)
+        ended = train(project, phase="fine_tune", epochs=1)
+        assert ended.status == events.FINISHED, ended.message + ended.details
+        tuned = weights_of(load(project.path), folder / ended.weights, "backbone")
+        return np.array([np.linalg.norm(after - before) for before, after in zip(original, tuned)])
+
+    halved, full = moved(tmp_path / "example"), moved(tmp_path / "reference", backbone=1)
+    assert list(halved > 0) == list(full > 0) == [False, False, True, True, True, True]
+    ratios = halved[2:] / full[2:]
+    assert np.all((ratios > 0.4) & (ratios < 0.6)), ratios
 
 
 def test_several_steps_per_execution_report_every_that_many_steps(tmp_path):

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -106,12 +107,31 @@ def test_train_runs_headless_and_writes_history_and_weights(tmp_path):
     assert done.returncode == 0 and (tmp_path / "served" / "saved_model.pb").is_file(), done.stderr
 
 
-def test_export_offers_every_format_the_editor_offers():
-    from app.cli import build_parser
+def test_export_writes_every_format_the_editor_offers_to_a_relative_path(tmp_path, monkeypatch, capsys):
+    from app.cli import build_parser, main
+    from app.core.document.fileformat import save
+    from app.core.document.project import Project
+    from app.core.editing.builder import GraphBuilder
     from app.core.export.formats import FORMATS
 
-    for key in FORMATS:
-        assert build_parser().parse_args(["export", "p.graft", "--format", key, "-o", "out"]).format == key
+    b = GraphBuilder()
+    b.add("features", "Input", 0, 0, shape=[4])
+    b.add("hidden", "Dense", 1, 0, units=3, activation="relu")
+    b.add("score", "Output", 2, 0, loss="mean_squared_error")
+    b.wire("features", "hidden")
+    b.wire("hidden", "score")
+    save(Project(b.graph, "small"), tmp_path / "small.graft")
+    monkeypatch.chdir(tmp_path)  # every path below is relative, as a user in a shell types it
+    for key, format in FORMATS.items():
+        target = Path("out") / f"small_{key}{format.suffix}"
+        target.parent.mkdir(exist_ok=True)
+        code = main(["export", "small.graft", "--format", key, "-o", str(target)])
+        out, err = capsys.readouterr()
+        assert code == 0, f"{key}: {out}{err}"
+        assert (tmp_path / target).is_dir() if format.folder else (tmp_path / target).is_file(), key
+    assert (tmp_path / "out" / "small_savedmodel" / "saved_model.pb").is_file()
+    assert (tmp_path / "out" / "small_python.weights.h5").is_file()
+    assert not list(tmp_path.rglob(".graft-export-*"))  # no staging left behind
     with pytest.raises(SystemExit):
         build_parser().parse_args(["export", "p.graft", "--format", "pickle", "-o", "out"])
 

@@ -104,7 +104,8 @@ def export_python(project: Project, out_path: str | Path, *, model=None,
     source = script_source(project, model, weights_path.name)
     sample = sample_batch(model)
     expected = predict(model, sample)
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".graft-export-") as scratch:
+    # absolute: the check runs a Python inside it (cwd=scratch), which relative names would miss
+    with tempfile.TemporaryDirectory(dir=out_path.parent.absolute(), prefix=".graft-export-") as scratch:
         staged = Path(scratch) / "export" / out_path.name
         staged.parent.mkdir()
         staged.write_text(source, encoding="utf-8")
