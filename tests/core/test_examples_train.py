@@ -109,10 +109,6 @@ def test_the_broken_example_trains_once_every_fix_is_applied(tmp_path, initial_w
     assert "orphan" not in {node for node, _ in changed}  # reaches no Output: left out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: an unused Input (a warning only) must be given data (data._roles asks for every "
-    "Input), but the compiled model leaves it out, so Keras gets a dict with a key the model "
-    "lacks and fails with 'Invalid input shape for input ... pixels ... (None, 4)'"))
 def test_the_broken_example_trains_once_every_fix_is_applied_even_with_its_unused_input(
         tmp_path, initial_weights):
     trains_what_it_should(fixed_broken_example(tmp_path, remove_unused_input=False), initial_weights)

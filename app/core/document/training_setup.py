@@ -27,6 +27,7 @@ from app.core.graph.params import (
 )
 from app.core.nodes import node_type
 from app.core.nodes.base import INPUT, OUTPUT
+from app.core.nodes.io import fed_inputs
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "exponential")
@@ -251,9 +252,10 @@ def problems(config: TrainingConfig, graph: Graph, phases: list[Phase] | None = 
         if kinds.get(name) not in (INPUT, OUTPUT):
             messages.append(f"data mapping: {name!r} is not an Input or Output of the graph (Inputs: "
                             f"{', '.join(inputs) or 'none'}; Outputs: {', '.join(outputs) or 'none'})")
-    for name in inputs:
-        if name not in config.data["mapping"]:
-            messages.append(f"data mapping: Input {name!r} has no data; map it to an array or columns")
+    fed = fed_inputs(graph)
+    for node in graph.nodes:
+        if node.id in fed and node.name not in config.data["mapping"]:
+            messages.append(f"data mapping: Input {node.name!r} has no data; map it to an array or columns")
     for phase in phases if phases is not None else config.run_phases():
         place = f"phase {phase.name!r}"
         for key in ("trainable", "lr_multipliers"):

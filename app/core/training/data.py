@@ -16,7 +16,7 @@ import numpy as np
 from app.core.graph.specs import FLOAT_DTYPES, TensorSpec, format_shape, shapes_compatible
 from app.core.nodes import node_type
 from app.core.nodes.base import INPUT, OUTPUT
-from app.core.nodes.io import CLASSIFIER_LOSSES
+from app.core.nodes.io import CLASSIFIER_LOSSES, fed_inputs
 from app.core.training.images import prepare_images
 from app.core.training.sources import (
     DataError,
@@ -116,9 +116,12 @@ def _node_spec(node, analysis: Analysis) -> TensorSpec | None:
 
 
 def _roles(mapping: dict, graph: Graph, analysis: Analysis, losses: dict[str, str]) -> tuple[list, list]:
-    """The mapped Inputs and loss-carrying Outputs, after checking that the mapping fits the graph."""
+    """The mapped Inputs and loss-carrying Outputs, after checking that the mapping fits the graph;
+    an Input that reaches no Output is left out, as the compiled model leaves it out."""
     inputs, outputs = _io_nodes(graph)
     by_name = {n.name: n for n in inputs + outputs}
+    fed = fed_inputs(graph)
+    inputs = [n for n in inputs if n.id in fed]
     listing = (f"Inputs: {', '.join(n.name for n in inputs) or 'none'}; "
                f"Outputs: {', '.join(n.name for n in outputs) or 'none'}")
     if not inputs:
