@@ -20,7 +20,8 @@ from app.core.document.fileformat import load
 from app.core.document.project import Project
 from app.core.editing.builder import GraphBuilder
 from app.core.export.common import PYTHON, ExportError, sample_batch
-from app.core.export.python import _ScriptWriter, export_python
+from app.core.export.python import export_python
+from app.core.export.python_script import ScriptWriter
 from app.core.nodes import node_type
 from app.core.nodes.base import PRETRAINED
 from tests.conftest import EXAMPLES, MODELS
@@ -243,8 +244,8 @@ def test_every_kind_of_node_is_written_as_a_keras_call(tmp_path):
 
 def test_a_layer_that_a_call_does_not_rebuild_is_written_as_its_serialised_config(tmp_path, monkeypatch):
     """The fallback, forced here for the Dense layers: still plain Keras, still the same model."""
-    rebuilds = _ScriptWriter.rebuilds
-    monkeypatch.setattr(_ScriptWriter, "rebuilds",
+    rebuilds = ScriptWriter.rebuilds
+    monkeypatch.setattr(ScriptWriter, "rebuilds",
                         lambda self, text, config: not text.startswith("layers.Dense(") and
                         rebuilds(self, text, config))
     project = load(EXAMPLES / "transfer.graft")
