@@ -12,7 +12,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.gui import recovery
-from app.gui.document import loader
+from app.gui.document import load_keras
 from app.gui.main_window import MainWindow
 from app.gui.theme import THEMES, apply_theme
 
@@ -63,7 +63,7 @@ def _after_show(window: MainWindow, paths: list[str]) -> None:
         for path in paths[1:]:
             window.new_window().open_path(path)
     offer_recovery(window)
-    QTimer.singleShot(WARM_UP_DELAY_MS, loader().load_keras)
+    QTimer.singleShot(WARM_UP_DELAY_MS, load_keras)
 
 
 def offer_recovery(window: MainWindow, ask=None) -> int:

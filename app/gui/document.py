@@ -2,17 +2,20 @@
 stack. Every edit enters here as a core command; the graph's events and `analysisChanged`
 are what the views redraw from.
 
-TensorFlow and pretrained-model cards are loaded on a background thread: until they are
-ready, nodes that need them show no shapes and the status bar says what is loading."""
+TensorFlow and pretrained-model cards are loaded by jobs on the shared loader thread (see
+`app.gui.background`): until they are ready, nodes that need them show no shapes and the
+status bar says what is loading. A closed document hears no more from its jobs, and its
+project no more from it; the views that listened to it detach with `Subscriptions`."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from app.core.analysis.validate import Analysis, Analyzer
@@ -26,9 +29,54 @@ from app.core.editing.commands import Command, Rename, SetTraining
 from app.core.graph.graph import Node
 from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
+from app.gui.background import LOADER, Job
 
-PENDING = "pending"  # a load is scheduled but not yet submitted
+PENDING = "pending"  # a load is scheduled but not yet started
+DOWNLOAD_HZ = 5  # a download's progress reaches the UI thread this often
 _fetched: set[str] = set()  # imagenet weights fetched (or being fetched) in this process
+_keras_ready = False  # TensorFlow and Keras are imported (once per process)
+
+
+def import_keras() -> None:
+    """On the loader thread only: the import is the work. TensorFlow's and Keras's few
+    hundred thousand objects live as long as the process, so they are frozen out of the
+    cycle collector: otherwise each full collection, which runs on the UI thread holding
+    Python's lock, walks them all (about 100 ms) and stalls the editor and training."""
+    global _keras_ready
+    import keras  # noqa: F401
+
+    if not _keras_ready:
+        gc.freeze()
+    _keras_ready = True
+
+
+def load_keras() -> Job:
+    """Import TensorFlow on the loader thread now (the app warms up with this once shown)."""
+    return Job(lambda report: import_keras(), name="Loading TensorFlow").start(LOADER)
+
+
+class Subscriptions:
+    """What one listener attached itself to: Qt connections and core subscriptions (a graph's
+    or a project's `subscribe`). `clear()` detaches them all; again, or after a source was
+    deleted, is harmless. A view clears them when it closes or is given another document,
+    so that nothing the old document or its project does reaches it any more."""
+
+    def __init__(self):
+        self._detach: list[Callable[[], None]] = []
+
+    def connect(self, signal, slot) -> None:
+        signal.connect(slot)
+        self._detach.append(lambda: signal.disconnect(slot))
+
+    def subscribe(self, source, listener) -> None:
+        source.subscribe(listener)
+        self._detach.append(lambda: source.unsubscribe(listener))
+
+    def clear(self) -> None:
+        detach, self._detach = self._detach, []
+        for undo in reversed(detach):
+            with contextlib.suppress(RuntimeError, TypeError, ValueError):  # a source already gone
+                undo()
 
 
 class _Undoable(QUndoCommand):
@@ -49,47 +97,6 @@ class _Undoable(QUndoCommand):
         self.command.undo(self.document.project)
 
 
-class _Loader(QObject):
-    """Runs loading jobs on one background thread; `done` arrives on the UI thread."""
-
-    done = Signal()
-
-    def __init__(self):
-        super().__init__()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graft-loader")
-        self.keras_ready = False
-
-    def submit(self, job) -> Future:
-        future = self._pool.submit(job)
-        future.add_done_callback(lambda _: self.done.emit())
-        return future
-
-    def load_keras(self) -> Future:
-        return self.submit(self.import_keras)
-
-    def import_keras(self) -> None:
-        """On the loader thread only: the import is the work. TensorFlow's and Keras's few
-        hundred thousand objects live as long as the process, so they are frozen out of the
-        cycle collector: otherwise each full collection, which runs on the UI thread holding
-        Python's lock, walks them all (about 100 ms) and stalls the editor and training."""
-        import keras  # noqa: F401
-
-        if not self.keras_ready:
-            gc.freeze()
-        self.keras_ready = True
-
-
-_loader: _Loader | None = None
-
-
-def loader() -> _Loader:
-    """The process's one loader (TensorFlow is imported once per process)."""
-    global _loader
-    if _loader is None:
-        _loader = _Loader()
-    return _loader
-
-
 class Document(QObject):
     analysisChanged = Signal()
     loadingChanged = Signal(str)  # what is loading in the background, "" when idle
@@ -106,14 +113,14 @@ class Document(QObject):
         self.analyzer = Analyzer(self.graph, self.project.context)
         self.analysis: Analysis | None = None
         self.loading = ""
-        self._job: Future | str | None = None
+        self.closed = False
+        self._job: Job | str | None = None  # the card load in progress, or PENDING
+        self._jobs: dict[Job, Subscriptions] = {}  # the jobs it started and listens to
+        self._links = Subscriptions()
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.indexChanged.connect(self.revalidate)
-        self.undo_stack.cleanChanged.connect(self.fileChanged)
-        self.project.subscribe(self._on_project_event)
-        # Queued even from the UI thread: a job that ends before `submit` returns runs its done
-        # callback right there, before the caller has stored the future it is waiting for.
-        loader().done.connect(self._on_loaded, Qt.ConnectionType.QueuedConnection)
+        self._links.connect(self.undo_stack.indexChanged, self.revalidate)
+        self._links.connect(self.undo_stack.cleanChanged, self.fileChanged)
+        self._links.subscribe(self.project, self._on_project_event)
         self.revalidate()
 
     # -- files -----------------------------------------------------------------
@@ -139,7 +146,12 @@ class Document(QObject):
         only where the file is: the project, its paths and the undo history stay as they are."""
         target = Path(path) if path else self.path
         assert target is not None, "Save As needs a path"
+        folder = self.project.folder
         save(self.project, target)
+        if self.project.folder != folder:  # a new project took its file's folder (it had no relative path)
+            self.analyzer.close()
+            self.analyzer = Analyzer(self.graph, self.project.context)
+            self.revalidate()
         self.undo_stack.setClean()
         self.fileChanged.emit()
 
@@ -147,9 +159,17 @@ class Document(QObject):
         return dumps(self.project)
 
     def close(self) -> None:
+        """Detach from the project and from the jobs still running for it; closing again does
+        nothing. The jobs run on (a download fills Keras's cache for later) but report to no one."""
+        if self.closed:
+            return
+        self.closed = True
         self.analyzer.close()
-        self.project.unsubscribe(self._on_project_event)
-        loader().done.disconnect(self._on_loaded)
+        self._links.clear()
+        for links in self._jobs.values():
+            links.clear()
+        self._jobs.clear()
+        self._job = None
 
     # -- edits -----------------------------------------------------------------
     def push(self, command: Command) -> bool:
@@ -191,7 +211,7 @@ class Document(QObject):
         kind = node_type(node.type)
         if not kind.needs_keras:
             return False
-        if not loader().keras_ready:
+        if not _keras_ready:
             return True
         return kind.category == PRETRAINED and not kind.has_card(node, self.context)
 
@@ -218,6 +238,8 @@ class Document(QObject):
 
     def revalidate(self) -> None:
         """Analyse now, or first load what the analysis needs in the background."""
+        if self.closed:
+            return
         self._fetch_imagenet_weights()
         if any(self.needs_loading(n) for n in self.graph.nodes):
             self._start_loading()
@@ -231,22 +253,35 @@ class Document(QObject):
         whatever is being drawn now (a project just opened) is painted first."""
         if self._job is not None:
             return  # _on_loaded revalidates, which finds what is still missing
-        ready = loader().keras_ready
-        self._set_loading("Reading pretrained models…" if ready else "Loading TensorFlow…")
+        self._set_loading("Reading pretrained models…" if _keras_ready else "Loading TensorFlow…")
         self._job = PENDING
-        QTimer.singleShot(0, self._submit_loading)
+        QTimer.singleShot(0, self, self._submit_loading)
 
     def _submit_loading(self) -> None:
+        if self.closed:
+            return
         nodes = [n.copy() for n in self.graph.nodes if self.needs_loading(n)]
         ctx = self.context
 
-        def job():
-            loader().import_keras()
+        def load(report) -> None:
+            import_keras()
             for node in nodes:
                 kind = node_type(node.type)
                 if kind.category == PRETRAINED:
                     kind.try_card(node, ctx)
-        self._job = loader().submit(job)
+
+        self._job = Job(load, name="Reading pretrained models")
+        self._start(self._job, finished=self._on_loaded)
+
+    def _start(self, job: Job, **slots) -> None:
+        """Start `job` on the loader thread, its signals (by name) connected to `slots` until it
+        finishes or this document closes."""
+        links = Subscriptions()
+        for name, slot in slots.items():
+            links.connect(getattr(job, name), slot)
+        links.connect(job.finished, lambda: self._jobs.pop(job, None))
+        self._jobs[job] = links
+        job.start(LOADER)
 
     def _fetch_imagenet_weights(self) -> None:
         """Download, in the background, the imagenet weights that Application nodes ask for
@@ -262,22 +297,33 @@ class Document(QObject):
             _fetched.add(key)
             label = f"{p['architecture']} imagenet weights"
 
-            def job(architecture=p["architecture"], settings=settings, label=label, key=key):
+            def fetch(report, architecture=p["architecture"], settings=settings, key=key) -> str:
+                """'' once the weights are in Keras's cache, or why they cannot be (offline)."""
                 try:
-                    loader().import_keras()
+                    import_keras()
                     fetch_imagenet_weights(architecture, settings,
-                                           lambda got, total: self.downloadProgress.emit(label, got, total))
+                                           lambda got, total: report((got, total), True))
                 except ModelLoadError as error:
                     _fetched.discard(key)  # try again on the next edit, e.g. once online
-                    self.downloadFailed.emit(str(error))
-                finally:
-                    self.downloadProgress.emit(label, 1, 1)
-            loader().submit(job)
+                    return str(error)
+                except BaseException:
+                    _fetched.discard(key)
+                    raise
+                return ""
+
+            self._start(Job(fetch, name=f"Downloading {label}", take_hz=DOWNLOAD_HZ),
+                        progress=lambda sizes, label=label: self.downloadProgress.emit(label, *sizes[-1]),
+                        returned=self._download_ended,
+                        failed=lambda failure, label=label: self.downloadFailed.emit(f"{label}: {failure}"),
+                        finished=lambda label=label: self.downloadProgress.emit(label, 1, 1))
+
+    def _download_ended(self, refusal: str) -> None:
+        if refusal:
+            self.downloadFailed.emit(refusal)
 
     def _on_loaded(self) -> None:
-        if self._job not in (None, PENDING) and self._job.done():
-            self._job = None
-            self.revalidate()
+        self._job = None
+        self.revalidate()
 
     def _set_loading(self, text: str) -> None:
         if text != self.loading:

@@ -1,19 +1,18 @@
 """File ▸ Export…: pick a format and a place, watch the export's stages, read how it was checked.
 
 An export compiles the model, writes it and reloads it to compare predictions, which takes
-seconds to minutes, so it runs on a thread of its own (Keras keeps per-thread state; the
-whole export happens there) on a snapshot of the project: the user may go on editing. The
-dialog stays open and cannot be closed until the export has ended, so its outcome is
-always seen; a failure shows the core's message, with the traceback as details when it
-was not a foreseen refusal."""
+seconds to minutes, so it runs as a job on a thread of its own (`app.gui.background`; Keras
+keeps per-thread state, so the whole export happens there) on a snapshot of the project:
+the user may go on editing. The dialog stays open and cannot be closed until the export
+has ended, so its outcome is always seen; a failure shows the core's message, with the
+traceback as details when it was not a foreseen refusal."""
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QThread, QUrl, Signal
+from PySide6.QtCore import QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
@@ -35,7 +34,10 @@ from app.core.document.fileformat import snapshot
 from app.core.document.project import Project
 from app.core.export.common import SAVEDMODEL, ExportError, ExportReport
 from app.core.export.formats import FORMATS, export
-from app.gui.panels.inspector import set_style_property
+from app.gui.background import Failure, Job
+from app.gui.panels.fields import set_style_property
+
+THREAD = "graft-export"
 
 
 @dataclass(frozen=True)
@@ -43,25 +45,6 @@ class ExportFailed:
     message: str
     details: str = ""  # a traceback when the failure was not one the core foresaw
     ok: bool = False  # like a failed ExportReport
-
-
-class _ExportThread(QThread):
-    stage = Signal(str)
-    done = Signal(object)  # ExportReport or ExportFailed
-
-    def __init__(self, project: Project, format: str, path: Path, parent=None):
-        super().__init__(parent)
-        self.setObjectName("graft-export")
-        self._project, self._format, self._path = project, format, path
-
-    def run(self) -> None:
-        try:
-            result = export(self._project, self._format, self._path, progress=self.stage.emit)
-        except ExportError as error:
-            result = ExportFailed(f"Cannot export: {error}")
-        except Exception as error:  # noqa: BLE001 - on this thread nothing else would catch it
-            result = ExportFailed(f"Export failed: {type(error).__name__}: {error}", traceback.format_exc())
-        self.done.emit(result)
 
 
 class ExportDialog(QDialog):
@@ -77,7 +60,7 @@ class ExportDialog(QDialog):
         self.settings = settings
         self.result: ExportReport | ExportFailed | None = None
         self.stages: list[str] = []  # seen during the current export, in order
-        self._thread: _ExportThread | None = None
+        self._job: Job | None = None  # the export in progress
 
         self.format = QComboBox()
         for key, spec in FORMATS.items():
@@ -137,7 +120,7 @@ class ExportDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._job is not None
 
     def default_path(self, key: str) -> Path:
         """Beside the project, named after it: `digits.keras`, `digits_savedmodel/`, …"""
@@ -193,20 +176,28 @@ class ExportDialog(QDialog):
         self.show_button.hide()
         self.stage.setText("Starting…")
         self.progress.show()
-        self._thread = _ExportThread(snapshot(self.project), self.format_key, path, self)
-        self._thread.stage.connect(self._stage)
-        self._thread.done.connect(self._done)
-        self._thread.finished.connect(self._thread.deleteLater)
+        project, key = snapshot(self.project), self.format_key
+        job = Job(lambda report: export(project, key, path, progress=report), name="Export")
+        job.progress.connect(self._stages)
+        job.returned.connect(self._done)
+        job.failed.connect(self._failed)
+        self._job = job
         self._update_buttons()
-        self._thread.start()
+        job.start(THREAD, dedicated=True)
 
-    def _stage(self, text: str) -> None:
-        self.stages.append(text)
-        self.stage.setText(f"{text}…")
+    def _stages(self, texts: list[str]) -> None:
+        self.stages.extend(texts)
+        self.stage.setText(f"{texts[-1]}…")
+
+    def _failed(self, failure: Failure) -> None:
+        """A refusal the core foresaw says why; anything else comes with its traceback."""
+        if isinstance(failure.error, ExportError):
+            self._done(ExportFailed(f"Cannot export: {failure.error}"))
+        else:
+            self._done(ExportFailed(f"Export failed: {failure}", failure.details))
 
     def _done(self, result: ExportReport | ExportFailed) -> None:
-        self._thread.wait()
-        self._thread = None
+        self._job = None
         self.result = result
         self.progress.hide()
         self.stage.clear()

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.analysis.validate import ERROR, WARNING
-from app.core.cards.loading import ModelLoadError
+from app.core.cards.loading import ModelLoadError, is_model_file
 from app.core.document.fileformat import ProjectError
 from app.core.document.project import SUFFIX, Project, changed_models
 from app.core.editing.clipboard import copy_text, duplicate_command, paste_command
@@ -40,8 +40,9 @@ from app.gui import recovery
 from app.gui.canvas.items import TITLE_HEIGHT, WIDTH
 from app.gui.canvas.scene import GraphScene
 from app.gui.canvas.view import GraphView
-from app.gui.document import Document
+from app.gui.document import Document, Subscriptions
 from app.gui.export_dialog import ExportDialog
+from app.gui.panels.fields import MODEL_FILTER
 from app.gui.panels.inspector import Inspector
 from app.gui.panels.palette import FOLDER, Entry, Palette
 from app.gui.panels.problems import ProblemsPanel
@@ -52,7 +53,6 @@ from app.gui.training import TrainingPanel
 AUTOSAVE_MS = 2 * 60 * 1000
 MAX_RECENT = 10
 PROJECT_FILTER = f"Graft projects (*{SUFFIX})"
-MODEL_FILTER = "Keras models (*.keras *.h5)"
 
 _windows: list[MainWindow] = []  # open windows, kept alive until closed
 
@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.document: Document | None = None
         self.scene: GraphScene | None = None
+        self._document_links = Subscriptions()  # the window's connections to the document and scene
         self.view = GraphView()
         self.setCentralWidget(self.view)
         self.palette_panel = Palette()
@@ -249,31 +250,33 @@ class MainWindow(QMainWindow):
 
     # -- the document --------------------------------------------------------------------
     def set_document(self, document: Document) -> None:
-        """Show another document in this window (New, Open, recovery)."""
+        """Show another document in this window (New, Open, recovery). The window and its
+        panels detach from the old one first: nothing it or its project does reaches them."""
         old_scene, old_document = self.scene, self.document
+        self._release_document()
         self.document = document
         document.setParent(self)  # lives and dies with the window, and its signals with it
         self.scene = GraphScene(document, self)
         self.view.show_scene(self.scene)
-        self.scene.selectionChanged.connect(self._selection_changed)
         self.training.set_document(document)
-        self.scene.nodeActivated.connect(self.show_model)
-        document.analysisChanged.connect(self._analysis_changed)
-        document.loadingChanged.connect(self._loading_changed)
-        document.fileChanged.connect(self._update_title)
-        document.editFailed.connect(self._edit_failed)
-        document.downloadProgress.connect(self._download_progress)
-        document.downloadFailed.connect(lambda message: self.statusBar().showMessage(message, 30000))
-        document.undo_stack.indexChanged.connect(self._refresh_undo_actions)
-        document.undo_stack.indexChanged.connect(self._refresh_inspector)
-        document.undo_stack.indexChanged.connect(self._refresh_model_views)
+        links = self._document_links
+        for signal, slot in ((self.scene.selectionChanged, self._selection_changed),
+                             (self.scene.nodeActivated, self.show_model),
+                             (document.analysisChanged, self._analysis_changed),
+                             (document.loadingChanged, self._loading_changed),
+                             (document.fileChanged, self._update_title),
+                             (document.editFailed, self._edit_failed),
+                             (document.downloadProgress, self._download_progress),
+                             (document.downloadFailed, self._download_failed),
+                             (document.undo_stack.indexChanged, self._refresh_undo_actions),
+                             (document.undo_stack.indexChanged, self._refresh_inspector),
+                             (document.undo_stack.indexChanged, self._refresh_model_views)):
+            links.connect(signal, slot)
         if old_scene is not None:
-            old_scene.close()
             old_scene.deleteLater()
         for dialog in list(self._model_views.values()):
             dialog.close()
         if old_document is not None:
-            old_document.close()
             old_document.deleteLater()
         self._update_title()
         self._loading_changed(document.loading)
@@ -281,6 +284,15 @@ class MainWindow(QMainWindow):
         self._refresh_undo_actions()
         self.inspector.show_node(None)
         QTimer.singleShot(0, self.view.frame_all)
+
+    def _release_document(self) -> None:
+        """Detach the window, its scene and its panels from the document, and close it."""
+        self._document_links.clear()
+        if self.scene is not None:
+            self.scene.close()
+        self.training.release_document()
+        if self.document is not None:
+            self.document.close()
 
     def _refresh_undo_actions(self) -> None:
         if hasattr(self, "undo_action"):
@@ -323,6 +335,9 @@ class MainWindow(QMainWindow):
         self.loading_bar.setVisible(bool(text))
         if text and self.document.analysis is None:
             self.problems.set_problems([], waiting=text)
+
+    def _download_failed(self, message: str) -> None:
+        self.statusBar().showMessage(message, 30000)
 
     def _download_progress(self, label: str, received: int, total: int) -> None:
         """A determinate bar while weights download; the loading state again when done."""
@@ -573,7 +588,7 @@ class MainWindow(QMainWindow):
             if path.endswith(SUFFIX):
                 self.open_path(path)
                 return
-            if path.endswith((".keras", ".h5")) or (Path(path) / "saved_model.pb").exists():
+            if is_model_file(path) or (Path(path) / "saved_model.pb").exists():
                 entry = Entry(Path(path).stem, PRETRAINED, "ModelFile", {"path": path})
                 self.add_entry(entry, self.view.cursor_scene_pos())
 
@@ -768,8 +783,7 @@ class MainWindow(QMainWindow):
             return
         self.autosave_timer.stop()
         self.recovery.release()
-        self.scene.close()
-        self.document.close()
+        self._release_document()
         if self in _windows:
             _windows.remove(self)
         event.accept()

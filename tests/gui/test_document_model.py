@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.core.document.fileformat import load, save
 from app.core.editing.builder import GraphBuilder
-from app.core.editing.commands import SetParams
+from app.core.editing.commands import AddNode, SetParams, new_node
 from app.gui.document import Document
 from tests.conftest import EXAMPLES, MODELS
 
@@ -60,3 +60,21 @@ def test_undo_of_a_rename_restores_the_training_setup_too(make_window, qtbot, tm
     qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert document.graph.node(label).name == "label"
     assert document.training.data["mapping"] == {"image": "images", "label": "labels"}
+
+
+
+def test_a_new_project_saved_for_the_first_time_finds_models_beside_its_file(make_window, tmp_path,
+                                                                             monkeypatch):
+    """A new project holds no relative path yet, so its first save gives it the file's folder:
+    a model path typed afterwards is read from beside the file, not from where Graft started."""
+    window = make_window()
+    document = window.document
+    shutil.copy(MODELS / "digits_cnn.keras", tmp_path / "m.keras")
+    target = str(tmp_path / "p.graft")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (target, ""))
+    assert window.save_as()
+    node = new_node(document.graph, "ModelFile", {"path": "m.keras"})
+    assert document.push(AddNode(node))
+    problems = [p.message for p in document.wait_until_analysed().nodes[node.id].problems]
+    assert problems == ["input model.in is not connected; connect a tensor to it"]  # the model loaded
+    assert document.card(document.graph.node(node.id)) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 
@@ -109,27 +110,22 @@ def test_the_title_marks_unsaved_changes(window):
 
 
 def test_a_load_that_ends_before_it_is_handed_back_is_still_seen(make_window, monkeypatch):
-    """A loading job can finish before `submit` returns (TensorFlow already imported, cards
+    """A loading job can finish before `start` returns (TensorFlow already imported, cards
     cached): the document must still notice, not say "Loading…" for ever."""
-    from concurrent.futures import Future
+    from app.gui import document as document_module
+    from app.gui.background import WorkerThread
 
-    from app.gui.document import loader
+    jobs = []
 
-    class AtOnce:
-        jobs = 0
+    def at_once(thread, job):  # the work runs right here, before `start` returns
+        jobs.append(job)
+        job.run()
 
-        def submit(self, job):
-            self.jobs += 1
-            future = Future()
-            future.set_result(job())
-            return future
-
-    pool = AtOnce()
-    monkeypatch.setattr(loader(), "_pool", pool)
-    monkeypatch.setattr(loader(), "keras_ready", False)  # so there is a load, whichever test ran before
+    monkeypatch.setattr(WorkerThread, "submit", at_once)
+    monkeypatch.setattr(document_module, "_keras_ready", False)  # a load, whichever test ran before
     window = make_window(Document.open(EXAMPLES / "cascade.graft"))
     assert window.document.wait_until_analysed(timeout=10).ok
-    assert pool.jobs > 0
+    assert jobs
 
 
 def test_tensorflow_once_loaded_is_frozen_out_of_the_cycle_collector(make_window):
@@ -219,6 +215,38 @@ def test_dropping_a_project_file_on_the_window_opens_it(window):
     drop(window.view, mime, QPointF(0, 0))
     assert window.document.path == EXAMPLES / "parallel.graft"
     assert dumps(window.document.project) == dumps(load(EXAMPLES / "parallel.graft"))
+
+
+def test_dropping_model_files_adds_a_node_for_each_suffix_graft_reads(window, tmp_path):
+    """.keras, .h5 and .hdf5 (in any case) become ModelFile nodes, as the Import dialog offers
+    them and the loader reads them; other files are no models."""
+    accepted = ["mine.keras", "mine.h5", "legacy.hdf5", "SHOUTED.HDF5"]
+    for name in [*accepted, "notes.txt", "weights.npz"]:
+        (tmp_path / name).write_bytes(b"")  # dropping goes by the name; loading reads the file
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(tmp_path / name))])
+        drop(window.view, mime, QPointF(0, 0))
+    added = window.document.graph.nodes
+    assert [n.type for n in added] == ["ModelFile"] * len(accepted)
+    assert [Path(n.params["path"]).name for n in added] == accepted
+
+
+def test_the_import_dialog_offers_every_model_file_graft_reads(window, tmp_path, monkeypatch):
+    from app.gui import main_window
+    from app.gui.panels.palette import FILE, Entry
+
+    offered = []
+
+    def choose(parent, title, folder, name_filter):
+        offered.append(name_filter)
+        return str(tmp_path / "legacy.hdf5"), name_filter
+
+    monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName", staticmethod(choose))
+    entry = Entry("Import model file…", "pretrained", "ModelFile", {}, pick=FILE)
+    assert window.add_entry(entry, QPointF(0, 0)) is not None
+    assert offered == ["Keras models (*.keras *.h5 *.hdf5)"]
+    (node,) = window.document.graph.nodes
+    assert Path(node.params["path"]).name == "legacy.hdf5"
 
 
 def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(window, monkeypatch):

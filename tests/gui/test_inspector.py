@@ -12,8 +12,9 @@ from app.core.editing.commands import new_node
 from app.core.graph.graph import Graph, Node
 from app.core.graph.specs import TensorSpec
 from app.core.nodes import node_type
-from app.gui.panels import inspector as inspector_module
-from app.gui.panels.inspector import EMPTY_TEXT, Inspector, format_value, parse_text
+from app.gui.panels import fields as fields_module
+from app.gui.panels.fields import format_value, parse_text
+from app.gui.panels.inspector import EMPTY_TEXT, Inspector
 
 
 @pytest.fixture
@@ -258,7 +259,7 @@ def test_cross_field_error_shows_under_the_other_field_and_applies_with_it(
     assert weights_file.property("invalid") == "true"
 
     chosen = tmp_path / "models" / "w.weights.h5"
-    monkeypatch.setattr(inspector_module.QFileDialog, "getOpenFileName",
+    monkeypatch.setattr(fields_module.QFileDialog, "getOpenFileName",
                         staticmethod(lambda *args: (str(chosen), "")))
     browse = next(b for b in inspector.findChildren(QPushButton) if b.text() == "…")
     qtbot.mouseClick(browse, Qt.MouseButton.LeftButton)

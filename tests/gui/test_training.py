@@ -30,7 +30,7 @@ from app.core.training.events import (
 )
 from app.gui.document import Document
 from app.gui.main_window import MainWindow
-from app.gui.training.dock import IDLE, PAUSED, RUNNING, format_duration, progress_text
+from app.gui.training.dock import IDLE, PAUSED, RUNNING, progress_text
 from app.gui.training.plots import DRAWING_SHARE, REDRAW_HZ, TrainingPlots
 from app.gui.training.worker import TrainingRun
 from tests.conftest import EXAMPLES
@@ -658,7 +658,6 @@ def test_progress_text_reads_like_a_sentence():
     batch = BatchEnded(0, 2, 20, 45, 110, 0.5, {}, 0.01, 1240.4, 42.2)
     assert progress_text(2, phase, batch) == \
         "Phase 1/2 'head' · epoch 3/10 · step 20/45 · 1,240 samples/s · 0:42 left"
-    assert format_duration(3725) == "1:02:05"
 
 
 def test_the_train_menu_holds_the_run_actions_with_their_shortcuts(window):

@@ -16,7 +16,7 @@ from app.core.graph.graph import Edge, GraphEvent
 from app.core.graph.specs import format_shape
 from app.core.nodes.pretrained import trainable_count
 from app.gui.canvas.items import TITLE_LOD, EdgeItem, NodeItem, PortItem, connection_path
-from app.gui.document import Document
+from app.gui.document import Document, Subscriptions
 from app.gui.theme import colors
 
 
@@ -37,13 +37,15 @@ class GraphScene(QGraphicsScene):
             self._add_node(node.id)
         for edge in self.graph.edges:
             self._add_edge(edge)
-        self.graph.subscribe(self._on_event)
-        document.analysisChanged.connect(self.refresh_analysis)
-        document.loadingChanged.connect(self.refresh_analysis)
+        self._links = Subscriptions()  # to the graph's events and the document's signals
+        self._links.subscribe(self.graph, self._on_event)
+        self._links.connect(document.analysisChanged, self.refresh_analysis)
+        self._links.connect(document.loadingChanged, self.refresh_analysis)
         self.refresh_analysis()
 
     def close(self) -> None:
-        self.graph.unsubscribe(self._on_event)
+        """Hear no more from the document (the window closes or shows another one)."""
+        self._links.clear()
 
     # -- mirroring the core ----------------------------------------------------------
     def _on_event(self, event: GraphEvent) -> None:

@@ -7,7 +7,6 @@ and when it ends its weights become part of the project as one undoable change."
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -39,7 +38,9 @@ from app.core.training.events import (
     PhaseStarted,
     RunEnded,
     RunStarted,
+    duration,
 )
+from app.gui.document import Subscriptions
 from app.gui.theme import colors, icon
 from app.gui.training.plots import TrainingPlots
 from app.gui.training.results import ResultsView
@@ -49,15 +50,6 @@ from app.gui.training.worker import TrainFunction, TrainingRun
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
 PROGRESS_HZ = 2  # the bar and its text repaint with their parent dock: twice a second reads as live
 PROGRESS_STEPS = 1000  # the bar's resolution
-
-_unfinished: list[TrainingRun] = []  # runs still on their thread after their window closed
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def progress_text(phases: int, phase: PhaseStarted | None, batch: BatchEnded | None) -> str:
@@ -73,7 +65,7 @@ def progress_text(phases: int, phase: PhaseStarted | None, batch: BatchEnded | N
     if batch.samples_per_second:
         parts.append(f"{batch.samples_per_second:,.0f} samples/s")
     if batch.seconds_left is not None:
-        parts.append(f"{format_duration(batch.seconds_left)} left")
+        parts.append(f"{duration(batch.seconds_left)} left")
     return " · ".join(parts)
 
 
@@ -174,6 +166,7 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.train_function = train
         self.document = None
+        self._document_links = Subscriptions()  # to the document's signals
         self.run: TrainingRun | None = None
         self.state = IDLE
         self.last_result: RunEnded | None = None
@@ -277,13 +270,12 @@ class TrainingPanel(QWidget):
     # -- the document -----------------------------------------------------------------------
     def set_document(self, document) -> None:
         """Show another project's setup; the plots and results of the previous one go."""
-        if self.document is not None:
-            for signal, slot in self._document_connections():
-                with contextlib.suppress(RuntimeError, TypeError):
-                    signal.disconnect(slot)
+        self.release_document()
         self.document = document
-        for signal, slot in self._document_connections():
-            signal.connect(slot)
+        for signal, slot in ((document.trainingChanged, self._training_changed),
+                             (document.analysisChanged, self._analysis_changed),
+                             (document.fileChanged, self._update_actions)):
+            self._document_links.connect(signal, slot)
         self.setup.set_document(document)
         if self.run is None or not self.run.running:
             self.plots.clear()
@@ -294,11 +286,10 @@ class TrainingPanel(QWidget):
         self._refresh_phase_box()
         self._update_actions()
 
-    def _document_connections(self) -> list:
-        document = self.document
-        return [(document.trainingChanged, self._training_changed),
-                (document.analysisChanged, self._analysis_changed),
-                (document.fileChanged, self._update_actions)]
+    def release_document(self) -> None:
+        """Hear no more from the document (the window is closing or shows another one); what
+        the panel shows stays."""
+        self._document_links.clear()
 
     def _training_changed(self) -> None:
         self.setup.refresh()
@@ -461,12 +452,9 @@ class TrainingPanel(QWidget):
         if run is None or not run.running:
             return True
         self.stop()
-        done = run.wait(timeout_ms)  # delivers the RunEnded, which stores the weights
-        if not done:  # still busy: let it finish on its own rather than destroy a live thread
-            run.setParent(None)
-            _unfinished.append(run)
-            run.ended.connect(lambda _: _unfinished.remove(run) if run in _unfinished else None)
-        return done
+        # Delivers the RunEnded, which stores the weights. A run still busy after that finishes
+        # on its own: the background module keeps its job and thread until it ends.
+        return run.wait(timeout_ms)
 
     # -- events ------------------------------------------------------------------------------
     def _on_events(self, events: list) -> None:
@@ -521,7 +509,7 @@ class TrainingPanel(QWidget):
         if ended.weights and self._run_document is self.document:
             self._store_weights(ended.weights)
         self._set_state(IDLE)
-        elapsed = format_duration(time.monotonic() - self._started_at)
+        elapsed = duration(time.monotonic() - self._started_at)
         self.progress.setRange(0, PROGRESS_STEPS)
         weights = (f" The weights are in {ended.weights}; save the project to keep them."
                    if ended.weights else "")

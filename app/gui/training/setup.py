@@ -43,7 +43,7 @@ from app.core.graph.params import JSON, Param, ParamError, check_params
 from app.core.graph.specs import format_shape
 from app.core.nodes import node_type
 from app.core.nodes.base import INPUT, OUTPUT, PRETRAINED
-from app.gui.panels.inspector import Field, PathField, form_layout, make_field, set_style_property
+from app.gui.panels.fields import Field, PathField, form_layout, make_field, set_style_property
 from app.gui.theme import icon
 
 NOT_MAPPED = "(not mapped)"

@@ -1,8 +1,9 @@
 """A training run on a background thread.
 
 The core runner builds, compiles and fits on the thread that calls it (Keras keeps
-per-thread state), so the whole `train()` call runs on a QThread of its own. Its events
-queue up in order and reach the UI thread as lists. Batch and epoch ends only wait: the UI
+per-thread state), so the whole `train()` call runs as one job on a thread of its own
+(`app.gui.background`). Its events are the job's progress: they queue up in order and
+reach the UI thread as lists. Batch and epoch ends only wait: the UI
 thread takes them TAKE_HZ times a second. Any other event (a run or phase starting, the
 evaluation, the end) wakes it at once, with those before it. A small model's hundreds of
 batches and dozens of epochs a second so cost the UI (and the training thread, which hands
@@ -14,12 +15,10 @@ the last event is exactly one `RunEnded`: an exception that escapes the runner b
 
 from __future__ import annotations
 
-import threading
 import traceback
-from collections import deque
 from collections.abc import Callable
 
-from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from app.core.training.events import (
     FAILED,
@@ -30,10 +29,12 @@ from app.core.training.events import (
     RunEnded,
     StopRequested,
 )
+from app.gui.background import Failure, Job
 
 TrainFunction = Callable[..., RunEnded]
 TAKE_HZ = 5  # the UI thread takes the waiting batches and epochs this often (10 cost a small model ~2 %)
 WAITING = (BatchEnded, EpochEnded)  # progress, which waits for the UI's poll rather than wake it
+THREAD = "graft-training"
 
 
 def _core_train() -> TrainFunction:
@@ -41,18 +42,6 @@ def _core_train() -> TrainFunction:
     from app.core.training.runner import train
 
     return train
-
-
-class _Thread(QThread):
-    arrived = Signal()  # from the worker thread: events are waiting; queued to the UI thread
-
-    def __init__(self, work: Callable[[], None], parent: QObject | None = None):
-        super().__init__(parent)
-        self._work = work
-        self.setObjectName("graft-training")
-
-    def run(self) -> None:
-        self._work()
 
 
 class TrainingRun(QObject):
@@ -70,26 +59,21 @@ class TrainingRun(QObject):
         self.phase, self.epochs, self.resume = phase, epochs, resume
         self.control = RunControl()
         self.result: RunEnded | None = None  # the RunEnded, once it reached the UI thread
-        self._train = train
-        self._started = False
-        self._waiting: deque = deque()  # sent by the worker, not yet taken by the UI thread
-        self._lock = threading.Lock()
-        self._woken = False  # an `arrived` signal is on its way
-        self._thread = _Thread(self._work, self)
-        self._thread.arrived.connect(self._take, Qt.ConnectionType.QueuedConnection)
-        self._poll = QTimer(self, interval=1000 // TAKE_HZ)  # for the progress, which never wakes it
-        self._poll.timeout.connect(self._take)
+        self.job = Job(_training(project, self.control, phase, epochs, resume, train),
+                       name="Training", take_hz=TAKE_HZ)
+        self.job.progress.connect(self._take)
+        self.job.failed.connect(self._failed)
+        self._poll = self.job.poll  # takes the progress, which never wakes the UI thread
+        self._thread = None  # the job's thread, once started
 
     # -- UI thread -----------------------------------------------------------------------
     def start(self) -> None:
-        self._started = True
-        self._poll.start()
-        self._thread.start()
+        self._thread = self.job.start(THREAD, dedicated=True).worker
 
     @property
     def running(self) -> bool:
         """Until the final RunEnded reached the UI thread."""
-        return self._started and self.result is None
+        return self._thread is not None and self.result is None
 
     def stop(self) -> None:
         self.control.stop()
@@ -103,21 +87,14 @@ class TrainingRun(QObject):
     def wait(self, timeout_ms: int = 30000) -> bool:
         """Block until the thread is done, then deliver what it sent (the RunEnded too).
         For closing the window; the UI waits here, so only after `stop()`."""
-        done = self._thread.wait(QDeadlineTimer(timeout_ms))
-        self.flush()
-        return done
+        return self.job.wait(timeout_ms)
 
     def flush(self) -> None:
         """Deliver the events already sent, now (they would otherwise wait for the event loop)."""
-        QCoreApplication.sendPostedEvents(self, 0)
-        self._take()
+        self.job.flush()
 
-    @Slot()
-    def _take(self) -> None:
-        with self._lock:
-            events, self._woken = list(self._waiting), False
-            self._waiting.clear()
-        if self.result is not None or not events:
+    def _take(self, events: list) -> None:
+        if self.result is not None:
             return
         ended = next((event for event in events if isinstance(event, RunEnded)), None)
         if ended is not None:
@@ -128,18 +105,16 @@ class TrainingRun(QObject):
             self._poll.stop()
             self.ended.emit(ended)
 
-    def _post(self, event) -> None:
-        """On the worker thread: queue `event`; wake the UI thread for anything but progress,
-        unless it is woken already. Progress waits for the UI's poll."""
-        with self._lock:
-            self._waiting.append(event)
-            if self._woken or isinstance(event, WAITING):
-                return
-            self._woken = True
-        self._thread.arrived.emit()
+    def _failed(self, failure: Failure) -> None:
+        """Only if handing an event over failed: the runner's own failures are RunEnded events."""
+        self._take([RunEnded(FAILED, f"Training failed: {failure}", failure.details)])
 
-    # -- worker thread --------------------------------------------------------------------
-    def _work(self) -> None:
+
+def _training(project, control: RunControl, phase, epochs, resume, train: TrainFunction | None):
+    """The job's work, on the training thread: the runner's events become the job's progress,
+    batches and epochs waiting for the UI's poll; exactly one RunEnded, last, whatever happens."""
+
+    def work(report) -> RunEnded:
         ended: list[RunEnded] = []
 
         def sink(event) -> None:
@@ -147,12 +122,11 @@ class TrainingRun(QObject):
                 if ended:
                     return  # one RunEnded per run, the first one
                 ended.append(event)
-            self._post(event)
+            report(event, isinstance(event, WAITING))
 
         try:
-            train = self._train or _core_train()
-            result = train(self.project, sink=sink, control=self.control, phase=self.phase,
-                           epochs=self.epochs, resume=self.resume)
+            result = (train or _core_train())(project, sink=sink, control=control, phase=phase,
+                                               epochs=epochs, resume=resume)
         except StopRequested:
             result = RunEnded(STOPPED, "Training stopped.")
         except BaseException as error:  # noqa: BLE001 - on this thread nothing else would catch it
@@ -163,3 +137,6 @@ class TrainingRun(QObject):
                 result = RunEnded(FAILED, "Training ended without reporting how it ended.",
                                   f"The runner returned {result!r} instead of a RunEnded.")
             sink(result)
+        return ended[0]
+
+    return work
