@@ -46,7 +46,6 @@ from app.core.export.python_script import script_source
 
 RUN_TIMEOUT_S = 600  # a fresh Python imports TensorFlow and builds the model; big models take a while
 SHADOWED = {"keras", "numpy", "tensorflow", "sys", "pathlib", "h5py"}  # what the script imports
-
 # Runs the staged script the way a user would: in a fresh Python, imported by its path, with
 # Graft's package made unimportable, so a script that needed Graft fails the check.
 DRIVER = '''\

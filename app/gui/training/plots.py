@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.core.training.events import BatchEnded, EpochEnded
 from app.gui.theme import colors
+from app.gui.training.curves import Curve, PlotView, RunCurves, blend, classify, smooth
 
 REDRAW_HZ = 25  # at most this many redraws a second, whatever the batch rate
 # And the redraws and their painting take at most this share of the time. Painting holds
@@ -42,9 +43,7 @@ DRAWING_SHARE = 0.015
 SLOWEST_REDRAW_MS = 2000  # but never less often than this
 DEFAULT_SMOOTHING = 0.9
 MINIMUM_HEIGHT = 180  # four plots still readable; Train ▸ Plots makes the dock taller
-LOG_KEYS_SKIPPED = ("learning_rate", "lr")  # plotted per batch already
 GRID_OPACITY = 0.25  # the grid's colour: this much of the axis colour over the background
-
 # pyqtgraph's scene items must go before Qt's own teardown at exit: PySide deletes the
 # remaining Python-owned objects in no particular order, and a plot's items then crash it.
 _live: weakref.WeakSet = weakref.WeakSet()
@@ -57,127 +56,6 @@ def _delete_plot_widgets() -> None:
             shiboken6.delete(widget)
 
 
-class Series:
-    """x and y in growing numpy buffers (doubling), so appending is amortised O(1)."""
-
-    def __init__(self, capacity: int = 256):
-        self.x = np.empty(capacity)
-        self.y = np.empty(capacity)
-        self.n = 0
-
-    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
-        end = self.n + len(xs)
-        if end > len(self.x):
-            capacity = max(2 * len(self.x), end)
-            self.x = np.resize(self.x, capacity)
-            self.y = np.resize(self.y, capacity)
-        self.x[self.n:end] = xs
-        self.y[self.n:end] = ys
-        self.n = end
-
-    @property
-    def xs(self) -> np.ndarray:
-        return self.x[:self.n]
-
-    @property
-    def ys(self) -> np.ndarray:
-        return self.y[:self.n]
-
-
-def smooth(values: np.ndarray, weight: float) -> np.ndarray:
-    """Exponential moving average with bias correction (as TensorBoard draws it); a
-    non-finite value shows as a gap and leaves the average alone."""
-    out = np.empty(len(values))
-    average, count = 0.0, 0
-    for i, value in enumerate(values.tolist()):
-        if not math.isfinite(value):
-            out[i] = math.nan
-            continue
-        count += 1
-        average = weight * average + (1 - weight) * value
-        out[i] = average / (1 - weight ** count) if weight > 0 else value
-    return out
-
-
-def blend(color: QColor, background: QColor, opacity: float) -> QColor:
-    """`color` at `opacity` over `background`, as one opaque colour."""
-    return QColor.fromRgbF(*(opacity * a + (1 - opacity) * b for a, b in
-                             zip(color.getRgbF()[:3], background.getRgbF()[:3], strict=True)))
-
-
-def classify(key: str) -> tuple[str | None, str, bool]:
-    """A Keras log key as (plot, name, validation): plot is "loss", "metric" or None."""
-    validation = key.startswith("val_")
-    name = key[4:] if validation else key
-    if name in LOG_KEYS_SKIPPED:
-        return None, name, validation
-    return ("loss" if name == "loss" or name.endswith("_loss") else "metric"), name, validation
-
-
-class _Curve:
-    """A plot item and its buffer; `dirty` until the next redraw shows the new points."""
-
-    def __init__(self, plot: pg.PlotItem, name: str | None, key: str = "", **style):
-        self.series = Series()
-        self.key = key  # the Keras log key of an epoch curve
-        self.plot = plot
-        self.item = plot.plot(name=name, connect="finite", **style)
-        self.dirty = False
-
-    def append(self, x: float, y: float) -> None:
-        self.extend(np.array([x]), np.array([y]))
-
-    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
-        self.series.extend(xs, ys)
-        self.dirty = True
-
-    def redraw(self) -> None:
-        self.item.setData(self.series.xs, self.series.ys)
-        self.dirty = False
-
-    def remove(self) -> None:
-        self.plot.removeItem(self.item)
-
-
-class _Run:
-    """The curves of one run, in every plot."""
-
-    def __init__(self, label: str, number: int):
-        self.label, self.number = label, number
-        self.batch_raw: _Curve | None = None
-        self.batch_smooth: _Curve | None = None
-        self.learning_rate: _Curve | None = None
-        self.epoch: dict[str, _Curve] = {}  # by Keras log key
-        self.markers: list = []  # phase boundaries and the best epoch
-        self.raw_loss = Series()  # every batch loss, to smooth again with another weight
-        self.average, self.averaged = 0.0, 0  # the running EMA of the finite losses, and their count
-
-    def curves(self) -> list[_Curve]:
-        fixed = [self.batch_raw, self.batch_smooth, self.learning_rate]
-        return [c for c in fixed if c is not None] + list(self.epoch.values())
-
-    @property
-    def empty(self) -> bool:
-        return self.raw_loss.n == 0 and not self.epoch
-
-
-class _PlotView(pg.GraphicsLayoutWidget):
-    """Adds up how long it spent painting, for the drawing budget. One redraw costs several
-    paints (new data, then the axes and ranges that follow from it), so all count."""
-
-    paint_seconds = 0.0
-
-    def paintEvent(self, event) -> None:
-        started = time.perf_counter()
-        super().paintEvent(event)
-        self.paint_seconds += time.perf_counter() - started
-
-    def take_paint_seconds(self) -> float:
-        """The painting time since the last call."""
-        spent, self.paint_seconds = self.paint_seconds, 0.0
-        return spent
-
-
 class TrainingPlots(QWidget):
     """Four plots in a grid: batch loss, learning rate, epoch loss, epoch metrics."""
 
@@ -186,8 +64,8 @@ class TrainingPlots(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._smoothing = DEFAULT_SMOOTHING
-        self._current: _Run | None = None
-        self._earlier: list[_Run] = []
+        self._current: RunCurves | None = None
+        self._earlier: list[RunCurves] = []
         self._runs_started = 0
         self._monitor = "val_loss"
         self._best: tuple[float, float] | None = None
@@ -214,7 +92,7 @@ class TrainingPlots(QWidget):
         bar.addStretch(1)
         bar.addWidget(self.clear_button)
 
-        self.view = _PlotView()
+        self.view = PlotView()
         _live.add(self.view)
         self.view.ci.setContentsMargins(4, 4, 4, 4)
         self.view.setMinimumHeight(MINIMUM_HEIGHT)  # the dock grows rather than squash the curves
@@ -264,7 +142,7 @@ class TrainingPlots(QWidget):
 
     # -- runs --------------------------------------------------------------------------------
     @property
-    def current(self) -> _Run | None:
+    def current(self) -> RunCurves | None:
         return self._current
 
     @property
@@ -281,7 +159,7 @@ class TrainingPlots(QWidget):
                 self._dim(self._current)
                 self._earlier.append(self._current)
         self._runs_started += 1
-        self._current = _Run(label or f"run {self._runs_started}", self._runs_started)
+        self._current = RunCurves(label or f"run {self._runs_started}", self._runs_started)
         self._monitor = monitor
         self._best = None
         self._last_step = self._last_epoch = 0
@@ -378,7 +256,7 @@ class TrainingPlots(QWidget):
             run.batch_smooth.dirty = True
         self._changed()
 
-    def _next_smoothed(self, run: _Run, loss: float) -> float:
+    def _next_smoothed(self, run: RunCurves, loss: float) -> float:
         if not math.isfinite(loss):
             return math.nan
         weight = self._smoothing
@@ -415,25 +293,26 @@ class TrainingPlots(QWidget):
                                           SLOWEST_REDRAW_MS))
         self.redrawn.emit()
 
-    def _runs(self) -> list[_Run]:
+    def _runs(self) -> list[RunCurves]:
         return self._earlier + ([self._current] if self._current is not None else [])
 
-    def _ensure_run(self) -> _Run:
+    def _ensure_run(self) -> RunCurves:
         if self._current is None:
             self.begin_run()
         return self._current
 
-    def _create_batch_curves(self, run: _Run) -> None:
+    def _create_batch_curves(self, run: RunCurves) -> None:
         accent = QColor(colors().info)
         raw = QColor(accent)
         raw.setAlpha(90)
-        run.batch_raw = _Curve(self.batch_plot, "batch loss", pen=pg.mkPen(raw, width=1))
-        run.batch_smooth = _Curve(self.batch_plot, "smoothed", pen=pg.mkPen(accent, width=2))
+        run.batch_raw = Curve(self.batch_plot, "batch loss", pen=pg.mkPen(raw, width=1))
+        run.batch_smooth = Curve(self.batch_plot, "smoothed", pen=pg.mkPen(accent, width=2))
         run.batch_smooth.item.setZValue(1)
         rate_pen = pg.mkPen(QColor(colors().warning), width=2)
-        run.learning_rate = _Curve(self.lr_plot, "learning rate", pen=rate_pen)
+        run.learning_rate = Curve(self.lr_plot, "learning rate", pen=rate_pen)
 
-    def _create_epoch_curve(self, run: _Run, key: str, plot_name: str, name: str, validation: bool) -> _Curve:
+    def _create_epoch_curve(self, run: RunCurves, key: str, plot_name: str, name: str,
+                            validation: bool) -> Curve:
         plot = self.epoch_plot if plot_name == "loss" else self.metrics_plot
         names = []  # the base names in this plot, in order: a colour each
         for other_key in run.epoch:
@@ -445,7 +324,7 @@ class TrainingPlots(QWidget):
         color = self._series_colors()[names.index(name) % len(self._series_colors())]
         pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine if validation else Qt.PenStyle.SolidLine)
         label = f"{'val' if validation else 'train'} {name}"
-        return _Curve(plot, label, key, pen=pen, symbol="o", symbolSize=5, symbolPen=pg.mkPen(color),
+        return Curve(plot, label, key, pen=pen, symbol="o", symbolSize=5, symbolPen=pg.mkPen(color),
                       symbolBrush=pg.mkBrush(color if not validation else self._background()))
 
     def _show_best(self) -> None:
@@ -458,7 +337,7 @@ class TrainingPlots(QWidget):
                                 brush=pg.mkBrush(color))
         self._best_item.setToolTip(f"best {self._monitor}: {self._best[1]:.4g} at epoch {self._best[0]:g}")
 
-    def _dim(self, run: _Run) -> None:
+    def _dim(self, run: RunCurves) -> None:
         """An earlier run: one pale colour per run, a legend entry "run N" per plot."""
         self.redraw()
         color = QColor(self._run_colors()[(run.number - 1) % len(self._run_colors())])
@@ -486,7 +365,7 @@ class TrainingPlots(QWidget):
                     legend.addItem(curve.item, run.label)
                     labelled.add(curve.plot)
 
-    def _drop(self, run: _Run) -> None:
+    def _drop(self, run: RunCurves) -> None:
         for plot, marker in run.markers:
             plot.removeItem(marker)
         for curve in run.curves():
