@@ -670,3 +670,16 @@ def test_the_train_menu_holds_the_run_actions_with_their_shortcuts(window):
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     assert "Training" in [a.text() for a in view_menu.actions()]
     QApplication.processEvents()
+
+
+def test_the_banner_names_weights_outside_the_project_folder_as_they_are(make_window, qtbot, tmp_path):
+    """A path with `..` (weights written outside the project's folder) reads as it is, with one
+    full stop after the run's message."""
+    weights = "../elsewhere/run-001/best.weights.h5"
+    runner = FakeRunner(steps=3, delay=0, end=RunEnded(FINISHED, "training finished.", weights=weights))
+    window = _wine_window(make_window, tmp_path, runner)
+    panel = window.training
+    with qtbot.waitSignal(panel.runEnded, timeout=5000):
+        assert panel.start()
+    assert panel.banner.text.text() == (f"Training finished. The weights are in {weights}; save the "
+                                        "project to keep them.")

@@ -39,7 +39,7 @@ def stored_path(chosen: Path, folder: Path | None) -> str:
     is inside it, so the folder can move with its files; otherwise absolute."""
     if folder is not None and inside(chosen, folder):
         return Path(relative_path(chosen, folder)).as_posix()
-    return str(chosen)
+    return str(Path(chosen).resolve())
 
 
 def inside(path: Path, folder: Path) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 
 from app.core.analysis.validate import analyze
 from app.core.build.compile import CompileError, compile_graph
-from app.core.document.paths import relative_path
+from app.core.document.paths import stored_path
 from app.core.document.training_setup import ConfigError, Phase, TrainingConfig, problems
 from app.core.nodes import node_type
 from app.core.nodes.base import OUTPUT, PRETRAINED
@@ -374,8 +374,8 @@ class Run:
         elif (self.folder / LAST_WEIGHTS).is_file():
             weights = self.folder / LAST_WEIGHTS
         relative = None
-        if weights is not None:  # as the project names paths: relative to its folder
-            relative = relative_path(weights, self.project.folder)
+        if weights is not None:  # as the project names a file: relative to its folder when inside it
+            relative = stored_path(weights, self.project.folder)
         return RunEnded(status, message, weights=relative)
 
     def _write_state(self, status: str, phase: int, epoch: int) -> None:

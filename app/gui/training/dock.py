@@ -427,22 +427,23 @@ class TrainingPanel(QWidget):
         weights = (f" The weights are in {ended.weights}; save the project to keep them."
                    if ended.weights else "")
         message = ended.message[:1].upper() + ended.message[1:]
+        sentence = message.rstrip(".") + "."  # one full stop, whether or not the message has one
         if ended.status == FINISHED:
             self.progress.setValue(PROGRESS_STEPS)
             self._show_progress_text(f"Finished in {elapsed}")
-            self.banner.show_message("ok", f"{message}.{weights}".replace("..", "."),
+            self.banner.show_message("ok", sentence + weights,
                                      "Show results" if self._evaluated else None,
                                      lambda: self.tabs.setCurrentWidget(self.results))
             self.statusMessage.emit(f"Training finished in {elapsed}", 10000)
         elif ended.status == STOPPED:
             self._show_progress_text(f"Stopped after {elapsed}")
-            self.banner.show_message("info", f"{message}.{weights}".replace("..", "."),
+            self.banner.show_message("info", sentence + weights,
                                      "Resume last run" if self.can_resume_last() else None,
                                      lambda: self.start(resume=True))
             self.statusMessage.emit("Training stopped", 10000)
         elif ended.status == DIVERGED:
             self._show_progress_text("Diverged")
-            self.banner.show_message("error", f"Training diverged: {message}.{weights}".replace("..", "."))
+            self.banner.show_message("error", f"Training diverged: {sentence}{weights}")
             self.statusMessage.emit("Training diverged: the loss became NaN or infinite; "
                                     "see the Training panel", 0)
         else:
