@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.analysis.validate import Analyzer  # noqa: E402
 from app.core.build.compile import compile_graph  # noqa: E402
+from app.core.document.project import Project
 from app.core.editing.commands import AddNode, CommandStack, Disconnect, SetParams, connect, new_node  # noqa: E402
 from app.core.graph.graph import Graph  # noqa: E402
 from benchmarks.report import DOC, write_section  # noqa: E402
@@ -51,8 +52,9 @@ class Builder:
     """Adds nodes and edges through commands, the way the editor does."""
 
     def __init__(self):
-        self.graph = Graph()
-        self.stack = CommandStack(self.graph)
+        self.project = Project()
+        self.graph = self.project.graph
+        self.stack = CommandStack(self.project)
 
     def add(self, type_name: str, *sources: str, **params) -> str:
         node = new_node(self.graph, type_name, params)
@@ -139,7 +141,7 @@ def full_validation(graph: Graph):
 def edit_revalidation(graph: Graph, analyzer: Analyzer, make_commands,
                       profiler: cProfile.Profile | None = None) -> float:
     """Push the edit's commands, time (or profile) only the analyze that follows, then undo."""
-    stack = CommandStack(graph)
+    stack = CommandStack(Project(graph))
     for command in make_commands():
         stack.push(command)
     gc.collect()
