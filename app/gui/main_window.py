@@ -1,5 +1,10 @@
 """The editor window: palette, canvas, inspector, problems and status bar around one document.
-Every user action here becomes a core command pushed on the document."""
+Every user action here becomes a core command pushed on the document.
+
+One piece, though long: each method is the slot of a menu action, a shortcut or a panel's
+signal, and each is short; what they do lives in the core (commands) and in the panels. The
+sections (construction, the document, analysis, adding nodes, editing, fixes, model view,
+files, training, window) read in that order."""
 
 from __future__ import annotations
 

@@ -49,12 +49,10 @@ class AddNode(Command):
         return f"Add {self.node.name}"
 
     def do(self, project):
-        graph = project.graph
-        graph.add_node(self.node.copy())
+        project.graph.add_node(self.node.copy())
 
     def undo(self, project):
-        graph = project.graph
-        graph.remove_node(self.node.id)
+        project.graph.remove_node(self.node.id)
 
 
 @dataclass
@@ -106,8 +104,7 @@ class Disconnect(Command):
         self._edge = graph.remove_edge(self.edge_id)
 
     def undo(self, project):
-        graph = project.graph
-        graph.add_edge(self._edge, self._index)
+        project.graph.add_edge(self._edge, self._index)
 
 
 @dataclass
@@ -156,8 +153,7 @@ class SetParams(Command):
         graph.set_params(self.node_id, checked)
 
     def undo(self, project):
-        graph = project.graph
-        graph.set_params(self.node_id, self._before)
+        project.graph.set_params(self.node_id, self._before)
 
 
 @dataclass
@@ -203,9 +199,8 @@ class MoveNodes(Command):
             graph.move(node_id, position)
 
     def undo(self, project):
-        graph = project.graph
         for node_id, position in self._before.items():
-            graph.move(node_id, position)
+            project.graph.move(node_id, position)
 
 
 @dataclass
