@@ -683,3 +683,29 @@ def test_the_banner_names_weights_outside_the_project_folder_as_they_are(make_wi
         assert panel.start()
     assert panel.banner.text.text() == (f"Training finished. The weights are in {weights}; save the "
                                         "project to keep them.")
+
+
+def test_the_data_path_dialog_offers_data_files_and_stores_the_choice(make_window, qtbot, tmp_path,
+                                                                      monkeypatch):
+    """The data form's "…" asks for data files, not Keras models (the inspector's model path
+    shares the parameter's name), and a file beside the project is stored relative to it."""
+    from PySide6.QtWidgets import QFileDialog, QPushButton
+
+    window = _wine_window(make_window, tmp_path, FakeRunner())
+    window.show_training("setup")
+    data_form = window.training.setup.data_form
+    source = data_form.fields["source"].editor
+    source.setCurrentIndex(source.findText("csv"))
+    source.activated.emit(source.currentIndex())
+    offered = []
+
+    def choose(parent, title, folder, name_filter):
+        offered.append(name_filter)
+        return str(tmp_path / "wine.csv"), name_filter
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(choose))
+    path_field = data_form.fields["path"]
+    browse = next(b for b in path_field.findChildren(QPushButton) if b.text() == "…")
+    qtbot.mouseClick(browse, Qt.MouseButton.LeftButton)
+    assert offered == ["Data files (*.npz *.csv);;All files (*)"]
+    assert window.document.training.data["path"] == "wine.csv"

@@ -34,6 +34,7 @@ SCHEDULES = ("constant", "cosine", "exponential")
 SOURCES = ("bundled", "npz", "csv", "images")
 BUNDLED = ("digits", "wine")
 MONITORS = ("val_loss", "loss")
+DATA_FILES = ("Data files", ".npz", ".csv")  # what a file dialog offers for the data paths
 
 SETTINGS = (
     Param("optimizer", CHOICE, "adam", "Optimizer.", choices=OPTIMIZERS),
@@ -64,14 +65,16 @@ DATA = (
           "Where samples come from: a data set bundled with Graft, a NumPy .npz file, a CSV "
           "file, or a folder of images with one sub-folder per class.", choices=SOURCES),
     Param("path", PATH, "digits",
-          "The file or folder, relative to the project (for bundled data: digits or wine)."),
+          "The file or folder, relative to the project (for bundled data: digits or wine).",
+          files=DATA_FILES),
     Param("mapping", JSON, {},
           "Which array or column feeds each Input and Output, by node name: "
           '{"pixels": "images", "digit": "labels"}; a list of CSV columns makes one vector.'),
     Param("validation_split", FLOAT, 0.2,
           "Fraction of the samples held out for validation (0: none).", minimum=0.0, maximum=0.9),
     Param("validation_path", PATH, None,
-          "A separate validation source of the same kind (instead of a split).", optional=True),
+          "A separate validation source of the same kind (instead of a split).", optional=True,
+          files=DATA_FILES),
     Param("shuffle", BOOL, True, "Shuffle the training samples every epoch."),
 )
 

@@ -50,6 +50,7 @@ class Param:
     choices: tuple = ()
     optional: bool = False  # None is allowed ("not set")
     exclusive_maximum: bool = False
+    files: tuple[str, ...] = ()  # a PATH's file types: a description, then its suffixes
 
     def __post_init__(self):
         if self.kind not in KINDS:

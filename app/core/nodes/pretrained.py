@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.core.cards.applications import APPLICATIONS, build_application
 from app.core.cards.card import ModelCard, card_for, has_card
-from app.core.cards.loading import ModelLoadError, file_key, load_model_file
+from app.core.cards.loading import MODEL_FILE_SUFFIXES, ModelLoadError, file_key, load_model_file
 from app.core.graph.params import BOOL, CHOICE, INT, PATH, SHAPE, STR, STRS, Param, ParamError, describe
 from app.core.graph.specs import format_shape, shapes_compatible
 from app.core.nodes.base import PRETRAINED, Context, Inferred, NodeType, Port, ShapeError
@@ -164,7 +164,8 @@ class KerasApplication(Pretrained):
         Param("classes", INT, 1000, "Classes of the top classifier.", minimum=1),
         Param("weights", CHOICE, "none", "none: random init; imagenet; file: weights_file.",
               choices=("none", "imagenet", "file")),
-        Param("weights_file", PATH, "", "Weights file (.weights.h5) when weights is file."),
+        Param("weights_file", PATH, "", "Weights file (.weights.h5) when weights is file.",
+              files=("Keras weights", ".weights.h5", ".h5")),
         *FREEZING,
     )
 
@@ -222,7 +223,7 @@ class ModelFile(Pretrained):
             "(its TensorFlow graph runs, never Python).")
     params = (
         Param("path", PATH, "", "The .keras or .h5 (.hdf5) file, or SavedModel folder, relative to the "
-              "project file."),
+              "project file.", files=("Keras models", *MODEL_FILE_SUFFIXES)),
         *FREEZING,
     )
 

@@ -43,15 +43,15 @@ from app.core.graph.params import (
     ParamError,
 )
 
+
+def file_filter(files: tuple[str, ...]) -> str:
+    """A file dialog's filter for a PATH parameter's `files`: `Keras models (*.keras *.h5)`."""
+    description, *suffixes = files
+    return f"{description} ({' '.join(f'*{suffix}' for suffix in suffixes)})"
+
+
 # The model files Graft reads, as file dialogs (here and the window's Import) offer them.
-MODEL_FILTER = f"Keras models ({' '.join(f'*{suffix}' for suffix in MODEL_FILE_SUFFIXES)})"
-
-
-# What the file dialog offers first, by parameter name; every dialog also offers all files.
-FILE_FILTERS = {
-    "weights_file": "Keras weights (*.weights.h5 *.h5)",
-    "path": MODEL_FILTER,
-}
+MODEL_FILTER = file_filter(("Keras models", *MODEL_FILE_SUFFIXES))
 
 
 def format_value(param: Param, value: Any) -> str:
@@ -250,7 +250,8 @@ class PathField(TextField):
         base = self.base_dir or Path.cwd()
         current = self.editor.text().strip()
         start = (base / current).parent if current else base
-        name_filter = ";;".join(filter(None, (FILE_FILTERS.get(self.param.name), "All files (*)")))
+        offered = [file_filter(self.param.files)] if self.param.files else []
+        name_filter = ";;".join([*offered, "All files (*)"])
         chosen, _ = QFileDialog.getOpenFileName(self, f"Choose {self.param.name}", str(start), name_filter)
         if not chosen:
             return
