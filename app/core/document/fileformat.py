@@ -20,6 +20,7 @@ from app.core.document.training_setup import ConfigError, config_from_dict
 from app.core.graph.graph import Edge, Graph, GraphError, Node, check_name
 from app.core.graph.params import ParamError, describe, finite
 from app.core.nodes import REGISTRY
+from app.core.nodes.base import PRETRAINED
 
 
 class ProjectError(ValueError):
@@ -211,6 +212,9 @@ def _read_card(item, where: str, graph: Graph) -> CardRecord:
     for j, node_id in enumerate(nodes):
         if not isinstance(node_id, str) or not graph.has_node(node_id):
             raise ProjectError(f"{where}.nodes[{j}]", f"no node with id {describe(node_id)}")
+        if REGISTRY[graph.node(node_id).type].category != PRETRAINED:
+            raise ProjectError(f"{where}.nodes[{j}]", f"node {describe(node_id)} is not a pretrained "
+                               "model, so it has no card; remove it from this list")
     try:
         card = card_from_dict(item.get("card"))
     except CardError as error:

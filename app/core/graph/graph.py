@@ -15,7 +15,7 @@ import networkx as nx
 
 from app.core.graph.params import describe
 
-NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the whole name: used with fullmatch
 
 
 class GraphError(ValueError):
@@ -63,6 +63,9 @@ class Graph:
         # Per-node adjacency for fast local queries; `topology` serves the graph algorithms.
         self._in: dict[str, dict[str, Edge]] = {}
         self._out: dict[str, dict[str, Edge]] = {}
+        # Indexes that keep loading and editing linear in the graph's size
+        self._ids_by_name: dict[str, str] = {}
+        self._edge_into: dict[tuple[str, str], Edge] = {}  # (target node, input port) → its edge
         self.topology = nx.DiGraph()
         self._listeners: list[Listener] = []
 
@@ -106,7 +109,8 @@ class Graph:
         return edge_id in self._edges
 
     def node_by_name(self, name: str) -> Node | None:
-        return next((n for n in self._nodes.values() if n.name == name), None)
+        node_id = self._ids_by_name.get(name)
+        return None if node_id is None else self._nodes[node_id]
 
     def in_edges(self, node_id: str) -> list[Edge]:
         if node_id not in self._in:
@@ -119,7 +123,9 @@ class Graph:
         return list(self._out[node_id].values())
 
     def edge_into(self, node_id: str, port: str) -> Edge | None:
-        return next((e for e in self.in_edges(node_id) if e.target_port == port), None)
+        if node_id not in self._in:
+            self.node(node_id)  # raises the GraphError naming the id
+        return self._edge_into.get((node_id, port))
 
     def edges_of(self, node_id: str) -> list[Edge]:
         return self.in_edges(node_id) + [e for e in self.out_edges(node_id) if e.target != node_id]
@@ -143,12 +149,16 @@ class Graph:
         base = re.sub(r"[^A-Za-z0-9_]", "_", base) or "node"
         if not re.match(r"[A-Za-z_]", base):
             base = f"n_{base}"
-        used = {n.name for n in self._nodes.values()} | (taken or set())
-        if base not in used:
+        taken = taken or set()
+
+        def used(name: str) -> bool:
+            return name in self._ids_by_name or name in taken
+
+        if not used(base):
             return base
         stem = re.sub(r"_\d+$", "", base)
         i = 1
-        while f"{stem}_{i}" in used:
+        while used(f"{stem}_{i}"):
             i += 1
         return f"{stem}_{i}"
 
@@ -167,6 +177,7 @@ class Graph:
         if self.node_by_name(node.name) is not None:
             raise GraphError(f"the name {node.name!r} is taken by another node")
         _insert(self._nodes, node.id, node, index)
+        self._ids_by_name[node.name] = node.id
         self._in[node.id], self._out[node.id] = {}, {}
         self.topology.add_node(node.id)
         self._emit("node_added", node_id=node.id)
@@ -175,7 +186,7 @@ class Graph:
         node = self.node(node_id)
         if self.edges_of(node_id):
             raise GraphError(f"node {node.name!r} still has connections; remove them first")
-        del self._nodes[node_id], self._in[node_id], self._out[node_id]
+        del self._nodes[node_id], self._in[node_id], self._out[node_id], self._ids_by_name[node.name]
         self.topology.remove_node(node_id)
         self._emit("node_removed", node_id=node_id)
         return node
@@ -190,7 +201,9 @@ class Graph:
         other = self.node_by_name(name)
         if other is not None and other.id != node_id:
             raise GraphError(f"the name {name!r} is taken by another node")
+        del self._ids_by_name[node.name]
         node.name = name
+        self._ids_by_name[name] = node_id
         self._emit("node_changed", node_id=node_id)
 
     def move(self, node_id: str, position: tuple[float, float]) -> None:
@@ -209,6 +222,7 @@ class Graph:
                 f"{self.node(occupied.source).name}.{occupied.source_port}; an input takes one edge")
         _insert(self._edges, edge.id, edge, index)
         self._in[edge.target][edge.id] = self._out[edge.source][edge.id] = edge
+        self._edge_into[(edge.target, edge.target_port)] = edge
         if self.topology.has_edge(edge.source, edge.target):
             self.topology[edge.source][edge.target]["edges"] += 1
         else:
@@ -218,6 +232,7 @@ class Graph:
     def remove_edge(self, edge_id: str) -> Edge:
         edge = self.edge(edge_id)
         del self._edges[edge_id], self._in[edge.target][edge_id], self._out[edge.source][edge_id]
+        del self._edge_into[(edge.target, edge.target_port)]
         arc = self.topology[edge.source][edge.target]
         arc["edges"] -= 1
         if not arc["edges"]:
@@ -227,7 +242,7 @@ class Graph:
 
 
 def check_name(name: str) -> None:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise GraphError(
             f"invalid node name {describe(name)}: use letters, digits and underscores, "
             "not starting with a digit"
