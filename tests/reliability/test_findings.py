@@ -29,3 +29,46 @@ def test_a_name_with_a_newline_is_refused(name):
     with pytest.raises(GraphError, match="invalid node name"):
         check_name(name)
 
+
+
+def test_a_npz_of_random_bytes_is_refused_without_numpys_pickle_advice(tmp_path):
+    """Reading its arrays for a run described it as pickled data, with numpy's advice to load
+    it with allow_pickle, which Graft must never give."""
+    from app.core.training.sources import DataError, load_table
+
+    (tmp_path / "noise.npz").write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(DataError) as refused:
+        load_table("npz", tmp_path / "noise.npz", {"x"})
+    message = str(refused.value)
+    assert "noise.npz is not a readable NumPy .npz file" in message
+    assert "pickle" not in message.lower()
+
+
+@pytest.mark.parametrize("source", ["npz", "csv"])
+def test_a_data_path_that_is_a_folder_says_so(tmp_path, source):
+    from app.core.training.sources import DataError, fields
+
+    (tmp_path / "data").mkdir()
+    with pytest.raises(DataError, match=rf"is a folder; set the data path to a \.{source} file"):
+        fields({"source": source, "path": "data"}, tmp_path)
+
+
+def test_an_error_never_echoes_a_huge_value_whole():
+    """One message was 100,147 characters: the value is shortened, its length said."""
+    from app.core.graph.params import describe
+
+    text = describe("x" * 100_000)
+    assert len(text) < 200 and "100,002 characters" in text
+    assert describe([1, 2]) == "[1, 2]"
+
+
+def test_a_csv_cell_that_is_no_number_is_quoted_plainly(tmp_path):
+    """The message showed numpy's repr, np.str_('abc')."""
+    from app.core.training.sources import DataError, load_table
+
+    (tmp_path / "t.csv").write_text("a,b\n1,abc\n", encoding="utf-8")
+    table = load_table("csv", tmp_path / "t.csv", {"b"})
+    with pytest.raises(DataError) as refused:
+        table.numbers("b", "Input 'x'")
+    assert "holds 'abc', which is not a number" in str(refused.value)
+    assert "np.str_" not in str(refused.value)

@@ -31,12 +31,20 @@ class ParamError(ValueError):
         super().__init__(f"{param}: {detail}" if param else detail)
 
 
+DESCRIBED_CHARACTERS = 80  # of a value in a message: a file's value may be megabytes long
+
+
 def describe(value: Any) -> str:
-    """A value as the user wrote it, for error messages."""
+    """A value as the user wrote it, for error messages; a long one is cut, its length said."""
     try:
-        return json.dumps(value)
+        text = json.dumps(value)
     except (TypeError, ValueError):
-        return repr(value)
+        text = repr(value)
+    except RecursionError:
+        return "a value nested too deeply to show"
+    if len(text) <= DESCRIBED_CHARACTERS:
+        return text
+    return f"{text[:DESCRIBED_CHARACTERS]}… ({len(text):,} characters)"
 
 
 @dataclass(frozen=True)

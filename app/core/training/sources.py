@@ -85,6 +85,8 @@ def locate(source: str, path: str, base_dir: Path) -> tuple[str, Path]:
         if not resolved.is_dir():
             raise DataError(f"image folder {resolved} not found; set the data path to a folder with one "
                             "sub-folder of images per class (relative paths start at the project's folder)")
+    elif resolved.is_dir():
+        raise DataError(f"{resolved} is a folder; set the data path to a .{source} file")
     elif not resolved.is_file():
         raise DataError(f"data file {resolved} not found; check the data path (relative paths start at the "
                         "project's folder)")
@@ -110,7 +112,7 @@ def npz_fields(path: Path) -> dict[str, tuple[tuple, str]]:
     return found
 
 
-def unreadable_npz(path: Path, error: Exception) -> DataError:
+def unreadable_npz(path: Path, error: Exception | str) -> DataError:
     return DataError(f"{path.name} is not a readable NumPy .npz file ({error}); save it with np.savez")
 
 
@@ -151,7 +153,7 @@ class Table:
             return values.astype(np.float64)
         except ValueError:
             bad = next(i for i, cell in enumerate(values) if not numeric([cell]))
-            problem = "is empty" if not values[bad] else f"holds {values[bad]!r}, which is not a number"
+            problem = "is empty" if not values[bad] else f"holds {str(values[bad])!r}, which is not a number"
             raise DataError(f"{self.file}, column {field!r}, row {self.rows[bad]} {problem}, but {user} "
                             "needs numbers; fix the cell or map another column") from None
 
@@ -184,6 +186,8 @@ def load_table(kind: str, path: Path, wanted: set[str]) -> Table:
 
 
 def load_npz(path: Path, wanted: set[str]) -> Table:
+    if not zipfile.is_zipfile(path):  # else numpy calls it pickled data and advises allow_pickle
+        raise unreadable_npz(path, "not a zip archive of .npy arrays")
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as error:
