@@ -72,3 +72,40 @@ def test_a_csv_cell_that_is_no_number_is_quoted_plainly(tmp_path):
         table.numbers("b", "Input 'x'")
     assert "holds 'abc', which is not a number" in str(refused.value)
     assert "np.str_" not in str(refused.value)
+
+
+def test_the_next_save_removes_the_temporary_file_a_killed_save_left(tmp_path):
+    """Killed saves left hidden `.NAME.*.tmp` files that were never cleaned up (186 MB after 110)."""
+    from app.core.document.atomic import atomic_write_text
+
+    target = tmp_path / "p.graft"
+    left = tmp_path / ".p.graft.0a1b2c3d.tmp"
+    left.write_text("half a project")
+    other = tmp_path / ".q.graft.0a1b2c3d.tmp"  # another file's: not ours to remove
+    other.write_text("x")
+    atomic_write_text(target, "{}\n")
+    assert target.read_text() == "{}\n"
+    assert not left.exists() and other.exists()
+
+
+def test_saving_over_a_read_only_project_is_refused_and_leaves_it_as_it_was(tmp_path):
+    """A 0444 project was replaced without a word (a rename needs only the folder's permission)."""
+    from app.core.document.atomic import atomic_write_text
+
+    target = tmp_path / "p.graft"
+    target.write_text("old")
+    target.chmod(0o444)
+    with pytest.raises(PermissionError, match="read-only"):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.graft"]
+
+
+def test_a_key_with_a_newline_is_named_on_one_line():
+    """Keys holding a newline gave messages over several lines."""
+    document = example_document("cascade")
+    document["nodes"][0]["params"]["bad\nkey"] = 1
+    with pytest.raises(ProjectError) as refused:
+        from_dict(document)
+    assert "\n" not in str(refused.value)
+    assert 'nodes[0].params["bad\\nkey"]' in str(refused.value)

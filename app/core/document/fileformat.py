@@ -18,7 +18,7 @@ from app.core.document.paths import rebase_document, relative_paths
 from app.core.document.project import FORMAT, CardRecord, Project, known_cards
 from app.core.document.training_setup import ConfigError, config_from_dict
 from app.core.graph.graph import Edge, Graph, GraphError, Node, check_name
-from app.core.graph.params import ParamError, describe, finite
+from app.core.graph.params import ParamError, describe, finite, place
 from app.core.nodes import REGISTRY
 from app.core.nodes.base import PRETRAINED
 
@@ -127,7 +127,7 @@ def _check_parsed(value, where: str = "") -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_utf8(key, where)  # before the key becomes part of a printed place
-            _check_parsed(item, f"{where}.{key}" if where else key)
+            _check_parsed(item, place(where, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
             _check_parsed(item, f"{where}[{i}]")
@@ -247,8 +247,8 @@ def _read_node(item, where: str) -> Node:
     try:
         params = REGISTRY[type_name].check_params(params)
     except ParamError as error:
-        place = f"{where}.params.{error.param}" if error.param else f"{where}.params"
-        raise ProjectError(place, error.detail) from None
+        raise ProjectError(place(f"{where}.params", error.param) if error.param else f"{where}.params",
+                           error.detail) from None
     return Node(node_id, type_name, name, params, (float(position[0]), float(position[1])))
 
 
@@ -294,5 +294,4 @@ def _list(container: dict, key: str) -> list:
 def _only_keys(container: dict, where: str, allowed: set[str]) -> None:
     for key in container:
         if key not in allowed:
-            place = f"{where}.{key}" if where else key
-            raise ProjectError(place, f"unknown field (expected: {', '.join(sorted(allowed))})")
+            raise ProjectError(place(where, key), f"unknown field (expected: {', '.join(sorted(allowed))})")

@@ -31,6 +31,15 @@ class ParamError(ValueError):
         super().__init__(f"{param}: {detail}" if param else detail)
 
 
+def place(where: str, key: str) -> str:
+    """Where `key` of the object at `where` is, as messages name it: `nodes[0].params.units`, or
+    `nodes[0].params["a\\nb"]` for a key with a newline or another unprintable character, so
+    that the message stays on one line."""
+    if key.isprintable():
+        return f"{where}.{key}" if where else key
+    return f"{where}[{describe(key)}]"
+
+
 DESCRIBED_CHARACTERS = 80  # of a value in a message: a file's value may be megabytes long
 
 
