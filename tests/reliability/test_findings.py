@@ -109,3 +109,40 @@ def test_a_key_with_a_newline_is_named_on_one_line():
         from_dict(document)
     assert "\n" not in str(refused.value)
     assert 'nodes[0].params["bad\\nkey"]' in str(refused.value)
+
+
+def model_file_problems(path: str, folder) -> list[str]:
+    """The analysis of Input → ModelFile(path) → Output: the model node's problems."""
+    from app.core.analysis.validate import analyze
+    from app.core.editing.builder import GraphBuilder
+    from app.core.nodes import Context
+
+    b = GraphBuilder()
+    b.add("x", "Input", shape=[8, 8, 1])
+    b.add("model", "ModelFile", path=path)
+    b.add("y", "Output")
+    b.chain("x", "model", "y")
+    analysis = analyze(b.graph, Context(folder))
+    return [p.message for p in analysis.nodes[b.ids["model"]].problems]
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/dev/zero", "is not a regular file"),  # hashing it never returned
+    ("/", "is not a SavedModel (no saved_model.pb)"),  # a whole disk was read first
+    ("/proc/self/mem", "Graft reads .keras, .h5, .hdf5 model files"),  # a traceback
+    ("a\u0000b.keras", "model file a\\x00b.keras: its path holds a NUL character"),  # a traceback
+    ("x" * 5000 + ".keras", "cannot be read"),  # a traceback (name too long)
+])
+def test_a_model_path_that_is_no_model_file_is_refused_before_it_is_read(tmp_path, path, expected):
+    problems = model_file_problems(path, tmp_path)
+    assert any(expected in message for message in problems), problems
+    assert all(len(message) < 400 for message in problems)
+
+
+def test_a_folder_without_a_savedmodel_is_refused_without_reading_its_files(tmp_path, monkeypatch):
+    from app.core.cards import loading
+
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "data.bin").write_bytes(b"\0" * 1000)
+    monkeypatch.setattr(loading, "_content_digest", lambda path: pytest.fail(f"{path} was read"))
+    assert any("folder big is not a SavedModel" in m for m in model_file_problems("big", tmp_path))

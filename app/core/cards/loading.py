@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import stat
 import threading
 import zipfile
 from pathlib import Path
@@ -27,19 +28,52 @@ class ModelLoadError(Exception):
     """A pretrained model that cannot be built or loaded; the message says why and what to do."""
 
 
+def shown(path: Path) -> str:
+    """A path's name as messages show it: unprintable characters escaped, a long one cut."""
+    text = path.name or str(path)
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= 100 else f"{text[:60]}…{text[-30:]}"
+
+
+def path_problem(path: Path) -> str | None:
+    """Why `path` cannot be a model file or a SavedModel folder, as a message, found without
+    reading what it names (a device never ends, a folder may hold a whole disk); None when it
+    may be one, or when it is missing (which the callers say in their own words)."""
+    if "\0" in str(path):
+        return f"model file {shown(path)}: its path holds a NUL character; fix the path"
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:  # a name too long, a loop of links, no permission
+        return f"model file {shown(path)} cannot be read ({error.strerror or error}); fix the path"
+    if stat.S_ISDIR(info.st_mode):
+        if not (path / "saved_model.pb").is_file():
+            return (f"folder {shown(path)} is not a SavedModel (no saved_model.pb); choose a SavedModel "
+                    "folder, a .keras or an .h5 file")
+    elif not stat.S_ISREG(info.st_mode):
+        return (f"model file {shown(path)} is not a regular file (a device, a pipe or a socket); "
+                "choose a .keras or an .h5 file")
+    elif not is_model_file(path):
+        return (f"model file {shown(path)}: Graft reads {', '.join(MODEL_FILE_SUFFIXES)} model files and "
+                "SavedModel folders; save the model with model.save('model.keras')")
+    return None
+
+
 def load_model_file(path: Path):
     """Load a `.keras` or legacy `.h5`/`.hdf5` model file, or a SavedModel folder, so that no Python
     code stored in it runs: Keras safe mode, after a scan of the model's config that names
     what would need code (Keras's own refusals do not say which layer)."""
     import keras
 
+    problem = path_problem(path)
+    if problem is not None:
+        raise ModelLoadError(problem)
     if not path.exists():
         raise ModelLoadError(f"model file not found: {path}; fix the path or import it again")
     if path.is_dir():
         return _load_saved_model(path)
-    if not is_model_file(path):
-        raise ModelLoadError(f"model file {path.name}: Graft reads {', '.join(MODEL_FILE_SUFFIXES)} model "
-                             "files and SavedModel folders; save the model with model.save('model.keras')")
     reader = _keras_config if path.suffix.lower() == KERAS_SUFFIX else _h5_config
     _refuse_code(reader(path), path.name)
     try:
@@ -193,10 +227,7 @@ def _check_saved_model(path: Path):
     files or run Python (a SavedModel holds no Python, but its graph runs when the model does)."""
     from tensorflow.core.protobuf import saved_model_pb2
 
-    if not (path / "saved_model.pb").is_file():
-        raise ModelLoadError(f"folder {path.name} is not a SavedModel (no saved_model.pb); "
-                             "choose a SavedModel folder, a .keras or an .h5 file")
-    saved = saved_model_pb2.SavedModel()
+    saved = saved_model_pb2.SavedModel()  # path_problem made sure saved_model.pb is there
     try:
         saved.ParseFromString((path / "saved_model.pb").read_bytes())
     except Exception:  # protobuf's DecodeError
@@ -220,9 +251,16 @@ def _check_saved_model(path: Path):
 def file_key(path: Path) -> dict:
     """Identifies a model file (or SavedModel folder) by its name and content, so a card cached
     in a project still matches on another machine and stops matching when the file changes."""
+    problem = path_problem(path)  # checked before reading: nothing is read that is no model
+    if problem is not None:
+        return {"source": path.name[:200], "unreadable": problem}
     if not path.exists():  # the full path, so the "not found" message names the right place
         return {"source": path.name, "missing": str(path.resolve())}
-    digest, size = _content_digest(path.resolve())
+    try:
+        digest, size = _content_digest(path.resolve())
+    except OSError as error:  # a file that refuses to be read, like /proc/self/mem
+        return {"source": path.name, "unreadable": f"model file {shown(path)} cannot be read "
+                f"({error.strerror or error})"}
     return {"source": path.name, "sha256": digest, "size": size}
 
 

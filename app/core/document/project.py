@@ -140,7 +140,9 @@ def changed_models(project: Project) -> list[str]:
                 continue
             node = project.graph.node(node_id)
             now = REGISTRY[node.type].card_key(node, ctx)
-            if now.get("sha256") is None:
+            if "unreadable" in now:
+                messages.append(f"{node.name!r}: {now['unreadable']}")
+            elif now.get("sha256") is None:
                 messages.append(f"{node.name!r}: its model file {now['source']} is missing; "
                                 "fix the path or import the model again")
             elif now != record.key:
