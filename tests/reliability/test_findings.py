@@ -146,3 +146,31 @@ def test_a_folder_without_a_savedmodel_is_refused_without_reading_its_files(tmp_
     (tmp_path / "big" / "data.bin").write_bytes(b"\0" * 1000)
     monkeypatch.setattr(loading, "_content_digest", lambda path: pytest.fail(f"{path} was read"))
     assert any("folder big is not a SavedModel" in m for m in model_file_problems("big", tmp_path))
+
+
+NESTED = "nested-placeholder"
+
+
+@pytest.mark.parametrize("where", ["description", "nodes[0].params.config", "cards[0].key.deep"])
+@pytest.mark.parametrize("depth", [150, 500, 900, 940, 960, 980, 1000, 5000])
+def test_a_value_nested_too_deeply_is_refused_with_its_place(where, depth):
+    """Depths near Python's limit escaped the loader as RecursionError (988 in `description`,
+    982–985 in a KerasLayer config); a card key ~980 deep opened, then every save failed."""
+    from app.core.document.fileformat import loads
+
+    document = example_document("cascade")
+    if where == "description":
+        document["description"] = NESTED
+    elif where.startswith("nodes"):
+        document["nodes"][0] = {"id": "k", "type": "KerasLayer", "name": "k",
+                                "params": {"class_name": "Dense", "config": {"units": NESTED}}}
+    else:
+        document["cards"][0]["key"]["deep"] = NESTED
+    text = json.dumps(document).replace(f'"{NESTED}"', "[" * depth + "]" * depth)
+
+    with pytest.raises(ProjectError) as refused:  # never a RecursionError
+        loads(text)
+    message = str(refused.value)
+    if "nested too deeply to be a project file" not in message:  # the parser's own limit, or…
+        assert "nested deeper than 100 levels" in message  # …ours, with the place
+        assert message.startswith(where.split(".")[0])

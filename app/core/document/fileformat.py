@@ -117,9 +117,16 @@ _SURROGATE = ("contains an unpaired surrogate escape (like \\ud800); remove it s
               "can be saved again")
 
 
-def _check_parsed(value, where: str = "") -> None:
-    """One walk over the parsed JSON: name the place of anything refused while parsing, and
-    of strings that could never be written back as UTF-8."""
+MAX_DEPTH = 100  # of nested values: a Keras layer's config needs a few dozen, Python's stack ~1000
+
+
+def _check_parsed(value, where: str = "", depth: int = 0) -> None:
+    """One walk over the parsed JSON: name the place of anything refused while parsing, of
+    strings that could never be written back as UTF-8, and of values nested so deeply that
+    reading or saving them would exhaust Python's stack."""
+    if depth > MAX_DEPTH:
+        raise ProjectError(where, f"nested deeper than {MAX_DEPTH} levels; no project needs that, so "
+                           "the file is damaged or not written by Graft")
     if isinstance(value, _Refused):
         raise ProjectError(where, value.message)
     if isinstance(value, str):
@@ -127,10 +134,10 @@ def _check_parsed(value, where: str = "") -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_utf8(key, where)  # before the key becomes part of a printed place
-            _check_parsed(item, place(where, key))
+            _check_parsed(item, place(where, key), depth + 1)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _check_parsed(item, f"{where}[{i}]")
+            _check_parsed(item, f"{where}[{i}]", depth + 1)
 
 
 def _check_utf8(text: str, where: str) -> None:
