@@ -174,3 +174,21 @@ def test_a_value_nested_too_deeply_is_refused_with_its_place(where, depth):
     if "nested too deeply to be a project file" not in message:  # the parser's own limit, or…
         assert "nested deeper than 100 levels" in message  # …ours, with the place
         assert message.startswith(where.split(".")[0])
+
+
+def test_a_huge_loss_weight_is_named_as_the_cause_of_a_nan_loss(tmp_path):
+    """The message blamed the learning rate, which was an ordinary 0.001."""
+    from app.core.document.fileformat import load, save
+    from app.core.editing.commands import CommandStack, SetParams
+    from app.core.training import events
+    from app.core.training.runner import train
+    from tests.core.test_training import wine_regression
+
+    project = wine_regression(tmp_path)
+    project = load(project.path)
+    alcohol = project.graph.node_by_name("alcohol").id
+    CommandStack(project).push(SetParams(alcohol, {"loss_weight": 1e300}))
+    save(project, project.path)
+    ended = train(project, epochs=1)
+    assert ended.status == events.DIVERGED
+    assert "Lower the loss weight of 'alcohol' (it is 1e+300)" in ended.message

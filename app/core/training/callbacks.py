@@ -53,7 +53,8 @@ class Progress(keras.callbacks.Callback):
         run.global_step += batch - self.first_step + 1  # several with steps_per_execution
         loss = raw.get("loss", math.nan)
         if not math.isfinite(loss):
-            raise Diverged.in_training(loss, self.phase.name, self.epoch, batch + 1, self.current_rate())
+            raise Diverged.in_training(loss, self.phase.name, self.epoch, batch + 1, self.current_rate(),
+                                       run.phase_loss_weights)
         elapsed = time.perf_counter() - self.started
         rate = size / elapsed if elapsed > 0 else 0.0
         self.rate = rate if self.rate is None else 0.9 * self.rate + 0.1 * rate

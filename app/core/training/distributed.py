@@ -185,7 +185,7 @@ class DistributedRun(Run):
     def _train_phase(self, index: int, first_epoch: int) -> None:
         phase = self.phases[index]
         self._apply_freezing(phase)
-        weights = self._phase_losses(phase)
+        weights = self.phase_loss_weights = self._phase_losses(phase)
         own = self._output_losses()
         view = self._view(weights)
         optimizer = self._phase_optimizer(phase)
@@ -332,7 +332,8 @@ class _Loop:
             loss = numbers[0] / count if count else math.nan
             run.global_step += 1
             if not math.isfinite(loss):
-                raise Diverged.in_training(loss, phase.name, epoch, step, self._learning_rate())
+                raise Diverged.in_training(loss, phase.name, epoch, step, self._learning_rate(),
+                                           run.phase_loss_weights)
             elapsed = time.perf_counter() - started
             speed = count / elapsed if elapsed > 0 else 0.0
             self.samples_per_second = (speed if self.samples_per_second is None

@@ -91,15 +91,26 @@ class StopRequested(Exception):
     """Raised inside the fit loop to leave it at once (also from within validation)."""
 
 
+LARGE_LOSS_WEIGHT = 1e3  # a loss weighted more than this is named when the loss diverges
+
+
 class Diverged(Exception):
     """The loss became NaN or infinite; the message says where and what to change."""
 
     @classmethod
-    def in_training(cls, loss: float, phase: str, epoch: int, step: int, rate: float) -> Diverged:
+    def in_training(cls, loss: float, phase: str, epoch: int, step: int, rate: float,
+                    loss_weights: dict[str, float] | None = None) -> Diverged:
+        """`loss_weights`: the phase's weight of each Output's loss; a huge one is the likelier
+        cause than the learning rate, and is named instead."""
+        heaviest = max((loss_weights or {}).items(), key=lambda item: item[1], default=None)
+        if heaviest is not None and heaviest[1] > LARGE_LOSS_WEIGHT:
+            advice = (f"Lower the loss weight of {heaviest[0]!r} (it is {heaviest[1]:.3g}) or the learning "
+                      f"rate (it was {rate:.3g})")
+        else:
+            advice = f"Lower the learning rate (it was {rate:.3g}) or check the data for extreme values"
         return cls(f"the loss became {'NaN' if math.isnan(loss) else 'infinite'} in phase {phase!r}, "
                    f"epoch {epoch + 1}, step {step}; training stopped and the last good weights (from "
-                   f"before this epoch) were kept. Lower the learning rate (it was {rate:.3g}) or check "
-                   "the data for extreme values")
+                   f"before this epoch) were kept. {advice}")
 
     @classmethod
     def in_validation(cls, phase: str, epoch: int) -> Diverged:

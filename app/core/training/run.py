@@ -80,6 +80,7 @@ class Run:
         self.resume_at = self.start  # where a stop now would go on from
         self.best_weights, self.best_unsaved = None, False  # this phase's best epoch
         self.optimizer, self.phase_index = None, 0  # the phase's, for checkpoints
+        self.phase_loss_weights: dict[str, float] = {}  # by Output, for a divergence's message
         self.saved_at = time.monotonic()
 
     def run(self) -> RunEnded:
@@ -214,7 +215,7 @@ class Run:
 
         phase = self.phases[index]
         self._apply_freezing(phase)
-        losses = self._phase_losses(phase)
+        losses = self.phase_loss_weights = self._phase_losses(phase)
         own = self._output_losses()
         metrics = {n.name: list(n.params["metrics"]) for n in self.project.graph.nodes if n.name in losses}
         view = self._view(losses)
