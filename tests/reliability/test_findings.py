@@ -192,3 +192,25 @@ def test_a_huge_loss_weight_is_named_as_the_cause_of_a_nan_loss(tmp_path):
     ended = train(project, epochs=1)
     assert ended.status == events.DIVERGED
     assert "Lower the loss weight of 'alcohol' (it is 1e+300)" in ended.message
+
+
+def test_a_nan_in_a_csv_is_named_by_its_row_and_column(tmp_path):
+    """The message named the file and "the 2 columns 'a', 'b'", but no row and no column."""
+    from app.core.analysis.validate import analyze
+    from app.core.editing.builder import GraphBuilder
+    from app.core.nodes import Context
+    from app.core.training.data import prepare
+    from app.core.training.sources import DataError
+
+    (tmp_path / "t.csv").write_text("a,b,y\n1,2,0.5\n3,nan,0.1\n5,6,0.2\n", encoding="utf-8")
+    b = GraphBuilder()
+    b.add("x", "Input", shape=[2])
+    b.add("d", "Dense", units=1)
+    b.add("y", "Output", loss="mean_squared_error")
+    b.chain("x", "d", "y")
+    data = {"source": "csv", "path": "t.csv", "mapping": {"x": ["a", "b"], "y": "y"},
+            "validation_split": 0.0, "validation_path": None, "shuffle": False}
+    with pytest.raises(DataError) as refused:
+        prepare(data, b.graph, analyze(b.graph, Context(tmp_path)), tmp_path, batch_size=2, seed=0,
+                losses={"y": "mean_squared_error"})
+    assert "t.csv, row 3, column 'b' holds nan" in str(refused.value)

@@ -244,7 +244,7 @@ def _input_array(table: Table, role: Role) -> np.ndarray:
     if not shapes_compatible(values.shape[1:], expected):
         raise DataError(f"{role.title} expects samples of shape {format_shape(expected)}, but {where} has "
                         f"{format_shape(values.shape[1:])}; reshape the data or change the Input's shape")
-    _check_finite(values, where, role)
+    _check_finite(values, table, role)
     dtype = role.spec.dtype
     if dtype in FLOAT_DTYPES:
         return values.astype(np.float32 if dtype == "bfloat16" else dtype)  # Keras casts to bfloat16
@@ -270,7 +270,7 @@ def _target_array(table: Table, role: Role, known: list[str] | None) -> tuple[np
         if text is not None:
             return _text_labels(text, known, where, role)
     values = table.numbers(role.field, role.title)
-    _check_finite(values, where, role)
+    _check_finite(values, table, role)
     sample = values.shape[1:]
     if loss == "sparse_categorical_crossentropy":
         if shapes_compatible(sample, out[:-1] + (1,)):
@@ -332,13 +332,26 @@ def _text_labels(text: np.ndarray, known: list[str] | None, where: str,
     return ids, names
 
 
-def _check_finite(values: np.ndarray, where: str, role: Role) -> None:
+def _check_finite(values: np.ndarray, table: Table, role: Role) -> None:
+    """Refuse NaN and infinity, naming where the first one is: the CSV row and column, or the
+    sample of an npz array."""
     if values.dtype.kind != "f":
         return
-    bad = values.size - np.count_nonzero(np.isfinite(values))
-    if bad:
-        raise DataError(f"{where} has {bad} NaN or infinite value{'s' if bad > 1 else ''} (data for "
-                        f"{role.title}); fill them in or drop those samples")
+    finite = np.isfinite(values)
+    bad = values.size - np.count_nonzero(finite)
+    if not bad:
+        return
+    first = np.unravel_index(np.argmin(finite), values.shape)  # the first False
+    sample, value = int(first[0]), values[first].item()
+    columns = role.field if isinstance(role.field, list) else [role.field]
+    column = columns[int(first[1])] if len(columns) > 1 else columns[0]
+    if table.kind == "csv":
+        place = f"{table.file}, row {table.rows[sample]}, column {column!r}"
+    else:
+        place = f"{table.describe(column)}, sample {sample}"
+    count = f"{bad:,} NaN or infinite value{'s' if bad > 1 else ''}"
+    raise DataError(f"{place} holds {value} ({count} in all, data for {role.title}); fill them in or "
+                    "drop those samples")
 
 
 def _is_integral(values: np.ndarray) -> bool:
