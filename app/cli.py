@@ -132,15 +132,18 @@ def cmd_train(args) -> int:
                       epochs=args.epochs, out_dir=args.out, resume=args.resume, strategy=args.strategy)
     finally:
         signal.signal(signal.SIGINT, previous)
+    saved = True
     if ended.weights and ended.status in (FINISHED, STOPPED, DIVERGED):
-        _use_weights(project, ended.weights, args.project)
+        saved = _use_weights(project, ended.weights, args.project)
     if ended.details:
         print(ended.details, file=sys.stderr)
     print(ended.message, file=sys.stderr if ended.status != FINISHED else sys.stdout)
+    if not saved:
+        return EXIT_PROBLEMS
     return {FINISHED: EXIT_OK, STOPPED: EXIT_INTERRUPTED}.get(ended.status, EXIT_PROBLEMS)
 
 
-def _use_weights(project, weights: str, shown: str) -> None:
+def _use_weights(project, weights: str, shown: str) -> bool:
     """Point the project at a run's weights, through the same command the editor uses, and
     save it. Only weights inside the project's folder are written into it, as a path relative
     to it: a project never names a path outside its folder because of a run (a shipped example
@@ -152,10 +155,16 @@ def _use_weights(project, weights: str, shown: str) -> None:
         print(f"{shown} is unchanged: the weights {path} are outside its folder. To use them, train "
               "with --out inside the project's folder, or copy them there and set training.weights "
               "in the editor's Training panel")
-        return
+        return True
     CommandStack(project).push(edit_training(project.training, "Store trained weights", weights=weights))
-    save(project, project.path)
+    try:
+        save(project, project.path)
+    except OSError as error:
+        print(f"graft: cannot save {shown}: {error.strerror or error}. It is unchanged; the weights "
+              f"are in {weights}", file=sys.stderr)
+        return False
     print(f"{shown} now uses the weights {weights}")
+    return True
 
 
 def _show_strategy_notes() -> None:

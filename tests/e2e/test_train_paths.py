@@ -51,3 +51,27 @@ def test_train_writes_weights_relative_to_the_project_file_and_never_an_absolute
     assert saved["training"]["weights"] == "transfer.runs/run-001/best.weights.h5"
     assert not [s for s in strings(saved) if Path(s).is_absolute()]
     assert "now uses the weights transfer.runs/run-001/best.weights.h5" in capsys.readouterr().out
+
+
+def test_a_project_that_cannot_be_saved_after_training_is_reported_without_a_traceback(tmp_path, capsys):
+    """The run wrote its weights, then `graft train` died with an uncaught OSError saving the project."""
+    example = shipped_copy(tmp_path)
+    before = example.read_bytes()
+    example.chmod(0o444)
+    code = main(["train", str(example), "--epochs", "1", "--phase", "head"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "cannot save" in captured.err and "the file is read-only" in captured.err
+    assert "transfer.runs/run-001/best.weights.h5" in captured.err  # where the weights are
+    assert "Traceback" not in captured.out + captured.err
+    assert example.read_bytes() == before
+
+
+def test_a_run_folder_that_cannot_be_made_is_reported_without_a_traceback(tmp_path, capsys):
+    example = shipped_copy(tmp_path)
+    (tmp_path / "a_file").write_text("not a folder")
+    code = main(["train", str(example), "--epochs", "1", "--out", str(tmp_path / "a_file" / "run")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"cannot write {tmp_path / 'a_file' / 'run'}" in captured.err
+    assert "Traceback" not in captured.out + captured.err

@@ -31,6 +31,10 @@ def train(project: Project, *, sink: Callable[[object], None] = lambda event: No
         ended = run.run()
     except RunError as error:
         ended = RunEnded(FAILED, str(error))
+    except OSError as error:  # a full disk, no permission, a path that cannot be made: no bug
+        ended = RunEnded(FAILED, f"cannot write {error.filename or 'a file of the run'}: "
+                         f"{error.strerror or error}; free some space, make the folder writable or "
+                         "choose another with --out")
     except Exception as error:  # a bug or a Keras failure: readable message, details kept
         ended = RunEnded(FAILED, f"training failed: {type(error).__name__}: {error}",
                          traceback.format_exc())
