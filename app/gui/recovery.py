@@ -80,7 +80,8 @@ class Recovered:
 
 
 def orphans(folder: Path | None = None) -> list[Recovered]:
-    """Recovery files left by Graft processes that no longer run."""
+    """Recovery files left by Graft processes that no longer run; their lock files, and those
+    of sessions that ended without unsaved changes (a window locks at once, writes later), go."""
     folder = folder or recovery_dir()
     if not folder.is_dir():
         return []
@@ -93,9 +94,12 @@ def orphans(folder: Path | None = None) -> list[Recovered]:
         try:
             record = json.loads(file.read_text(encoding="utf-8"))
             original = Path(record["original"]) if record["original"] else None
-            folder = Path(record["folder"]) if record.get("folder") else None
-            found.append(Recovered(file, original, record["project"], folder))
+            base = Path(record["folder"]) if record.get("folder") else None
+            found.append(Recovered(file, original, record["project"], base))
         except (OSError, ValueError, KeyError, TypeError):
             file.unlink(missing_ok=True)  # unreadable: nothing to offer
+    for lock_file in folder.glob(f"*{SUFFIX}.lock"):
+        lock = QLockFile(str(lock_file))
+        if not Path(str(lock_file).removesuffix(".lock")).exists() and lock.tryLock(0):
+            lock.unlock()  # a dead session's, with nothing to recover: unlocking removes it
     return found
-

@@ -214,3 +214,24 @@ def test_a_nan_in_a_csv_is_named_by_its_row_and_column(tmp_path):
         prepare(data, b.graph, analyze(b.graph, Context(tmp_path)), tmp_path, batch_size=2, seed=0,
                 losses={"y": "mean_squared_error"})
     assert "t.csv, row 3, column 'b' holds nan" in str(refused.value)
+
+
+def test_a_killed_session_without_unsaved_changes_leaves_no_lock_file_behind(tmp_path):
+    """Each window locks its recovery file at once, but writes it only once there are unsaved
+    changes: a killed session without any left `*.recovery.json.lock` files for ever."""
+    import subprocess
+    import sys
+
+    from PySide6.QtCore import QLockFile
+
+    from app.gui.recovery import SUFFIX, orphans
+
+    stale = tmp_path / f"dead{SUFFIX}.lock"
+    subprocess.run([sys.executable, "-c", "import os\nfrom PySide6.QtCore import QLockFile\n"
+                    f"lock = QLockFile({str(stale)!r})\nlock.tryLock(0)\nos._exit(0)"], check=True, timeout=60)
+    live = QLockFile(str(tmp_path / f"alive{SUFFIX}.lock"))
+    assert stale.exists() and live.tryLock(0)
+    assert orphans(tmp_path) == []
+    assert not stale.exists()
+    assert (tmp_path / f"alive{SUFFIX}.lock").exists()  # a running Graft's lock stays
+    live.unlock()
