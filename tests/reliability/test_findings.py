@@ -227,8 +227,9 @@ def test_a_killed_session_without_unsaved_changes_leaves_no_lock_file_behind(tmp
     from app.gui.recovery import SUFFIX, orphans
 
     stale = tmp_path / f"dead{SUFFIX}.lock"
-    subprocess.run([sys.executable, "-c", "import os\nfrom PySide6.QtCore import QLockFile\n"
-                    f"lock = QLockFile({str(stale)!r})\nlock.tryLock(0)\nos._exit(0)"], check=True, timeout=60)
+    killed = ("import os\nfrom PySide6.QtCore import QLockFile\n"
+              f"lock = QLockFile({str(stale)!r})\nlock.tryLock(0)\nos._exit(0)")
+    subprocess.run([sys.executable, "-c", killed], check=True, timeout=60)
     live = QLockFile(str(tmp_path / f"alive{SUFFIX}.lock"))
     assert stale.exists() and live.tryLock(0)
     assert orphans(tmp_path) == []
