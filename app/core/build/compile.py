@@ -53,9 +53,7 @@ def compile_graph(graph: Graph, ctx: Context | None = None,
     import keras
 
     outputs = [n for n in graph.nodes if node_type(n.type).category == OUTPUT]
-    needed = set()
-    for node in outputs:
-        needed |= nx.ancestors(graph.topology, node.id) | {node.id}
+    needed = graph.upstream(node.id for node in outputs)
     tensors: dict[tuple[str, str], object] = {}
     inputs, result = {}, CompiledGraph(model=None)
     shared: dict[str, object] = {}  # owner node id → its Keras model

@@ -268,10 +268,8 @@ class ScriptWriter:
         """The Graft nodes applying the owner's model in the order compile applies them: the
         owner and the nodes sharing its weights. None when they do not account for every call."""
         if owner not in self.callers:
-            graph, needed = self.graph, set()
-            for node in graph.nodes:
-                if node_type(node.type).category == OUTPUT:
-                    needed |= nx.ancestors(graph.topology, node.id) | {node.id}
+            graph = self.graph
+            needed = graph.upstream(n.id for n in graph.nodes if node_type(n.type).category == OUTPUT)
             names = []
             for node_id in nx.topological_sort(graph.topology):
                 node = graph.node(node_id)

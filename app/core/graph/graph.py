@@ -127,6 +127,18 @@ class Graph:
             self.node(node_id)  # raises the GraphError naming the id
         return self._edge_into.get((node_id, port))
 
+    def upstream(self, node_ids) -> set[str]:
+        """`node_ids` and every node that feeds them, directly or not: one walk for all of
+        them (a trunk shared by many heads is walked once, not once a head)."""
+        reached = set(node_ids)
+        waiting = list(reached)
+        while waiting:
+            for source in self.topology.predecessors(waiting.pop()):
+                if source not in reached:
+                    reached.add(source)
+                    waiting.append(source)
+        return reached
+
     def edges_of(self, node_id: str) -> list[Edge]:
         return self.in_edges(node_id) + [e for e in self.out_edges(node_id) if e.target != node_id]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import networkx as nx
-
 from app.core.graph.graph import Graph
 from app.core.graph.params import CHOICE, FLOAT, SHAPE, STRS, Param
 from app.core.graph.specs import DTYPES, TensorSpec
@@ -77,6 +75,5 @@ IO = (Input, Output)
 def fed_inputs(graph: Graph) -> set[str]:
     """Ids of the Inputs that some Output depends on. The compiled model takes only these, so
     only these need data: an Input that reaches no Output is a warning, not an error."""
-    outputs = [n.id for n in graph.nodes if n.type == "Output"]
-    reached = set().union(*(nx.ancestors(graph.topology, node_id) for node_id in outputs))
+    reached = graph.upstream(n.id for n in graph.nodes if n.type == "Output")
     return {n.id for n in graph.nodes if n.type == "Input" and n.id in reached}
