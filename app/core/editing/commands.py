@@ -7,6 +7,7 @@ undo recreates exactly the same nodes and edges."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from app.core.analysis.fixes import Fix
@@ -16,16 +17,18 @@ from app.core.graph.graph import Edge, Graph, GraphError, Node
 from app.core.nodes import node_type
 
 
-class Command:
+class Command(ABC):
     """One undoable change to a project; `text` names it in the Edit menu."""
 
     text = ""
 
+    @abstractmethod
     def do(self, project: Project) -> None:
-        raise NotImplementedError
+        """Make the change; raise (GraphError, ParamError, ConfigError) before changing anything."""
 
+    @abstractmethod
     def undo(self, project: Project) -> None:
-        raise NotImplementedError
+        """Put the project back exactly as `do` found it."""
 
 
 def new_node(graph: Graph, type_name: str, params: dict | None = None,
