@@ -158,15 +158,22 @@ def test_a_run_stopped_in_its_second_phase_goes_on_with_that_phase_in_a_fresh_pr
     assert json.loads((run / "state.json").read_text())["status"] == events.FINISHED
 
 
-def test_resume_refuses_another_phase_or_epoch_count_than_the_run_had(tmp_path):
-    project = transfer_copy(tmp_path)
+def stopped_after_one_epoch(project, seen: list | None = None) -> events.RunEnded:
+    """Train `project` until its first epoch ended, then stop (its events go to `seen`)."""
     control = RunControl()
 
-    def stop_at_once(event):
+    def sink(event):
+        if seen is not None:
+            seen.append(event)
         if isinstance(event, events.EpochEnded):
             control.stop()
 
-    assert train(project, sink=stop_at_once, control=control).status == events.STOPPED
+    return train(project, sink=sink, control=control)
+
+
+def test_resume_refuses_another_phase_or_epoch_count_than_the_run_had(tmp_path):
+    project = transfer_copy(tmp_path)
+    assert stopped_after_one_epoch(project).status == events.STOPPED
     ended = train(project, resume=True, phase="fine_tune")
     assert ended.status == events.FAILED
     assert "resume it without another phase or number of epochs" in ended.message
@@ -175,13 +182,7 @@ def test_resume_refuses_another_phase_or_epoch_count_than_the_run_had(tmp_path):
 
 def test_resume_names_a_damaged_state_file(tmp_path):
     project = transfer_copy(tmp_path)
-    control = RunControl()
-
-    def stop_at_once(event):
-        if isinstance(event, events.EpochEnded):
-            control.stop()
-
-    train(project, sink=stop_at_once, control=control)
+    stopped_after_one_epoch(project)
     state_file = tmp_path / "transfer.runs" / "run-001" / "state.json"
     state = json.loads(state_file.read_text())
     state["settings"]["batch_size"] = 0
@@ -193,15 +194,8 @@ def test_resume_names_a_damaged_state_file(tmp_path):
 
 def test_a_resumed_run_keeps_its_recorded_settings(tmp_path):
     project = transfer_copy(tmp_path, head_epochs=2)
-    control = RunControl()
     seen = []
-
-    def stop_at_once(event):
-        seen.append(event)
-        if isinstance(event, events.EpochEnded):
-            control.stop()
-
-    train(project, sink=stop_at_once, control=control)
+    stopped_after_one_epoch(project, seen)
     steps = next(e for e in seen if isinstance(e, events.PhaseStarted)).steps_per_epoch
     settings_now = dict(project.training.settings, batch_size=8)  # more steps per epoch, if it were read
     CommandStack(project).push(edit_training(project.training, "Other", settings=settings_now))

@@ -8,26 +8,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from app.core.document.fileformat import load, save
-from app.core.editing.builder import GraphBuilder
 from app.core.editing.commands import AddNode, SetParams, new_node
 from app.gui.document import Document
 from tests.conftest import EXAMPLES, MODELS
-
-
-def model_file_project(folder):
-    (folder / "sub").mkdir(parents=True)
-    shutil.copy(MODELS / "digits_cnn.keras", folder / "sub" / "m.keras")
-    b = GraphBuilder()
-    b.add("x", "Input", shape=[8, 8, 1])
-    b.add("cnn", "ModelFile", path="nowhere.keras")
-    b.add("y", "Output")
-    b.chain("x", "cnn", "y")
-    save(b.project, folder / "p.graft")
-    return folder / "p.graft"
+from tests.core.test_document import model_file_project
 
 
 def test_save_as_then_undo_and_redo_keep_the_model_loading(make_window, qtbot, tmp_path, monkeypatch):
-    window = make_window(Document.open(model_file_project(tmp_path / "old")))
+    window = make_window(Document.open(model_file_project(tmp_path / "old").path))
     document = window.document
     cnn = document.graph.node_by_name("cnn").id
     assert document.push(SetParams(cnn, {"path": "sub/m.keras"}))
