@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 EXAMPLE ?= resources/examples/cascade.graft
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: run test lint bench screenshots resources clean
+.PHONY: run test lint bench reliability screenshots resources clean
 
 # Headless only where no window should appear; `make run` opens a real one.
-test bench screenshots: export QT_QPA_PLATFORM ?= offscreen
+test bench reliability screenshots: export QT_QPA_PLATFORM ?= offscreen
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/validate_graph.py
 	$(BIN)/python benchmarks/editor.py
 	$(BIN)/python benchmarks/training.py
+	$(BIN)/python benchmarks/project_scale.py
+
+# The long parts of the reliability suite (about half an hour) → docs/reliability.md
+reliability: $(VENV)/.installed
+	$(BIN)/python benchmarks/reliability.py
 
 screenshots: $(VENV)/.installed
 	$(BIN)/python docs/gen_screenshots.py
