@@ -1,30 +1,42 @@
 """Command line: `graft [PROJECT]` (the editor), `graft validate PROJECT`, `graft summary PROJECT`,
-`graft train PROJECT`.
+`graft train PROJECT`, `graft export PROJECT`.
 
-Exit codes: 0 fine, 1 the project has errors (or training did not finish), 2 the file could
-not be read or the command was used wrongly, 130 training stopped by Ctrl+C (resumable)."""
+Exit codes: 0 fine, 1 problems (the project has errors, training or export failed, the disk or
+a permission refused a write), 2 unreadable input (a project file that cannot be read, a wrong
+option), 130 interrupted by Ctrl+C (a stopped run can be resumed). A user never sees a
+traceback for their own mistake or their machine's state: `main` turns those into one line,
+"graft: …". Only a bug shows its traceback, followed by a line that says it is one; it exits 1
+like any failure, so scripts need to know only the four codes above."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from app.core.document.fileformat import ProjectError, load, save
 from app.core.document.paths import inside
 from app.core.document.project import SUFFIX, changed_models
+from app.tensorflow_noise import filter_tensorflow_start_up, quiet_tensorflow
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+EXIT_CODES = ("exit codes: 0 fine, 1 problems or a failed run, 2 unreadable input or a wrong option, "
+              "130 interrupted (Ctrl+C)")
+BUG = "graft: this is a bug in Graft; please report it with the text above"
 
 
 def _load(path: str):
+    if Path(path).is_dir():
+        inside_it = ", ".join(sorted(p.name for p in Path(path).glob(f"*{SUFFIX}")))
+        print(f"graft: {path} is a folder, not a project file; give the {SUFFIX} file in it"
+              f"{f' ({inside_it})' if inside_it else ''}", file=sys.stderr)
+        return None
     try:
         return load(path)
     except ProjectError as error:
@@ -126,21 +138,52 @@ def cmd_train(args) -> int:
     if args.strategy != "default":
         _show_strategy_notes()
     control = RunControl()
-    previous = signal.signal(signal.SIGINT, lambda *_: control.stop())  # a stop the run can resume
+    interrupts = _Interrupts(control)
+    previous = signal.signal(signal.SIGINT, interrupts)  # from here on Ctrl+C never raises
     try:
         ended = train(project, sink=TextProgress(), control=control, phase=args.phase,
                       epochs=args.epochs, out_dir=args.out, resume=args.resume, strategy=args.strategy)
+        interrupts.saving = True
+        saved = True
+        if ended.weights and ended.status in (FINISHED, STOPPED, DIVERGED):
+            saved = _use_weights(project, ended.weights, args.project)
     finally:
         signal.signal(signal.SIGINT, previous)
-    saved = True
-    if ended.weights and ended.status in (FINISHED, STOPPED, DIVERGED):
-        saved = _use_weights(project, ended.weights, args.project)
-    if ended.details:
+    if ended.details:  # the traceback of what the runner did not foresee
         print(ended.details, file=sys.stderr)
-    print(ended.message, file=sys.stderr if ended.status != FINISHED else sys.stdout)
+    if ended.status == FINISHED:
+        print(ended.message)
+    else:
+        print(ended.message if ended.status == STOPPED else f"graft: {ended.message}", file=sys.stderr)
+    if ended.details:
+        print(BUG, file=sys.stderr)
     if not saved:
         return EXIT_PROBLEMS
+    if interrupts.count:
+        return EXIT_INTERRUPTED
     return {FINISHED: EXIT_OK, STOPPED: EXIT_INTERRUPTED}.get(ended.status, EXIT_PROBLEMS)
+
+
+class _Interrupts:
+    """Ctrl+C during `graft train`, as a SIGINT handler. The first stops the run where a
+    resume can go on; none cuts anything short after that, above all not the save of the
+    project that follows the run (a half-handled save is what "nothing lost" rules out).
+    `cmd_train` exits 130 once everything is written."""
+
+    def __init__(self, control):
+        self.control, self.count, self.saving = control, 0, False
+
+    def __call__(self, signum, frame) -> None:
+        self.count += 1
+        self.control.stop()
+        if self.saving:
+            line = "graft: interrupted; finishing the save of the project first"
+        elif self.count == 1:
+            line = "graft: stopping after this step; go on later with --resume"
+        else:
+            line = "graft: already stopping; the weights and the project are saved first"
+        with contextlib.suppress(OSError):  # os.write: safe whatever the main thread was printing
+            os.write(2, (line + "\n").encode())
 
 
 def _use_weights(project, weights: str, shown: str) -> bool:
@@ -237,13 +280,28 @@ def cmd_export(args) -> int:
     except ExportError as error:
         print(f"graft: cannot export: {error}", file=sys.stderr)
         return EXIT_PROBLEMS
+    except OSError as error:  # the disk or a permission refused a write the export's checks did not foresee
+        print(f"graft: cannot export to {args.output}: {_os_error(error)}", file=sys.stderr)
+        return EXIT_PROBLEMS
     print(report.message, file=sys.stdout if report.ok else sys.stderr)
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
 def cmd_editor(paths: list[str]) -> int:
-    from app.gui.app import run  # Qt only for the editor; TensorFlow loads later, in the background
-
+    """Qt only for the editor (TensorFlow loads later, in the background). Without a display Qt
+    aborts the process with lines about platform plugins, so that is said first, plainly."""
+    if sys.platform.startswith("linux") and not any(
+            os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        print("graft: no display to open the editor on (DISPLAY and WAYLAND_DISPLAY are unset); run "
+              "graft in a desktop session, or use graft validate, summary, train or export here",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
+    try:
+        from app.gui.app import run
+    except ImportError as error:  # Qt without a system library it needs, e.g. libEGL
+        print(f"graft: the editor cannot start: {error}; install what is missing, or use graft "
+              "validate, summary, train or export", file=sys.stderr)
+        return EXIT_PROBLEMS
     return run(paths)
 
 
@@ -252,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     from app.core.training.distributed import STRATEGIES
 
     parser = argparse.ArgumentParser(
-        prog="graft", description="Compose pretrained Keras models on a node graph.")
+        prog="graft", description="Compose pretrained Keras models on a node graph. `graft` alone, or "
+        "`graft PROJECT.graft`, opens the editor.", epilog=EXIT_CODES + ".")
     commands = parser.add_subparsers(dest="command")
     validate = commands.add_parser("validate", help="check a project; exit 1 on any error")
     validate.add_argument("project", help="a .graft project file")
@@ -295,13 +354,84 @@ def _positive(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command and return its exit code. What goes wrong because of the user's input,
+    disk or Ctrl+C becomes one line on stderr; only a bug shows a traceback, and says so."""
     argv = sys.argv[1:] if argv is None else argv
-    _quiet_tensorflow()
-    parser = build_parser()
-    if not argv or all(Path(arg).suffix == SUFFIX for arg in argv):
-        return cmd_editor(argv)  # `graft` or `graft PROJECT…` opens the editor
-    args = parser.parse_args(argv)
-    return args.run(args)
+    quiet_tensorflow()
+    try:
+        parser = build_parser()
+        if not argv or all(Path(arg).suffix == SUFFIX for arg in argv):
+            return cmd_editor(argv)  # `graft` or `graft PROJECT…` opens the editor
+        args = parser.parse_args(argv)
+        filter_tensorflow_start_up()
+        code = args.run(args)
+        sys.stdout.flush()  # here, so that a reader gone away is seen below, not at exit
+        return code
+    except KeyboardInterrupt:
+        print("graft: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `graft validate p | head -1`: the reader has what it wanted
+        _silence_stdout()
+        return EXIT_PROBLEMS
+    except Exception as error:  # noqa: BLE001 - the last place a user's error can become one line
+        line = _user_error(error)
+        if line is None:
+            traceback.print_exc()
+            print(BUG, file=sys.stderr)
+            return EXIT_PROBLEMS
+        print(f"graft: {line[0]}", file=sys.stderr)
+        return line[1]
+
+
+def _user_error(error: Exception) -> tuple[str, int] | None:
+    """The line and exit code for an error that is the user's input or machine, not a bug.
+    The commands catch these where they can name more; this is the net under them."""
+    from app.core.build.compile import CompileError
+    from app.core.cards.card import CardError
+    from app.core.cards.loading import ModelLoadError
+    from app.core.document.migrations import MigrationError
+    from app.core.document.training_setup import ConfigError
+    from app.core.export.common import ExportError
+    from app.core.graph.graph import GraphError
+    from app.core.graph.params import ParamError
+    from app.core.training.run import RunError
+    from app.core.training.sources import DataError
+
+    if isinstance(error, ProjectError | MigrationError | ConfigError):
+        return str(error), EXIT_USAGE
+    if isinstance(error, ExportError | RunError | DataError | CompileError | ModelLoadError | CardError
+                  | GraphError | ParamError):
+        return str(error), EXIT_PROBLEMS
+    if isinstance(error, OSError) and (error.filename or error.errno in _REASONS):
+        return _os_error(error), EXIT_PROBLEMS
+    return None
+
+
+_REASONS = {
+    errno.ENOSPC: "the disk is full; free some space and try again",
+    errno.EDQUOT: "the disk quota is used up; free some space and try again",
+    errno.EACCES: "permission denied; make it writable (or readable) or choose another place",
+    errno.EPERM: "not permitted; make it writable or choose another place",
+    errno.EROFS: "the file system is read-only; choose another place",
+    errno.ENOENT: "no such file or folder; check the path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
+    errno.EISDIR: "it is a folder; give a file",
+    errno.EEXIST: "it exists already; remove it or choose another name",
+    errno.ENAMETOOLONG: "the name is too long; choose a shorter one",
+}
+
+
+def _os_error(error: OSError) -> str:
+    """`path: reason; fix`, for an error of the disk or of permissions."""
+    reason = _REASONS.get(error.errno, error.strerror or str(error))
+    return f"{error.filename}: {reason}" if error.filename else reason
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, Python would report it again while flushing stdout at exit."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -101,9 +101,19 @@ def allowed(param: Param) -> str:
             bounds.append(f"{'<' if param.exclusive_maximum else '<='} {_num(param.maximum)}")
         if bounds:
             parts.append(" and ".join(bounds))
-    elif param.minimum is not None:
+    elif param.minimum is not None or param.maximum is not None:
         unit = {"shape": "dimension(s)", "ints": "item(s)", "strs": "item(s)"}.get(param.kind, "")
-        parts.append(f"at least {_num(param.minimum)} {unit}".rstrip())
+        low, high = param.minimum, param.maximum
+        if low is not None and low == high:
+            length = f"exactly {_num(low)}"
+        else:
+            length = " and ".join(([f"at least {_num(low)}"] if low is not None else []) +
+                                  ([f"at most {_num(high)}"] if high is not None else []))
+        parts.append(f"{length} {unit}".rstrip())
+    items = ([f">= {_num(param.item_minimum)}"] if param.item_minimum is not None else []) + \
+        ([f"<= {_num(param.item_maximum)}"] if param.item_maximum is not None else [])
+    if items:
+        parts.append(f"each {' and '.join(items)}")
     if param.optional:
         parts.append("or `null`")
     return cell("; ".join(parts))

@@ -660,8 +660,11 @@ class MainWindow(QMainWindow):
             return
         try:
             self.recovery.write(self.document.project, self.document.text())
-        except OSError as error:
-            self.statusBar().showMessage(f"Autosave failed: {error}", 8000)
+        except OSError as error:  # a full disk or a refused folder: said, and tried again next time
+            self.statusBar().showMessage(
+                f"Autosave failed: cannot write {error.filename or self.recovery.path}: "
+                f"{error.strerror or error}; free some space or make the folder writable. "
+                "Your changes are still here: save them.", 15000)
 
     def _remember(self, path: Path) -> None:
         recent = [str(path.resolve())] + [p for p in self.recent_files() if p != str(path.resolve())]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,25 +36,33 @@ class RecoveryFile:
 
     def __init__(self, folder: Path | None = None):
         self.folder = folder or recovery_dir()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        with suppress(OSError):  # a folder that cannot be made: each autosave says so, the editor opens
+            self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / f"{uuid.uuid4().hex}{SUFFIX}"
         self._lock = QLockFile(str(self.path) + ".lock")
         self._lock.setStaleLockTime(0)  # never stale while this process lives
         self._lock.tryLock(0)
 
     def write(self, project: Project, text: str) -> None:
-        """Raises OSError if the folder is not writable (the caller reports it)."""
+        """Raises OSError naming the file or folder that cannot be written (the caller
+        reports it); a folder that could not be made before is tried again."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self._lock.isLocked():  # the folder was not there to lock in at first
+            self._lock.tryLock(0)
         record = {"original": str(project.path) if project.path else None,
                   "folder": str(project.folder.resolve()), "project": text}
         atomic_write_text(self.path, json.dumps(record))
 
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        """Never raises: a folder that is gone or refuses the removal has nothing to lose."""
+        with suppress(OSError):
+            self.path.unlink(missing_ok=True)
 
     def release(self) -> None:
         self.discard()
         self._lock.unlock()
-        Path(str(self.path) + ".lock").unlink(missing_ok=True)
+        with suppress(OSError):
+            Path(str(self.path) + ".lock").unlink(missing_ok=True)
 
 
 @dataclass

@@ -36,7 +36,7 @@ from app.core.graph.params import (
     ParamError,
 )
 from app.core.nodes import REGISTRY, Context
-from app.core.nodes.base import PRETRAINED
+from app.core.nodes.base import MAX_DIM, PRETRAINED
 from app.core.nodes.keras_layer import REFUSED
 from app.core.nodes.merges import Merge
 
@@ -131,6 +131,13 @@ def _reshape_target(draw) -> list[int]:
     return dims
 
 
+def _sizes_a_layer_takes(config: dict) -> dict:
+    """A Keras layer config whose integers are sizes KerasLayer accepts (at most MAX_DIM)."""
+    return {key: _sizes_a_layer_takes(value) if isinstance(value, dict) else
+            value % MAX_DIM if isinstance(value, int) and not isinstance(value, bool) else value
+            for key, value in config.items()}
+
+
 @st.composite
 def _permutation(draw) -> list[int]:
     n = draw(st.integers(1, 5))
@@ -144,6 +151,7 @@ OVERRIDES: dict[tuple[str, str], st.SearchStrategy] = {
         st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,15}\Z").filter(lambda s: s not in REFUSED),
     ),
     ("Reshape", "target_shape"): _reshape_target(),
+    ("KerasLayer", "config"): json_objects().map(_sizes_a_layer_takes),
     ("Permute", "dims"): _permutation(),
 }
 

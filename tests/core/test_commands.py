@@ -78,7 +78,7 @@ def test_connecting_an_occupied_input_replaces_its_edge_and_undo_restores_it():
 def test_a_bad_parameter_is_refused_before_anything_changes():
     b = small_graph()
     before = snapshot(b.graph)
-    with pytest.raises(ParamError, match='units: expected an integer >= 1, got "abc"'):
+    with pytest.raises(ParamError, match='units: expected an integer >= 1 and <= 1048576, got "abc"'):
         CommandStack(b.project).push(SetParams(b.ids["d"], {"units": "abc"}))
     assert snapshot(b.graph) == before
 

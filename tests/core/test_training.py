@@ -176,13 +176,13 @@ def test_a_paused_run_waits_and_resumes(tmp_path):
 
 
 def test_a_huge_learning_rate_stops_with_the_nan_message_and_keeps_the_last_good_weights(tmp_path):
-    project = wine_regression(tmp_path, optimizer="sgd", learning_rate=1e6)
+    project = wine_regression(tmp_path, optimizer="sgd", learning_rate=10.0)
     sink = Recorder()
     ended = train(project, sink=sink)
     assert ended.status == events.DIVERGED
     assert "NaN" in ended.message or "infinite" in ended.message
     assert "last good weights" in ended.message and "Lower the learning rate" in ended.message
-    assert "1e+06" in ended.message
+    assert "it was 10" in ended.message
     assert sink.of(events.EpochEnded) == []  # it diverged in the first epoch…
     project.training.weights = ended.weights
     kept = load_trained_model(project).model.get_weights()

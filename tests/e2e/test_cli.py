@@ -63,7 +63,7 @@ def test_a_malformed_project_gives_one_clear_line_and_exit_2(tmp_path):
     done = graft("validate", bad)
     assert done.returncode == 2
     assert done.stderr.strip().endswith(
-        'bad.graft: nodes[0].params.shape: expected a shape: a list of positive integers or '
+        'bad.graft: nodes[0].params.shape: expected a shape: a list of positive integers <= 16777216 or '
         'null (unknown), got [8, "eight", 1]')
     assert "Traceback" not in done.stderr
 

@@ -90,7 +90,7 @@ def test_refused_text_shows_the_schema_message_and_emits_nothing(qtbot, inspecto
 
     retype(qtbot, units, "abc")
 
-    assert error_texts(inspector) == ['expected an integer >= 1, got "abc"']
+    assert error_texts(inspector) == ['expected an integer >= 1 and <= 1048576, got "abc"']
     assert units.property("invalid") == "true"
     assert units.text() == "abc"
     assert edited.calls == []
@@ -102,7 +102,7 @@ def test_valid_value_emits_just_that_change_and_clears_the_error(qtbot, inspecto
     edited = Recorder(inspector.paramsEdited)
     units = field(inspector, "units")
     retype(qtbot, units, "0")
-    assert error_texts(inspector) == ["expected an integer >= 1, got 0"]
+    assert error_texts(inspector) == ["expected an integer >= 1 and <= 1048576, got 0"]
 
     retype(qtbot, units, "128")
 
@@ -233,7 +233,7 @@ def test_a_refused_value_survives_a_refresh(qtbot, inspector, graph):
     inspector.show_node(node)
 
     assert units.text() == "abc"
-    assert error_texts(inspector) == ['expected an integer >= 1, got "abc"']
+    assert error_texts(inspector) == ['expected an integer >= 1 and <= 1048576, got "abc"']
 
 
 def test_another_node_rebuilds_the_form(inspector, graph):

@@ -517,7 +517,7 @@ def test_phases_are_added_edited_reordered_and_removed_as_undoable_steps(make_wi
     name.editor.setText("head")  # taken
     name.editor.setModified(True)
     name.committed.emit()
-    assert name.has_error and "a second phase named 'head'" in name.error_label.text()
+    assert name.has_error and 'a second phase named "head"' in name.error_label.text()
     name.reverted.emit()
     assert not name.has_error and name.editor.text() == "phase_3"
 

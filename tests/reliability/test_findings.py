@@ -179,19 +179,20 @@ def test_a_value_nested_too_deeply_is_refused_with_its_place(where, depth):
 def test_a_huge_loss_weight_is_named_as_the_cause_of_a_nan_loss(tmp_path):
     """The message blamed the learning rate, which was an ordinary 0.001."""
     from app.core.document.fileformat import load, save
-    from app.core.editing.commands import CommandStack, SetParams
+    from app.core.document.training_setup import Phase
+    from app.core.editing.commands import CommandStack, edit_training
     from app.core.training import events
     from app.core.training.runner import train
     from tests.core.test_training import wine_regression
 
-    project = wine_regression(tmp_path)
+    project = wine_regression(tmp_path, optimizer="sgd")
     project = load(project.path)
-    alcohol = project.graph.node_by_name("alcohol").id
-    CommandStack(project).push(SetParams(alcohol, {"loss_weight": 1e300}))
+    phases = [Phase("train", 1, losses={"alcohol": 1e6})]  # the most a loss may be weighed
+    CommandStack(project).push(edit_training(project.training, "Weigh the loss", phases=phases))
     save(project, project.path)
     ended = train(project, epochs=1)
     assert ended.status == events.DIVERGED
-    assert "Lower the loss weight of 'alcohol' (it is 1e+300)" in ended.message
+    assert "Lower the loss weight of 'alcohol' (it is 1e+06)" in ended.message
 
 
 def test_a_nan_in_a_csv_is_named_by_its_row_and_column(tmp_path):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from app.core.analysis.fixes import Fix, suggest
+from app.core.analysis.memory import too_big
 from app.core.graph.graph import Graph, GraphEvent, Node
 from app.core.graph.specs import TensorSpec, format_shape
 from app.core.nodes import Context, ShapeError, node_type
@@ -249,6 +250,8 @@ class Analyzer:
         result.outputs = inferred.outputs
         result.param_count = inferred.param_count
         result.trainable_count = inferred.trainable
+        if big := too_big(node.name, result.inputs, result.outputs, result.param_count, self.ctx.batch_size):
+            result.problems.append(Problem(ERROR, "too_big", big, node.id))
         return result
 
     def _shape_problem(self, node: Node, error: ShapeError, inputs) -> Problem:

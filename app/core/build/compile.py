@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from app.core.analysis.memory import readable_failure
 from app.core.analysis.validate import Analysis, Problem, analyze
 from app.core.graph.graph import Graph
 from app.core.nodes import Context, ShapeError, node_type
@@ -72,8 +73,9 @@ def compile_graph(graph: Graph, ctx: Context | None = None,
                 produced = kind.build(node, node_inputs, ctx)
         except ShapeError as error:
             raise CompileError(f"{node.name!r}: {error}") from None
-        except Exception as error:  # Keras's message is the useful part
-            raise CompileError(f"{node.name!r} ({node.type}) could not be built: {error}") from error
+        except Exception as error:  # Keras's message is the useful part, unless memory ran out
+            raise CompileError(readable_failure(error, graph, f"building {node.name!r} ({node.type})")
+                               or f"{node.name!r} ({node.type}) could not be built: {error}") from error
         for port, tensor in produced.items():
             tensors[(node_id, port)] = tensor
         if kind.category == INPUT:

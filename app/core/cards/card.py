@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, replace
 
 from app.core.cards.loading import ModelLoadError
+from app.core.graph.params import place
 from app.core.graph.specs import TensorSpec
 
 
@@ -153,7 +154,7 @@ class _Record:
         return self.data[key]
 
     def _at(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
+        return place(self.where, key)  # a key with a newline is quoted: the message stays one line
 
     def string(self, key: str) -> str:
         value = self._get(key)

@@ -36,6 +36,14 @@ def shown(path: Path) -> str:
     return text if len(text) <= 100 else f"{text[:60]}…{text[-30:]}"
 
 
+def shown_path(path: Path) -> str:
+    """A whole path as messages show it: unprintable characters escaped, a long one cut."""
+    text = str(path)
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= 200 else f"{text[:100]}…{text[-90:]}"
+
+
 def path_problem(path: Path) -> str | None:
     """Why `path` cannot be a model file or a SavedModel folder, as a message, found without
     reading what it names (a device never ends, a folder may hold a whole disk); None when it
@@ -71,19 +79,22 @@ def load_model_file(path: Path):
     if problem is not None:
         raise ModelLoadError(problem)
     if not path.exists():
-        raise ModelLoadError(f"model file not found: {path}; fix the path or import it again")
+        raise ModelLoadError(f"model file not found: {shown_path(path)}; fix the path or import it again")
     if path.is_dir():
         return _load_saved_model(path)
     reader = _keras_config if path.suffix.lower() == KERAS_SUFFIX else _h5_config
-    _refuse_code(reader(path), path.name)
+    try:
+        _refuse_code(reader(path), shown(path))
+    except RecursionError:  # a config nested too deeply to scan: no model is
+        raise _damaged(shown(path), "model file") from None
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for unreadable files
-        raise ModelLoadError(f"cannot load model file {path.name}: {error_gist(error)}; it may be "
+        raise ModelLoadError(f"cannot load model file {shown(path)}: {error_gist(error)}; it may be "
                              "damaged or written by an incompatible Keras — save it again as "
                              f".keras with Keras {keras.__version__}") from None
     if not isinstance(model, keras.Model) or not model.built:
-        raise ModelLoadError(f"model file {path.name} holds no built model (a layer, or a Sequential "
+        raise ModelLoadError(f"model file {shown(path)} holds no built model (a layer, or a Sequential "
                              "model without an Input); save a model that has an Input")
     return model
 
@@ -102,16 +113,40 @@ def _damaged(name: str, kind: str) -> ModelLoadError:
                           "another kind of file); save the model again or choose another file")
 
 
+MAX_CONFIG_BYTES = 64 * 2**20  # a model config this large is no model's: an archive inflating to fill memory
+
+
 def _keras_config(path: Path) -> dict:
-    """The model config inside a `.keras` archive, read without Keras."""
+    """The model config inside a `.keras` archive, read without Keras, after refusing members
+    that would land outside the folder Keras extracts the archive to."""
     try:
         with zipfile.ZipFile(path) as archive:
-            if "config.json" not in archive.namelist():
-                raise ModelLoadError(f"model file {path.name} holds no model config; save the "
+            names = archive.namelist()
+            outside = next((name for name in names if _outside(name)), None)
+            if outside is not None:
+                raise ModelLoadError(
+                    f"model file {shown(path)} holds a file named {_quoted(outside)} that would "
+                    "be written outside the archive's folder; Graft refuses it — save the model "
+                    "again with model.save('model.keras')")
+            if "config.json" not in names:
+                raise ModelLoadError(f"model file {shown(path)} holds no model config; save the "
                                      "model with model.save('model.keras')")
+            size = archive.getinfo("config.json").file_size
+            if size > MAX_CONFIG_BYTES:
+                raise ModelLoadError(
+                    f"model file {shown(path)}: its model config is {size / 2**20:,.0f} MB, more than "
+                    f"any model needs ({MAX_CONFIG_BYTES // 2**20} MB); Graft refuses it — choose "
+                    "another file")
             return json.loads(archive.read("config.json"))
-    except (zipfile.BadZipFile, OSError, ValueError):  # ValueError: bad JSON or text
-        raise _damaged(path.name, ".keras archive") from None
+    # ValueError: bad JSON or text; RecursionError: JSON nested too deeply to parse
+    except (zipfile.BadZipFile, OSError, ValueError, RecursionError, EOFError):
+        raise _damaged(shown(path), ".keras archive") from None
+
+
+def _outside(name: str) -> bool:
+    """Whether an archive member's name leads out of the folder it is extracted to."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in parts or bool(re.match(r"[A-Za-z]:", name))
 
 
 def _h5_config(path: Path) -> dict:
@@ -122,23 +157,34 @@ def _h5_config(path: Path) -> dict:
         with h5py.File(path, "r") as file:
             config = file.attrs.get("model_config")
         if config is None:
-            raise ModelLoadError(f"model file {path.name} holds weights but no model; save the "
+            raise ModelLoadError(f"model file {shown(path)} holds weights but no model; save the "
                                  "whole model with model.save('model.keras')")
+        if not isinstance(config, (str, bytes)) or len(config) > MAX_CONFIG_BYTES:
+            raise _damaged(shown(path), "HDF5 model file")  # e.g. a pickle, which is never loaded
         return json.loads(config)
-    except (OSError, ValueError):  # h5py reports damaged files as OSError
-        raise _damaged(path.name, "HDF5 model file") from None
+    except (OSError, ValueError, RecursionError):  # h5py reports damaged files as OSError
+        raise _damaged(shown(path), "HDF5 model file") from None
+
+
+# Where a Keras config holds layers: a model's list, and a wrapper's or an RNN's own layers.
+_LAYER_KEYS = frozenset({"layers", "layer", "forward_layer", "backward_layer", "cell", "cells"})
 
 
 def _refuse_code(config, file: str) -> None:
-    """Refuse a model whose config needs Python code: Lambda layers, classes and functions
-    from outside Keras, and TFSMLayers (which load another SavedModel from disk). Keras safe
-    mode refuses these too; this names them and runs before Keras reads anything."""
+    """Refuse a model whose config needs Python code: Lambda layers (wherever they are, a
+    wrapper's included), classes and functions from outside Keras or registered in this
+    process (Keras prefers a registered object to its own), and TFSMLayers (which load another
+    SavedModel from disk). Keras safe mode refuses some of these too; this names them and
+    runs before Keras reads anything."""
     import keras
 
     def known_layer(name: str) -> bool:
         found = getattr(keras.layers, name, None)
         return name in ("Functional", "Sequential", "Model") or (
             isinstance(found, type) and issubclass(found, keras.layers.Layer))
+
+    def registered(name) -> bool:
+        return isinstance(name, str) and keras.saving.get_registered_object(name) is not None
 
     def visit(item, layer: str, is_layer: bool) -> None:
         if isinstance(item, list):
@@ -148,35 +194,43 @@ def _refuse_code(config, file: str) -> None:
         if not isinstance(item, dict):
             return
         cls, module = item.get("class_name"), item.get("module")
-        inner = item.get("config")
+        inner, registered_name = item.get("config"), item.get("registered_name")
+        is_layer = is_layer or cls in ("Lambda", "TFSMLayer")  # under any key: no object else has these names
         if is_layer and isinstance(cls, str):
             layer = item.get("name") or (inner.get("name") if isinstance(inner, dict) else None) or cls
             if cls == "Lambda":
                 raise ModelLoadError(
-                    f"model file {file} contains a Lambda layer {layer!r} whose Python code would "
+                    f"model file {file} contains a Lambda layer {_quoted(layer)} whose Python code would "
                     "have to run; Graft refuses it — rebuild the model without Lambda layers, or "
                     "export it as a SavedModel (model.export) and import that folder")
             if cls == "TFSMLayer":
                 raise ModelLoadError(
-                    f"model file {file} contains a TFSMLayer {layer!r}, which loads a SavedModel "
+                    f"model file {file} contains a TFSMLayer {_quoted(layer)}, which loads a SavedModel "
                     "from elsewhere on disk; import that SavedModel folder as its own node")
         if isinstance(cls, str) and (
-                cls == "__lambda__" or ">" in cls or ">" in str(item.get("registered_name") or "")
+                cls == "__lambda__" or ">" in cls or registered_name not in (None, cls)
+                or registered(registered_name) or (cls == "function" and registered(inner))
                 or (isinstance(module, str) and module.split(".")[0] != "keras")
                 or (is_layer and module is None and not known_layer(cls))):
             what = "function" if cls in ("function", "__lambda__") else "class"
-            name = inner if cls == "function" and isinstance(inner, str) else (
-                item.get("registered_name") or cls)
+            name = inner if cls == "function" and isinstance(inner, str) else (registered_name or cls)
             raise ModelLoadError(
-                f"model file {file} needs the custom {what} {name!r} (in layer {layer!r}), whose "
-                "Python code would have to run; Graft refuses it — rebuild the model from "
-                "built-in Keras layers, or export it as a SavedModel (model.export) and import "
-                "that folder")
+                f"model file {file} needs the custom {what} {_quoted(name)} (in layer "
+                f"{_quoted(layer)}), whose Python code would have to run; Graft refuses it — "
+                "rebuild the model from built-in Keras layers, or export it as a SavedModel "
+                "(model.export) and import that folder")
         for key, value in item.items():
             if key != "compile_config":  # loading with compile=False never reads it
-                visit(value, layer, key == "layers")
+                visit(value, layer, key in _LAYER_KEYS)
 
     visit(config, "", True)
+
+
+def _quoted(name) -> str:
+    """A name from a model's config as a message quotes it, cut when long: the file may hold
+    anything there."""
+    text = name if isinstance(name, str) else json.dumps(name, default=str)
+    return repr(text if len(text) <= 80 else f"{text[:80]}…")
 
 
 # TensorFlow operations refused in an imported SavedModel: they touch files or run Python.
@@ -198,14 +252,14 @@ def _load_saved_model(path: Path):
     signature = _check_saved_model(path)
     if len(signature.inputs) != 1:
         raise ModelLoadError(
-            f"SavedModel folder {path.name} takes {len(signature.inputs)} inputs "
+            f"SavedModel folder {shown(path)} takes {len(signature.inputs)} inputs "
             f"({', '.join(sorted(signature.inputs))}); Graft imports SavedModels with one input — "
             "save the model as .keras instead")
     try:
         layer = keras.layers.TFSMLayer(str(path.resolve()), call_endpoint="serving_default")
         (name, spec), = layer.call_endpoint_fn.structured_input_signature[1].items()
         if spec.shape.rank is None or spec.shape.rank < 1:
-            raise ModelLoadError(f"SavedModel folder {path.name}: its input {name!r} has no batch "
+            raise ModelLoadError(f"SavedModel folder {shown(path)}: its input {name!r} has no batch "
                                  "axis; export it with a batch axis first")
         inputs = keras.Input(batch_shape=tuple(spec.shape), dtype=spec.dtype.name, name=name)
         produced = layer(inputs)
@@ -214,7 +268,7 @@ def _load_saved_model(path: Path):
     except ModelLoadError:
         raise
     except Exception as error:  # TensorFlow raises many types for unreadable SavedModels
-        raise ModelLoadError(f"cannot load SavedModel folder {path.name}: {error_gist(error)}; "
+        raise ModelLoadError(f"cannot load SavedModel folder {shown(path)}: {error_gist(error)}; "
                              "export it again with model.export") from None
 
 
@@ -231,18 +285,18 @@ def _check_saved_model(path: Path):
     try:
         saved.ParseFromString((path / "saved_model.pb").read_bytes())
     except Exception:  # protobuf's DecodeError
-        raise _damaged(path.name + "/saved_model.pb", "SavedModel graph") from None
+        raise _damaged(shown(path) + "/saved_model.pb", "SavedModel graph") from None
     graph = saved.meta_graphs[0] if saved.meta_graphs else None
     if graph is None or "serving_default" not in graph.signature_def:
         found = ", ".join(sorted(graph.signature_def)) if graph else ""
-        raise ModelLoadError(f"SavedModel folder {path.name} has no serving_default signature "
+        raise ModelLoadError(f"SavedModel folder {shown(path)} has no serving_default signature "
                              f"(it has: {found or 'none'}); export it with model.export")
     for node in [*graph.graph_def.node,
                  *(n for function in graph.graph_def.library.function for n in function.node_def)]:
         to_file = node.op == "PrintV2" and node.attr["output_stream"].s.startswith(b"file:")
         if node.op in _REFUSED_OPS or to_file:
             raise ModelLoadError(
-                f"SavedModel folder {path.name} runs the TensorFlow operation {node.op} "
+                f"SavedModel folder {shown(path)} runs the TensorFlow operation {node.op} "
                 f"({node.name!r}), which touches files or runs Python; Graft refuses it — export "
                 "the model without it")
     return graph.signature_def["serving_default"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.cards.card import ModelCard, cached_card, card_to_dict
+from app.core.cards.loading import shown
 from app.core.document.migrations import CURRENT_VERSION
 from app.core.document.training_setup import TrainingConfig
 from app.core.graph.graph import Graph
@@ -63,7 +64,7 @@ class Project:
 
     @property
     def context(self) -> Context:
-        return Context(self.folder)
+        return Context(self.folder, self.training.settings["batch_size"])
 
     def subscribe(self, listener: Callable[[DocumentEvent], None]) -> None:
         self.listeners.append(listener)
@@ -143,9 +144,9 @@ def changed_models(project: Project) -> list[str]:
             if "unreadable" in now:
                 messages.append(f"{node.name!r}: {now['unreadable']}")
             elif now.get("sha256") is None:
-                messages.append(f"{node.name!r}: its model file {now['source']} is missing; "
-                                "fix the path or import the model again")
+                messages.append(f"{node.name!r}: its model file {shown(Path(now['source']))} is "
+                                "missing; fix the path or import the model again")
             elif now != record.key:
-                messages.append(f"{node.name!r}: its model file {now['source']} changed since the "
-                                "project was saved; its shapes were read again")
+                messages.append(f"{node.name!r}: its model file {shown(Path(now['source']))} changed "
+                                "since the project was saved; its shapes were read again")
     return messages

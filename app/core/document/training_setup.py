@@ -24,12 +24,14 @@ from app.core.graph.params import (
     check_params,
     describe,
     finite,
+    place,
 )
 from app.core.nodes import node_type
-from app.core.nodes.base import INPUT, OUTPUT
+from app.core.nodes.base import INPUT, MAX_SCALE, OUTPUT
 from app.core.nodes.io import fed_inputs
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+MAX_LEARNING_RATE = 10.0  # past this every optimizer here overflows in a step or two
 SCHEDULES = ("constant", "cosine", "exponential")
 SOURCES = ("bundled", "npz", "csv", "images")
 BUNDLED = ("digits", "wine")
@@ -38,7 +40,8 @@ DATA_FILES = ("Data files", ".npz", ".csv")  # what a file dialog offers for the
 
 SETTINGS = (
     Param("optimizer", CHOICE, "adam", "Optimizer.", choices=OPTIMIZERS),
-    Param("learning_rate", FLOAT, 1e-3, "Learning rate (a phase may set its own).", minimum=0.0),
+    Param("learning_rate", FLOAT, 1e-3, "Learning rate (a phase may set its own).", minimum=0.0,
+          maximum=MAX_LEARNING_RATE),
     Param("schedule", CHOICE, "constant",
           "How the learning rate changes within a phase: constant, cosine decay to 0, or "
           "exponential decay (x0.9 per epoch).", choices=SCHEDULES),
@@ -82,7 +85,7 @@ PHASE = (
     Param("name", STR, "train", "The phase's name (graft train --phase NAME runs it alone)."),
     Param("epochs", INT, 10, "Epochs in this phase.", minimum=1, maximum=100000),
     Param("learning_rate", FLOAT, None, "Learning rate (empty: the run's).", minimum=0.0,
-          optional=True),
+          maximum=MAX_LEARNING_RATE, optional=True),
     Param("trainable", JSON, {},
           'Freezing by node name: "frozen", "all", or N (the last N layers of a pretrained '
           "model); nodes not named keep their own setting."),
@@ -188,7 +191,7 @@ def config_from_dict(document, where: str = "training") -> TrainingConfig:
         raise ConfigError(where, f"expected an object, got {describe(document)}")
     for key in document:
         if key not in ("settings", "data", "phases", "weights"):
-            raise ConfigError(f"{where}.{key}", "unknown field (expected: data, phases, settings, weights)")
+            raise ConfigError(place(where, key), "unknown field (expected: data, phases, settings, weights)")
     settings = _checked(SETTINGS, document.get("settings", {}), f"{where}.settings")
     data = _checked(DATA, document.get("data", {}), f"{where}.data")
     _check_mapping(data["mapping"], f"{where}.data.mapping")
@@ -199,7 +202,7 @@ def config_from_dict(document, where: str = "training") -> TrainingConfig:
     seen = set()
     for i, phase in enumerate(phases):
         if phase.name in seen:
-            raise ConfigError(f"{where}.phases[{i}].name", f"a second phase named {phase.name!r}; "
+            raise ConfigError(f"{where}.phases[{i}].name", f"a second phase named {describe(phase.name)}; "
                               "phase names must be unique")
         seen.add(phase.name)
     weights = document.get("weights")
@@ -215,15 +218,15 @@ def phase_from_dict(item, where: str) -> Phase:
     for node, spec in values["trainable"].items():
         if not (spec in ("frozen", "all") or (isinstance(spec, int) and not isinstance(spec, bool)
                                               and spec >= 0)):
-            raise ConfigError(f"{where}.trainable.{node}",
+            raise ConfigError(place(f"{where}.trainable", node),
                               f'expected "frozen", "all" or a number of layers >= 0, got {describe(spec)}')
     for key in ("losses", "lr_multipliers"):
         for node, number in (values[key] or {}).items():
             if (isinstance(number, bool) or not isinstance(number, (int, float)) or not finite(number)
-                    or number < 0 or (key == "lr_multipliers" and number == 0)):
+                    or number < 0 or (key == "lr_multipliers" and number == 0) or number > MAX_SCALE):
                 limit = "> 0" if key == "lr_multipliers" else ">= 0"
-                raise ConfigError(f"{where}.{key}.{node}",
-                                  f"expected a number {limit}, got {describe(number)}")
+                raise ConfigError(place(f"{where}.{key}", node),
+                                  f"expected a number {limit} and <= {MAX_SCALE:g}, got {describe(number)}")
     return Phase(**values)
 
 
@@ -231,8 +234,8 @@ def _checked(schema, values, where: str) -> dict:
     try:
         return check_params(schema, values)
     except ParamError as error:
-        place = f"{where}.{error.param}" if error.param else where
-        raise ConfigError(place, error.detail.replace("this node takes", "expected")) from None
+        at = place(where, error.param) if error.param else where
+        raise ConfigError(at, error.detail.replace("this node takes", "expected")) from None
 
 
 def _check_mapping(mapping: dict, where: str) -> None:
@@ -241,7 +244,7 @@ def _check_mapping(mapping: dict, where: str) -> None:
             continue
         if isinstance(fields, list) and fields and all(isinstance(f, str) and f for f in fields):
             continue
-        raise ConfigError(f"{where}.{name}", "expected a field name or a list of CSV column names, "
+        raise ConfigError(place(where, name), "expected a field name or a list of CSV column names, "
                           f"got {describe(fields)}")
 
 
@@ -260,15 +263,15 @@ def problems(config: TrainingConfig, graph: Graph, phases: list[Phase] | None = 
         if node.id in fed and node.name not in config.data["mapping"]:
             messages.append(f"data mapping: Input {node.name!r} has no data; map it to an array or columns")
     for phase in phases if phases is not None else config.run_phases():
-        place = f"phase {phase.name!r}"
+        label = f"phase {phase.name!r}"
         for key in ("trainable", "lr_multipliers"):
             for name in phase.__dict__[key]:
                 if name not in kinds:
-                    messages.append(f"{place}: {key} names {name!r}, which is not a node of the graph")
+                    messages.append(f"{label}: {key} names {name!r}, which is not a node of the graph")
                 elif kinds[name] in (INPUT, OUTPUT):
-                    messages.append(f"{place}: {key} names {name!r}, an {kinds[name]} that has no weights")
+                    messages.append(f"{label}: {key} names {name!r}, an {kinds[name]} that has no weights")
         for name in phase.losses or {}:
             if kinds.get(name) != OUTPUT:
-                messages.append(f"{place}: losses names {name!r}, which is not an Output "
+                messages.append(f"{label}: losses names {name!r}, which is not an Output "
                                 f"(Outputs: {', '.join(outputs) or 'none'})")
     return messages

@@ -3,8 +3,10 @@ export is proved on, the in-app model to compare against, and the checks of a ta
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +97,34 @@ def check_target(path: Path, folder: bool) -> None:
         raise ExportError(f"{path} exists and is read-only; choose another place or make it writable")
     if not os.access(path.parent, os.W_OK):
         raise ExportError(f"the folder {path.parent} is read-only; choose another place")
+
+
+SCRATCH_PREFIX = ".graft-export-"  # the folder beside the target where an export is staged
+
+
+@contextmanager
+def writing(out_path: Path) -> Iterator[None]:
+    """Staging and moving an export into place: an OSError (a full disk, a refused write)
+    becomes an ExportError naming the file; the staged files go, the old target stays."""
+    try:
+        yield
+    except OSError as error:
+        raise write_failed(out_path, error) from None
+
+
+def write_failed(out_path: Path, error: OSError) -> ExportError:
+    """One line: the file that could not be written (the target, not the staging folder's
+    copy, which means nothing to a user), why, and the fix for that cause."""
+    named = Path(error.filename) if isinstance(error.filename, (str, os.PathLike)) else None
+    target = named if named is not None and not any(
+        part.startswith(SCRATCH_PREFIX) for part in named.parts) else out_path
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free some space on its disk or choose another place"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "make the folder writable or choose another place"
+    else:
+        fix = "choose another place"
+    return ExportError(f"cannot write {target}: {error.strerror or error}; {fix}")
 
 
 def predict(model, sample: list[np.ndarray]) -> list[np.ndarray]:

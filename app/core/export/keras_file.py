@@ -10,6 +10,7 @@ from app.core.document.project import Project
 from app.core.export.common import (
     CHECKING,
     KERAS,
+    SCRATCH_PREFIX,
     ExportError,
     ExportReport,
     Progress,
@@ -19,6 +20,7 @@ from app.core.export.common import (
     no_progress,
     predict,
     sample_batch,
+    writing,
 )
 
 
@@ -41,7 +43,8 @@ def export_keras(project: Project, out_path: str | Path, *, model=None,
                           "or ONNX instead")
     sample = sample_batch(model)
     expected = predict(model, sample)
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".graft-export-") as scratch:
+    with (writing(out_path),
+          tempfile.TemporaryDirectory(dir=out_path.parent, prefix=SCRATCH_PREFIX) as scratch):
         staged = Path(scratch) / out_path.name
         progress("Writing the Keras model file")
         model.save(staged)

@@ -24,6 +24,7 @@ from app.core.document.project import Project
 from app.core.export.common import (
     CHECKING,
     ONNX,
+    SCRATCH_PREFIX,
     ExportError,
     ExportReport,
     Progress,
@@ -33,6 +34,7 @@ from app.core.export.common import (
     no_progress,
     predict,
     sample_batch,
+    writing,
 )
 
 INSTALL_EXTRA = "pip install 'graft-studio[onnx]'"
@@ -51,7 +53,8 @@ def export_onnx(project: Project, out_path: str | Path, *, model=None,
     model = in_app_model(project, model, progress)
     sample = sample_batch(model)
     expected = predict(model, sample)
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".graft-export-") as scratch:
+    with (writing(out_path),
+          tempfile.TemporaryDirectory(dir=out_path.parent, prefix=SCRATCH_PREFIX) as scratch):
         staged = Path(scratch) / out_path.name
         progress("Writing the ONNX model")
         names = _convert(model, staged)
@@ -102,6 +105,8 @@ def _convert(model, path: Path) -> list[str]:
         warnings.filterwarnings("ignore", message=".*np.object.*", category=FutureWarning)
         try:
             named.export(str(path), format="onnx", input_signature=signature, verbose=False)
+        except OSError:
+            raise  # a full disk or a refused write, which `writing` names as such
         except Exception as error:  # an operation tf2onnx cannot express, most likely
             raise ExportError("the model cannot be converted to ONNX: "
                               f"{error_gist(error, with_type=True)}") from None

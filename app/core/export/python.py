@@ -32,6 +32,7 @@ from app.core.document.project import Project
 from app.core.export.common import (
     CHECKING,
     PYTHON,
+    SCRATCH_PREFIX,
     ExportError,
     ExportReport,
     Progress,
@@ -41,8 +42,10 @@ from app.core.export.common import (
     no_progress,
     predict,
     sample_batch,
+    writing,
 )
 from app.core.export.python_script import script_source
+from app.core.training.store import save_weights
 
 RUN_TIMEOUT_S = 600  # a fresh Python imports TensorFlow and builds the model; big models take a while
 SHADOWED = {"keras", "numpy", "tensorflow", "sys", "pathlib", "h5py"}  # what the script imports
@@ -88,11 +91,12 @@ def export_python(project: Project, out_path: str | Path, *, model=None,
     sample = sample_batch(model)
     expected = predict(model, sample)
     # absolute: the check runs a Python inside it (cwd=scratch), which relative names would miss
-    with tempfile.TemporaryDirectory(dir=out_path.parent.absolute(), prefix=".graft-export-") as scratch:
+    with (writing(out_path),
+          tempfile.TemporaryDirectory(dir=out_path.parent.absolute(), prefix=SCRATCH_PREFIX) as scratch):
         staged = Path(scratch) / "export" / out_path.name
         staged.parent.mkdir()
         staged.write_text(source, encoding="utf-8")
-        model.save_weights(staged.with_name(weights_path.name))
+        save_weights(model, staged.with_name(weights_path.name))
         progress(CHECKING)
         report = _run_check(staged, out_path, sample, expected, list(model.output_names), Path(scratch))
         if report.ok:

@@ -21,7 +21,15 @@ from app import __version__
 from app.core.analysis.validate import Analysis, analyze
 from app.core.document.atomic import atomic_write_text
 from app.core.document.project import Project
-from app.core.export.common import REPORT, ExportError, ExportReport, Progress, check_target, no_progress
+from app.core.export.common import (
+    REPORT,
+    ExportError,
+    ExportReport,
+    Progress,
+    check_target,
+    no_progress,
+    writing,
+)
 from app.core.export.report_svg import COLORS, FONT, graph_svg, history_svg
 from app.core.nodes import node_type
 from app.core.nodes.appearance import spec_text
@@ -39,7 +47,8 @@ def export_report(project: Project, out_path: str | Path, *, model=None,
                   progress: Progress = no_progress) -> ExportReport:
     """The report as an export format; `model` is not needed (the report draws the graph)."""
     progress("Writing the report")
-    path = write_report(project, out_path)
+    with writing(Path(out_path)):
+        path = write_report(project, out_path)
     return ExportReport(REPORT, path, 0.0, True, f"Model report written to {path}.")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from app.core.document.project import Project
 from app.core.export.common import (
     CHECKING,
     SAVEDMODEL,
+    SCRATCH_PREFIX,
     ExportReport,
     Progress,
     check_target,
@@ -21,6 +21,7 @@ from app.core.export.common import (
     no_progress,
     predict,
     sample_batch,
+    writing,
 )
 
 
@@ -47,7 +48,7 @@ def export_savedmodel(project: Project, out_dir: str | Path, *, model=None,
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve, input_signature=specs)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".graft-export-") as scratch:
+    with writing(out_dir), tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=SCRATCH_PREFIX) as scratch:
         staged = Path(scratch) / out_dir.name
         progress("Writing the SavedModel")
         archive.write_out(str(staged), verbose=False)
@@ -58,6 +59,15 @@ def export_savedmodel(project: Project, out_dir: str | Path, *, model=None,
         report = checked_report(SAVEDMODEL, out_dir, expected, got, "SavedModel", "tf.saved_model.load")
         if report.ok:
             if out_dir.exists():  # checked above: an earlier SavedModel or an empty folder
-                shutil.rmtree(out_dir)
-            os.replace(staged, out_dir)
+                # moved aside, not deleted first: a failed move puts it back, and the scratch
+                # folder's cleanup removes it once the new one is in place
+                aside = Path(scratch) / f"{out_dir.name}.old"
+                os.replace(out_dir, aside)
+                try:
+                    os.replace(staged, out_dir)
+                except OSError:
+                    os.replace(aside, out_dir)
+                    raise
+            else:
+                os.replace(staged, out_dir)
     return report

@@ -62,12 +62,14 @@ class Param:
     kind: str
     default: Any
     help: str
-    minimum: float | None = None
+    minimum: float | None = None  # of a number; of a list (SHAPE, INTS, STRS): its length
     maximum: float | None = None
     choices: tuple = ()
     optional: bool = False  # None is allowed ("not set")
     exclusive_maximum: bool = False
     files: tuple[str, ...] = ()  # a PATH's file types: a description, then its suffixes
+    item_minimum: int | None = None  # of each integer in a SHAPE or INTS list
+    item_maximum: int | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -101,14 +103,15 @@ class Param:
         raise ParamError(f"expected {expected}, got {describe(value)}")
 
     def _check_int(self, value):
+        number = value  # the message quotes the value as written: 1e+30, not its 31 digits
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
-                value = int(value)
+                number = int(value)
             else:
                 self._fail(_with_range("an integer", self._range_text()), value)
-        if not self._in_range(value):
+        if not self._in_range(number):
             self._fail(_with_range("an integer", self._range_text()), value)
-        return value
+        return number
 
     def _check_float(self, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value):
@@ -139,26 +142,40 @@ class Param:
         return value
 
     def _check_shape(self, value):
-        expected = "a shape: a list of positive integers or null (unknown)"
+        most = f" <= {_num(self.item_maximum)}" if self.item_maximum is not None else ""
+        expected = f"a shape: a list of positive integers{most} or null (unknown)"
         if not isinstance(value, (list, tuple)):
             self._fail(expected, value)
+        self._check_length(value, "a shape with", "dimension(s)")
         for dim in value:
             if dim is None:
                 continue
-            if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1 or \
+                    not self._item_in_range(dim):
                 self._fail(expected, value)
-        if self.minimum is not None and len(value) < self.minimum:
-            self._fail(f"a shape with at least {_num(self.minimum)} dimension(s)", value)
         return list(value)
 
     def _check_ints(self, value):
-        if not isinstance(value, (list, tuple)) or any(
-            isinstance(v, bool) or not isinstance(v, int) for v in value
-        ):
-            self._fail("a list of integers", value)
-        if self.minimum is not None and len(value) < self.minimum:
-            self._fail(f"a list of at least {_num(self.minimum)} integer(s)", value)
+        expected = _with_range("a list of integers", _span(self.item_minimum, self.item_maximum))
+        if not isinstance(value, (list, tuple)):
+            self._fail(expected, value)
+        self._check_length(value, "a list of", "integer(s)")
+        if any(isinstance(v, bool) or not isinstance(v, int) or not self._item_in_range(v)
+               for v in value):
+            self._fail(expected, value)
         return list(value)
+
+    def _check_length(self, value, what: str, unit: str) -> None:
+        """A list's length against minimum and maximum, checked before its items so that a
+        list of a million items is refused for its length at once."""
+        if self.minimum is not None and len(value) < self.minimum:
+            self._fail(f"{what} at least {_num(self.minimum)} {unit}", value)
+        if self.maximum is not None and len(value) > self.maximum:
+            self._fail(f"{what} at most {_num(self.maximum)} {unit}", value)
+
+    def _item_in_range(self, item: int) -> bool:
+        return (self.item_minimum is None or item >= self.item_minimum) and \
+            (self.item_maximum is None or item <= self.item_maximum)
 
     def _check_strs(self, value):
         if not isinstance(value, (list, tuple)) or any(not isinstance(v, str) for v in value):
@@ -173,10 +190,10 @@ class Param:
     def _check_json(self, value):
         if not isinstance(value, dict):
             self._fail("a JSON object", value)
-        try:
-            return json.loads(json.dumps(value))
+        try:  # NaN and infinity are no JSON: a file could not hold them
+            return json.loads(json.dumps(value, allow_nan=False))
         except (TypeError, ValueError):
-            self._fail("a JSON object", value)
+            self._fail("a JSON object of finite numbers", value)
 
     def to_dict(self) -> dict:
         """The schema as plain data (for docs and the editor)."""
@@ -187,6 +204,10 @@ class Param:
             data["maximum"] = self.maximum
         if self.choices:
             data["choices"] = list(self.choices)
+        if self.item_minimum is not None:
+            data["item_minimum"] = self.item_minimum
+        if self.item_maximum is not None:
+            data["item_maximum"] = self.item_maximum
         if self.optional:
             data["optional"] = True
         return data
@@ -206,6 +227,13 @@ def _num(x: float) -> str:
 
 def _with_range(what: str, range_text: str) -> str:
     return f"{what} {range_text}" if range_text else what
+
+
+def _span(low: float | None, high: float | None) -> str:
+    """`>= 1 and <= 8192`: the range text of a list's items."""
+    parts = ([f">= {_num(low)}"] if low is not None else []) + \
+        ([f"<= {_num(high)}"] if high is not None else [])
+    return " and ".join(parts)
 
 
 def check_params(schema: tuple[Param, ...], values: dict) -> dict:

@@ -11,7 +11,21 @@ from typing import Any
 
 from app.core.graph.params import BOOL, CHOICE, FLOAT, INT, INTS, Param, ParamError, describe
 from app.core.graph.specs import DTYPES, TensorSpec, element_count, format_shape
-from app.core.nodes.base import ADAPTER, Context, Inferred, NodeType, ShapeError, lazy_keras
+from app.core.nodes.base import (
+    ADAPTER,
+    MAX_CHANNELS,
+    MAX_DIM,
+    MAX_IMAGE_SIDE,
+    MAX_RANK,
+    MAX_SCALE,
+    MAX_UNITS,
+    MIN_EPSILON,
+    Context,
+    Inferred,
+    NodeType,
+    ShapeError,
+    lazy_keras,
+)
 
 ACTIVATIONS = (
     "linear", "relu", "gelu", "sigmoid", "softmax", "tanh", "swish", "silu", "elu", "selu",
@@ -67,7 +81,7 @@ class Dense(Adapter):
     name, title = "Dense", "Dense projection"
     help = "A learned linear projection of the last axis to `units` features."
     params = (
-        Param("units", INT, 64, "Number of output features.", minimum=1),
+        Param("units", INT, 64, "Number of output features.", minimum=1, maximum=MAX_UNITS),
         Param("activation", CHOICE, "linear", "Activation applied after the projection.",
               choices=ACTIVATIONS),
         Param("use_bias", BOOL, True, "Add a learned bias."),
@@ -91,7 +105,7 @@ class Reshape(Adapter):
     help = "Rearrange the features (all axes but the batch) into `target_shape`; one -1 is inferred."
     params = (
         Param("target_shape", INTS, [-1], "Shape without the batch axis; one entry may be -1.",
-              minimum=1),
+              minimum=1, maximum=MAX_RANK, item_minimum=-1, item_maximum=MAX_DIM),
     )
 
     def check_params(self, values):
@@ -176,8 +190,8 @@ class Resizing(Adapter):
     name = title = "Resizing"
     help = "Resize images to height × width, e.g. to meet a pretrained model's input size."
     params = (
-        Param("height", INT, 224, "Target height in pixels.", minimum=1),
-        Param("width", INT, 224, "Target width in pixels.", minimum=1),
+        Param("height", INT, 224, "Target height in pixels.", minimum=1, maximum=MAX_IMAGE_SIDE),
+        Param("width", INT, 224, "Target width in pixels.", minimum=1, maximum=MAX_IMAGE_SIDE),
         Param("interpolation", CHOICE, "bilinear", "Resampling method.",
               choices=("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
                        "gaussian", "mitchellcubic")),
@@ -199,8 +213,8 @@ class Rescaling(Adapter):
     name = title = "Rescaling"
     help = "Multiply by `scale` and add `offset`, e.g. 1/255 to bring pixels into [0, 1]."
     params = (
-        Param("scale", FLOAT, 1 / 255, "Multiplier."),
-        Param("offset", FLOAT, 0.0, "Added after scaling."),
+        Param("scale", FLOAT, 1 / 255, "Multiplier.", minimum=-MAX_SCALE, maximum=MAX_SCALE),
+        Param("offset", FLOAT, 0.0, "Added after scaling.", minimum=-MAX_SCALE, maximum=MAX_SCALE),
     )
 
     def shape(self, params, spec):
@@ -214,7 +228,7 @@ class ChannelProjection(Adapter):
     name, title = "ChannelProjection", "1×1 Conv2D channel projection"
     help = "A 1×1 convolution that maps a feature map's channels to `filters` channels."
     params = (
-        Param("filters", INT, 64, "Number of output channels.", minimum=1),
+        Param("filters", INT, 64, "Number of output channels.", minimum=1, maximum=MAX_CHANNELS),
         Param("activation", CHOICE, "linear", "Activation after the projection.",
               choices=ACTIVATIONS),
         Param("use_bias", BOOL, True, "Add a learned bias."),
@@ -237,7 +251,8 @@ class ChannelProjection(Adapter):
 class Permute(Adapter):
     name = title = "Permute"
     help = "Reorder the feature axes; `dims` numbers them from 1 (the batch axis stays first)."
-    params = (Param("dims", INTS, [2, 1], "New order of axes 1…n, e.g. [2, 1].", minimum=1),)
+    params = (Param("dims", INTS, [2, 1], "New order of axes 1…n, e.g. [2, 1].", minimum=1,
+                    maximum=MAX_RANK, item_minimum=1, item_maximum=MAX_RANK),)
 
     def check_params(self, values):
         checked = super().check_params(values)
@@ -284,7 +299,7 @@ class BatchNormalization(Adapter):
     params = (
         Param("momentum", FLOAT, 0.99, "Momentum of the moving averages.", minimum=0.0,
               maximum=1.0),
-        Param("epsilon", FLOAT, 1e-3, "Added to the variance.", minimum=0.0),
+        Param("epsilon", FLOAT, 1e-3, "Added to the variance.", minimum=MIN_EPSILON, maximum=1.0),
     )
 
     def shape(self, params, spec):
@@ -305,7 +320,8 @@ class BatchNormalization(Adapter):
 class LayerNormalization(Adapter):
     name = title = "LayerNormalization"
     help = "Normalise each sample over its last axis."
-    params = (Param("epsilon", FLOAT, 1e-3, "Added to the variance.", minimum=0.0),)
+    params = (Param("epsilon", FLOAT, 1e-3, "Added to the variance.", minimum=MIN_EPSILON,
+                    maximum=1.0),)
 
     def shape(self, params, spec):
         require_known_last(self.title, spec)
@@ -331,8 +347,9 @@ class Embedding(Adapter):
     name = title = "Embedding"
     help = "Look up a learned vector for each integer id in [0, input_dim)."
     params = (
-        Param("input_dim", INT, 1000, "Vocabulary size (largest id + 1).", minimum=1),
-        Param("output_dim", INT, 64, "Size of each vector.", minimum=1),
+        Param("input_dim", INT, 1000, "Vocabulary size (largest id + 1).", minimum=1,
+              maximum=MAX_UNITS),
+        Param("output_dim", INT, 64, "Size of each vector.", minimum=1, maximum=MAX_CHANNELS),
         Param("mask_zero", BOOL, False, "Treat id 0 as padding."),
     )
 

@@ -20,6 +20,16 @@ INPUT, PRETRAINED, ADAPTER, MERGE, LAYER, OUTPUT = (
 )
 CATEGORIES = (INPUT, PRETRAINED, ADAPTER, MERGE, LAYER, OUTPUT)
 
+# What Keras and a machine honour, shared by the parameter schemas. Past these a value loads
+# but fails later: out of memory in compile or fit, a negative dimension, a NaN loss.
+MAX_RANK = 8  # dimensions of one sample (TensorFlow's kernels stop at rank 8 or so)
+MAX_DIM = 2**24  # one dimension of a tensor: 16.7 million steps, pixels or features
+MAX_IMAGE_SIDE = 8192  # pixels: 8192 × 8192 × 3 floats are already 768 MB a sample
+MAX_UNITS = 2**20  # features of a projection, classes, a vocabulary's vectors
+MAX_CHANNELS = 2**16  # filters of a convolution
+MAX_SCALE = 1e6  # a multiplier or offset of values: larger ones overflow float32 activations
+MIN_EPSILON = 1e-12  # smaller vanishes next to float32 variances and divides by zero
+
 
 @dataclass(frozen=True)
 class Port:
@@ -57,9 +67,11 @@ class Inferred:
 
 @dataclass(frozen=True)
 class Context:
-    """Where the project lives, so relative model-file paths resolve."""
+    """Where the project lives, so relative model-file paths resolve, and the batch size it
+    trains with, by which the validator scales a node's output to check it fits in memory."""
 
     base_dir: Path = Path(".")
+    batch_size: int = 1
 
     def resolve(self, path: str) -> Path:
         candidate = Path(path).expanduser()

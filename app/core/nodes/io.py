@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.core.graph.graph import Graph
 from app.core.graph.params import CHOICE, FLOAT, SHAPE, STRS, Param
 from app.core.graph.specs import DTYPES, TensorSpec
-from app.core.nodes.base import INPUT, OUTPUT, Inferred, NodeType, lazy_keras
+from app.core.nodes.base import INPUT, MAX_DIM, MAX_RANK, MAX_SCALE, OUTPUT, Inferred, NodeType, lazy_keras
 
 LOSSES = (
     "none", "sparse_categorical_crossentropy", "categorical_crossentropy",
@@ -28,7 +28,7 @@ class Input(NodeType):
     params = (
         Param("shape", SHAPE, [224, 224, 3],
               "Shape of one sample (without the batch axis); null for a size that varies.",
-              minimum=1),
+              minimum=1, maximum=MAX_RANK, item_minimum=1, item_maximum=MAX_DIM),
         Param("dtype", CHOICE, "float32", "Element type.", choices=DTYPES),
     )
 
@@ -52,7 +52,7 @@ class Output(NodeType):
         Param("loss", CHOICE, "none", "Loss for this output (none: not trained on).",
               choices=LOSSES),
         Param("loss_weight", FLOAT, 1.0, "Weight of this output's loss in the total.",
-              minimum=0.0),
+              minimum=0.0, maximum=MAX_SCALE),
         Param("metrics", STRS, [], "Metrics reported for this output.", choices=METRICS),
     )
 

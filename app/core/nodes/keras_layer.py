@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from app.core.graph.params import INT, JSON, STR, Param, ParamError, describe
 from app.core.graph.specs import TensorSpec
-from app.core.nodes.base import LAYER, Inferred, NodeType, Port, ShapeError, lazy_keras
+from app.core.nodes.base import LAYER, MAX_DIM, Inferred, NodeType, Port, ShapeError, lazy_keras
 
 # Layers whose config can carry code or that load other files: never built from a project.
 REFUSED = {
@@ -17,6 +17,16 @@ REFUSED = {
     "TFSMLayer": "it loads a SavedModel from disk; import the SavedModel as a pretrained node",
     "InputLayer": "use an Input node",
 }
+
+
+def config_integers(config: dict, prefix: str = ""):
+    """(key, integer) pairs of a layer config, nested objects included (`layer.config.units`);
+    integers in lists (a lookup layer's vocabulary) are data, not sizes, and are left out."""
+    for key, value in config.items():
+        if isinstance(value, dict):
+            yield from config_integers(value, f"{prefix}{key}.")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            yield f"{prefix}{key}", value
 
 
 def port_names(count: int) -> list[str]:
@@ -42,6 +52,12 @@ class KerasLayer(NodeType):
             raise ParamError(f"{class_name} is not allowed: {REFUSED[class_name]}", "class_name")
         if not class_name.isidentifier():
             raise ParamError(f"expected a keras.layers class name, got {describe(class_name)}", "class_name")
+        for key, number in config_integers(checked["config"]):
+            # Shapes come from building the layer, weights and all: a Dense of 1e9 units
+            # would exhaust memory while the graph is validated, so it stops here.
+            if abs(number) > MAX_DIM and "seed" not in key:
+                raise ParamError(f"expected sizes of at most {MAX_DIM} in the layer's config, got "
+                                 f"{describe(key)}: {number}; make it smaller", "config")
         return checked
 
     def default_name(self) -> str:

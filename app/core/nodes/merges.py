@@ -9,7 +9,7 @@ import re
 
 from app.core.graph.params import BOOL, CHOICE, FLOAT, INT, Param
 from app.core.graph.specs import TensorSpec, dims_compatible, format_shape, merge_dim
-from app.core.nodes.base import MERGE, Inferred, NodeType, Port, ShapeError, lazy_keras
+from app.core.nodes.base import MAX_RANK, MERGE, Inferred, NodeType, Port, ShapeError, lazy_keras
 
 _PORT = re.compile(r"^in(\d+)$")
 
@@ -108,7 +108,8 @@ class Minimum(_Elementwise):
 class Concatenate(Merge):
     name = title = keras_class = "Concatenate"
     help = "Join inputs along `axis`; all other dimensions must match."
-    params = (Param("axis", INT, -1, "Axis to join along (-1 is the last; 0 is the batch)."),)
+    params = (Param("axis", INT, -1, "Axis to join along (-1 is the last; 0 is the batch).",
+                    minimum=-MAX_RANK, maximum=MAX_RANK),)
 
     def infer(self, node, inputs, ctx):
         self.check_count(inputs)
@@ -152,7 +153,8 @@ class Dot(Merge):
     help = "Dot product of two inputs along `axes` (cosine similarity with `normalize`)."
     max_inputs = 2
     params = (
-        Param("axes", INT, -1, "Axis of both inputs to contract (-1 is the last)."),
+        Param("axes", INT, -1, "Axis of both inputs to contract (-1 is the last).",
+              minimum=-MAX_RANK, maximum=MAX_RANK),
         Param("normalize", BOOL, False, "L2-normalise first, giving cosine similarity."),
     )
 
@@ -188,8 +190,9 @@ class AttentionFusion(Merge):
     params = (
         Param("mode", CHOICE, "multi_head", "Keras MultiHeadAttention or Attention.",
               choices=("multi_head", "dot_product")),
-        Param("num_heads", INT, 4, "Heads (multi-head only).", minimum=1),
-        Param("key_dim", INT, 32, "Size of each head (multi-head only).", minimum=1),
+        Param("num_heads", INT, 4, "Heads (multi-head only).", minimum=1, maximum=1024),
+        Param("key_dim", INT, 32, "Size of each head (multi-head only).", minimum=1,
+              maximum=8192),
         Param("dropout", FLOAT, 0.0,
               "Dropout on the attention scores.", minimum=0.0, maximum=1.0,
               exclusive_maximum=True),

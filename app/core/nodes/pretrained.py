@@ -12,7 +12,7 @@ from app.core.cards.card import ModelCard, card_for, has_card
 from app.core.cards.loading import MODEL_FILE_SUFFIXES, ModelLoadError, file_key, load_model_file
 from app.core.graph.params import BOOL, CHOICE, INT, PATH, SHAPE, STR, STRS, Param, ParamError, describe
 from app.core.graph.specs import format_shape, shapes_compatible
-from app.core.nodes.base import PRETRAINED, Context, Inferred, NodeType, Port, ShapeError
+from app.core.nodes.base import MAX_IMAGE_SIDE, PRETRAINED, Context, Inferred, NodeType, Port, ShapeError
 
 TAP_PREFIX = "tap:"
 
@@ -21,7 +21,7 @@ FREEZING = (
           "trainable: every layer learns; frozen: none do; last_n: only the last N layers.",
           choices=("trainable", "frozen", "last_n")),
     Param("trainable_last_n", INT, 0, "With last_n: how many of the last layers learn.",
-          minimum=0),
+          minimum=0, maximum=100_000),
     Param("taps", STRS, [], "Inner layers exposed as extra outputs (tap:<layer>)."),
     Param("share_weights_with", STR, "",
           "Name of another node of the same model whose weights this one uses too (a siamese "
@@ -158,10 +158,12 @@ class KerasApplication(Pretrained):
         Param("architecture", CHOICE, "MobileNetV2", "The keras.applications model.",
               choices=tuple(APPLICATIONS)),
         Param("include_top", BOOL, False, "Keep the ImageNet classifier on top."),
-        Param("input_shape", SHAPE, [224, 224, 3], "Image size (height, width, 3).", minimum=3),
+        Param("input_shape", SHAPE, [224, 224, 3], "Image size (height, width, 3).", minimum=3,
+              maximum=3, item_minimum=1, item_maximum=MAX_IMAGE_SIDE),
         Param("pooling", CHOICE, "none", "Pool the final feature map (without the top).",
               choices=("none", "avg", "max")),
-        Param("classes", INT, 1000, "Classes of the top classifier.", minimum=1),
+        # Its card is built to show the node, top included: 65,536 classes are 335 MB of weights.
+        Param("classes", INT, 1000, "Classes of the top classifier.", minimum=1, maximum=2**16),
         Param("weights", CHOICE, "none", "none: random init; imagenet; file: weights_file.",
               choices=("none", "imagenet", "file")),
         Param("weights_file", PATH, "", "Weights file (.weights.h5) when weights is file.",

@@ -7,6 +7,7 @@ only way back: thread-safe requests that the runner honours at the next step."""
 from __future__ import annotations
 
 import math
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -100,22 +101,51 @@ class Diverged(Exception):
     @classmethod
     def in_training(cls, loss: float, phase: str, epoch: int, step: int, rate: float,
                     loss_weights: dict[str, float] | None = None) -> Diverged:
-        """`loss_weights`: the phase's weight of each Output's loss; a huge one is the likelier
-        cause than the learning rate, and is named instead."""
-        heaviest = max((loss_weights or {}).items(), key=lambda item: item[1], default=None)
-        if heaviest is not None and heaviest[1] > LARGE_LOSS_WEIGHT:
-            advice = (f"Lower the loss weight of {heaviest[0]!r} (it is {heaviest[1]:.3g}) or the learning "
-                      f"rate (it was {rate:.3g})")
-        else:
-            advice = f"Lower the learning rate (it was {rate:.3g}) or check the data for extreme values"
         return cls(f"the loss became {'NaN' if math.isnan(loss) else 'infinite'} in phase {phase!r}, "
                    f"epoch {epoch + 1}, step {step}; training stopped and the last good weights (from "
-                   f"before this epoch) were kept. {advice}")
+                   f"before this epoch) were kept. {_advice(rate, loss_weights)}")
+
+    @classmethod
+    def in_weights(cls, phase: str, epoch: int, rate: float,
+                   loss_weights: dict[str, float] | None = None) -> Diverged:
+        """The epoch's last update made the weights NaN or infinite; its losses, computed before
+        that update, were finite, and without validation data nothing else would tell."""
+        return cls(f"the weights became NaN or infinite in phase {phase!r}, epoch {epoch + 1}, at its "
+                   "last step; training stopped and the last good weights (from before this epoch) "
+                   f"were kept. {_advice(rate, loss_weights)}")
 
     @classmethod
     def in_validation(cls, phase: str, epoch: int) -> Diverged:
         return cls(f"the validation loss became NaN or infinite in phase {phase!r}, epoch {epoch + 1}; "
                    "training stopped and the last good weights were kept")
+
+
+def _advice(rate: float, loss_weights: dict[str, float] | None) -> str:
+    """What to change after a divergence. `loss_weights`: the phase's weight of each Output's
+    loss; a huge one is the likelier cause than the learning rate, and is named instead."""
+    heaviest = max((loss_weights or {}).items(), key=lambda item: item[1], default=None)
+    if heaviest is not None and heaviest[1] > LARGE_LOSS_WEIGHT:
+        return (f"Lower the loss weight of {heaviest[0]!r} (it is {heaviest[1]:.3g}) or the learning "
+                f"rate (it was {rate:.3g})")
+    return f"Lower the learning rate (it was {rate:.3g}) or check the data for extreme values"
+
+
+def failure_message(error: BaseException) -> str:
+    """A failed run's message: the error in a few words, then its notes (what the run kept).
+    TensorFlow's errors from a compiled step list Python frames and the graph around the
+    failing op; those stay in the details (the traceback), the op's name is kept."""
+    text = str(error)
+    if "\n" in text:
+        node = re.search(r"\{\{node ([^}]+)\}\}", text)
+        kept = []
+        for line in text.splitlines():
+            line = line.rstrip()
+            if (line and not line[0].isspace() and line not in kept
+                    and not line.startswith(("Detected at node", "Traceback (most recent call last)"))):
+                kept.append(line)
+        text = " ".join(kept) + (f" (at node {node.group(1)})" if node else "")
+    notes = "".join(f"; {note}" for note in getattr(error, "__notes__", ()))
+    return f"training failed: {type(error).__name__}: {text}{notes}"
 
 
 class RunControl:

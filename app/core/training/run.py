@@ -8,8 +8,8 @@ weights are what the run saves. What the run folder holds is in `store.py`."""
 
 from __future__ import annotations
 
+import io
 import math
-import os
 import time
 import zipfile
 from pathlib import Path
@@ -18,6 +18,7 @@ import numpy as np
 
 from app.core.analysis.validate import analyze
 from app.core.build.compile import CompileError, compile_graph
+from app.core.document.atomic import atomic_write_bytes
 from app.core.document.paths import stored_path
 from app.core.document.training_setup import ConfigError, Phase, TrainingConfig, problems
 from app.core.nodes import node_type
@@ -45,6 +46,8 @@ from app.core.training.store import (
     read_state,
     recorded_setup,
     runs_dir,
+    save_weights,
+    weights_bytes,
     write_history,
     write_state,
 )
@@ -207,8 +210,32 @@ class Run:
                                  "it stopped in")
             except Diverged as error:
                 return self._end(DIVERGED, str(error))
+            except OSError:
+                raise  # a file of the run could not be written: writing more would not help
+            except Exception as error:
+                self._keep_after_failure(error)
+                raise  # the runner reports it
         self._evaluate()
         return self._end(FINISHED, f"training finished: {self._summary()}")
+
+    def _keep_after_failure(self, error: Exception) -> None:
+        """A phase failed (a layer, TensorFlow, a bug): the weights of its last finished epoch
+        are saved as a stopped run's, so the epochs trained so far are kept and a resume goes
+        on from there; a note on `error` says so (or why they could not be kept)."""
+        if self.resume_at == self.start:
+            return  # no epoch finished in this run: its folder holds what it held before
+        try:
+            self.model.set_weights(self.good_weights)
+            self._checkpoint(STOPPED)
+        except Exception as also:  # noqa: BLE001 - the failure to report is the first one
+            error.add_note(f"the weights trained so far could not be kept: {type(also).__name__}: {also}")
+            return
+        phase, epoch = self.resume_at
+        then = (f"go on from epoch {epoch + 1} of phase {self.phases[phase].name!r}"
+                if phase < len(self.phases) else "finish it")
+        kept = stored_path(self.folder / LAST_WEIGHTS, self.project.folder)
+        error.add_note(f"the weights of the last finished epoch were kept in {kept}; resume the run "
+                       f"to {then}")
 
     def _train_phase(self, index: int, first_epoch: int) -> None:
         import keras
@@ -327,8 +354,14 @@ class Run:
     def epoch_done(self, index: int, epoch: int, logs: dict) -> None:
         """Keep the epoch's weights (as the best too, when they are) and its row of the history,
         save a checkpoint when the last one is CHECKPOINT_SECONDS old; send the numbers."""
+        weights = self.model.get_weights()
+        if not all(np.isfinite(w).all() for w in weights if np.issubdtype(w.dtype, np.floating)):
+            from app.core.training.optim import current_learning_rate
+
+            raise Diverged.in_weights(self.phases[index].name, epoch, current_learning_rate(self.optimizer),
+                                      self.phase_loss_weights)
         self.global_epoch += 1
-        self.good_weights = self.model.get_weights()
+        self.good_weights = weights
         value = logs.get(self._monitor(), logs.get("loss", math.inf))
         best = value < self.best
         if best:
@@ -344,19 +377,23 @@ class Run:
 
     def _checkpoint(self, status: str = STOPPED) -> None:
         """last.weights.h5 (the model as it is now), best.weights.h5 when a better epoch came
-        since, and the state a crash now would resume from (`status`: how the run stands)."""
-        self.model.save_weights(self.folder / LAST_WEIGHTS)
+        since, and the state a crash now would resume from (`status`: how the run stands).
+        Each file is made in memory and written whole: a full disk raises OSError naming the
+        file, with the previous checkpoint intact (h5py writing to it would truncate it)."""
+        save_weights(self.model, self.folder / LAST_WEIGHTS)
         if self.optimizer is not None and self.optimizer.built:
-            staged = self.folder / f".{OPTIMIZER_FILE}"  # moved into place whole: a crash leaves the old one
-            with open(staged, "wb") as handle:
-                np.savez(handle, phase=self.phase_index,
-                         **{f"v{i}": np.asarray(v) for i, v in enumerate(self.optimizer.variables)})
-            os.replace(staged, self.folder / OPTIMIZER_FILE)
+            state = io.BytesIO()
+            np.savez(state, phase=self.phase_index,
+                     **{f"v{i}": np.asarray(v) for i, v in enumerate(self.optimizer.variables)})
+            atomic_write_bytes(self.folder / OPTIMIZER_FILE, state.getvalue())
         if self.best_unsaved:
             now = self.model.get_weights()
             self.model.set_weights(self.best_weights)
-            self.model.save_weights(self.folder / BEST_WEIGHTS)
-            self.model.set_weights(now)
+            try:
+                best = weights_bytes(self.model)
+            finally:
+                self.model.set_weights(now)
+            atomic_write_bytes(self.folder / BEST_WEIGHTS, best)
             self.best_unsaved = False
         self._write_state(status, *self.resume_at)
         self.saved_at = time.monotonic()

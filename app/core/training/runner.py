@@ -8,14 +8,16 @@ events of `events.py` and steer it through a `RunControl`.
 
 from __future__ import annotations
 
+import errno
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from app.core.analysis.memory import readable_failure
 from app.core.build.compile import CompiledGraph, compile_graph
 from app.core.document.project import Project
 from app.core.training.distributed import DistributedRun
-from app.core.training.events import FAILED, RunControl, RunEnded
+from app.core.training.events import FAILED, RunControl, RunEnded, failure_message
 from app.core.training.run import Run, RunError
 
 
@@ -32,14 +34,24 @@ def train(project: Project, *, sink: Callable[[object], None] = lambda event: No
     except RunError as error:
         ended = RunEnded(FAILED, str(error))
     except OSError as error:  # a full disk, no permission, a path that cannot be made: no bug
-        ended = RunEnded(FAILED, f"cannot write {error.filename or 'a file of the run'}: "
-                         f"{error.strerror or error}; free some space, make the folder writable or "
-                         "choose another with --out")
+        ended = RunEnded(FAILED, write_failure(error))
     except Exception as error:  # a bug or a Keras failure: readable message, details kept
-        ended = RunEnded(FAILED, f"training failed: {type(error).__name__}: {error}",
+        ended = RunEnded(FAILED, readable_failure(error, project.graph) or failure_message(error),
                          traceback.format_exc())
     sink(ended)
     return ended
+
+
+def write_failure(error: OSError) -> str:
+    """One line for a run's file that could not be written: which file, why, and the fix for
+    that cause. The file written before it is intact (every file of a run is written whole)."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free some space on its disk or choose another folder with --out"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "make the folder writable or choose another with --out"
+    else:
+        fix = "free some space, make the folder writable or choose another with --out"
+    return f"cannot write {error.filename or 'a file of the run'}: {error.strerror or error}; {fix}"
 
 
 def load_trained_model(project: Project) -> CompiledGraph:

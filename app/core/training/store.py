@@ -2,15 +2,19 @@
 `best.weights.h5`, `history.json` and `history.csv` (one row per epoch), `state.json` (how
 the run stands, and its phases and settings as they were, which is all a resume reads), and
 `optimizer.npz` (the optimizer's state with the last weights, so a resumed phase goes on with
-its moments and its learning-rate schedule where they were)."""
+its moments and its learning-rate schedule where they were).
+
+Every one of them is written whole (`document/atomic.py`): a full disk or a refused write
+fails with an OSError naming the file, and the file written before it stays as it was."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
-from app.core.document.atomic import atomic_write_text
+from app.core.document.atomic import atomic_write_bytes, atomic_write_text
 from app.core.document.project import Project
 from app.core.document.training_setup import ConfigError, Phase, TrainingConfig, config_from_dict
 
@@ -79,10 +83,36 @@ def read_history(folder: Path) -> list[dict]:
 
 def write_history(folder: Path, history: list[dict]) -> None:
     """history.json for programs, history.csv for spreadsheets: one row per epoch."""
-    (folder / "history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(folder / "history.json", json.dumps(history, indent=2) + "\n")
     columns = list(dict.fromkeys(key for row in history for key in row))
-    with open(folder / "history.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(history)
+    table = io.StringIO(newline="")  # the csv module writes its own line ends
+    writer = csv.DictWriter(table, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_text(folder / "history.csv", table.getvalue(), newline="")
+
+
+def weights_bytes(model) -> bytes:
+    """The model's weights as a `.weights.h5` file that `model.load_weights` reads, made in
+    memory. h5py writing to a disk that fills up truncates the old file and then
+    crashes the process (a segfault when it closes the file), so it never writes to disk
+    here; the price is the file's size in memory for the moment of the write. This is what
+    Keras's `save_weights_only` does, with an io.BytesIO where it opens the file."""
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    try:
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
+                               visited_saveables=set())
+    finally:
+        store.close()
+    return buffer.getvalue()
+
+
+def save_weights(model, path: Path) -> None:
+    """`model`'s weights to `path` (a `.weights.h5` file that `model.load_weights` reads),
+    written whole: a full disk or a refused write raises OSError naming `path`, and the
+    file that was there stays intact."""
+    atomic_write_bytes(path, weights_bytes(model))
 

@@ -72,12 +72,17 @@ def classify(key: str) -> tuple[str | None, str, bool]:
 
 
 class Curve:
-    """A plot item and its buffer; `dirty` until the next redraw shows the new points."""
+    """A plot item and its buffer; `dirty` until the next redraw shows the new points.
+    `markers_up_to`: its symbols go once it has more points than this (a long run's hundreds
+    of epochs): pyqtgraph rebuilds every symbol in Python at each redraw, so they cost the UI
+    thread more and more, and that many would hide the line anyway."""
 
-    def __init__(self, plot: pg.PlotItem, name: str | None, key: str = "", **style):
+    def __init__(self, plot: pg.PlotItem, name: str | None, key: str = "",
+                 markers_up_to: int | None = None, **style):
         self.series = Series()
         self.key = key  # the Keras log key of an epoch curve
         self.plot = plot
+        self.markers_up_to = markers_up_to
         self.item = plot.plot(name=name, connect="finite", **style)
         self.dirty = False
 
@@ -89,6 +94,9 @@ class Curve:
         self.dirty = True
 
     def redraw(self) -> None:
+        if (self.markers_up_to is not None and self.series.n > self.markers_up_to
+                and self.item.opts["symbol"] is not None):
+            self.item.setSymbol(None)
         self.item.setData(self.series.xs, self.series.ys)
         self.dirty = False
 

@@ -41,6 +41,7 @@ REDRAW_HZ = 25  # at most this many redraws a second, whatever the batch rate
 # 15 ms redraw still comes about once a second.
 DRAWING_SHARE = 0.015
 SLOWEST_REDRAW_MS = 2000  # but never less often than this
+EPOCH_MARKERS_UP_TO = 200  # epochs with a marker each; a longer run's epoch curves are lines
 DEFAULT_SMOOTHING = 0.9
 MINIMUM_HEIGHT = 180  # four plots still readable; Train ▸ Plots makes the dock taller
 GRID_OPACITY = 0.25  # the grid's colour: this much of the axis colour over the background
@@ -324,8 +325,9 @@ class TrainingPlots(QWidget):
         color = self._series_colors()[names.index(name) % len(self._series_colors())]
         pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine if validation else Qt.PenStyle.SolidLine)
         label = f"{'val' if validation else 'train'} {name}"
-        return Curve(plot, label, key, pen=pen, symbol="o", symbolSize=5, symbolPen=pg.mkPen(color),
-                      symbolBrush=pg.mkBrush(color if not validation else self._background()))
+        brush = pg.mkBrush(color if not validation else self._background())
+        return Curve(plot, label, key, markers_up_to=EPOCH_MARKERS_UP_TO, pen=pen, symbol="o", symbolSize=5,
+                     symbolPen=pg.mkPen(color), symbolBrush=brush)
 
     def _show_best(self) -> None:
         if self._best_item is None:
