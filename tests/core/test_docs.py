@@ -155,7 +155,7 @@ ERRORS = [
     (_set(["nodes", 3, "params", "unit"], 3),
      "nodes[3].params.unit: unknown parameter (this node takes: activation, units, use_bias)"),
     (_set(["nodes", 3, "name"], "my head"),
-     'nodes[3].name: invalid node name "my head": use letters, digits and underscores, '
+     'nodes[3].name: invalid node name "my head": use up to 100 letters, digits and underscores, '
      "not starting with a digit"),
     (_set(["nodes", 3, "name"], "fused"),
      'nodes[3].name: duplicate node name "fused"; node names must be unique'),

@@ -174,7 +174,7 @@ def test_invalid_name_shows_an_error_and_is_not_requested(qtbot, inspector, grap
     retype(qtbot, name, "2bad")
     assert renamed.calls == []
     assert error_texts(inspector) == [
-        'invalid node name "2bad": use letters, digits and underscores, not starting with a digit']
+        'invalid node name "2bad": use up to 100 letters, digits and underscores, not starting with a digit']
     assert name.property("invalid") == "true"
 
 

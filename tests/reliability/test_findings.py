@@ -237,3 +237,34 @@ def test_a_killed_session_without_unsaved_changes_leaves_no_lock_file_behind(tmp
     assert not stale.exists()
     assert (tmp_path / f"alive{SUFFIX}.lock").exists()  # a running Graft's lock stays
     live.unlock()
+
+
+def test_a_node_name_is_at_most_100_characters_and_a_copy_of_the_longest_stays_valid():
+    """A 100,000-character name loaded, became a Keras layer name and filled every message."""
+    from app.core.editing.builder import GraphBuilder
+
+    with pytest.raises(GraphError, match="up to 100 letters"):
+        check_name("a" * 101)
+    b = GraphBuilder()
+    b.add("x" * 100, "Input", 0, 0, shape=[4])
+    copy = b.graph.unique_name("x" * 100)
+    check_name(copy)
+    assert copy != "x" * 100
+
+
+def test_messages_quote_odd_ports_escaped_and_cut_and_list_few_of_many_choices():
+    """An edge into a port of 3,000 characters gave a 6,000-character problem; a port holding a
+    newline broke it over two lines; a wrong metric listed every metric (411 characters)."""
+    from app.core.analysis.validate import analyze
+    from app.core.document.fileformat import loads
+
+    document = example_document()
+    document["edges"][0]["to"]["port"] = "\n" + "x" * 3000
+    project = loads(json.dumps(document))
+    problems = [p.message for p in analyze(project.graph, project.context).errors]
+    assert problems and all("\n" not in m and len(m) <= 300 for m in problems), problems
+    document = example_document()
+    document["nodes"][3]["params"]["metrics"] = ["8"]
+    with pytest.raises(ProjectError) as caught:
+        loads(json.dumps(document))
+    assert len(str(caught.value)) <= 300 and "in all)" in str(caught.value)

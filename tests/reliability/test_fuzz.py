@@ -9,6 +9,7 @@ import time
 import pytest
 
 from app.core.document.fileformat import ProjectError, loads
+from app.core.graph.graph import MAX_NAME
 from benchmarks.reliability_fuzz import (
     LOADED,
     QUICK_BIG_SIZES,
@@ -105,7 +106,7 @@ def test_a_second_edge_into_a_port_is_refused_in_one_short_line(long):
         first["to"]["port"] = LONG
     else:
         source = next(n for n in d["nodes"] if n["id"] == first["from"]["node"])
-        source["name"] = "a" + LONG
+        source["name"] = "a" * MAX_NAME  # the longest a name may be
     d["edges"].append({"id": "again", "from": dict(first["from"]), "to": dict(first["to"])})
     message = refusal(json.dumps(d))
     assert message.startswith(f"edges[{len(d['edges']) - 1}].to: ")

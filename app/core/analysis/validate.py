@@ -14,6 +14,7 @@ import networkx as nx
 from app.core.analysis.fixes import Fix, suggest
 from app.core.analysis.memory import too_big
 from app.core.graph.graph import Graph, GraphEvent, Node
+from app.core.graph.params import options, printable
 from app.core.graph.specs import TensorSpec, format_shape
 from app.core.nodes import Context, ShapeError, node_type
 from app.core.nodes.base import INPUT, OUTPUT, PRETRAINED
@@ -217,9 +218,10 @@ class Analyzer:
         for edge in in_edges:
             if edge.target_port not in port_names:
                 result.problems.append(Problem(
-                    ERROR, "unknown_port", f"{node.name!r} has no input {edge.target_port!r} "
-                    f"(edge {graph.describe_edge(edge)}); reconnect it to one of: "
-                    f"{', '.join(sorted(port_names)) or 'none'}", node.id, edge.id))
+                    ERROR, "unknown_port", f"{node.name!r} has no input "
+                    f"{printable(edge.target_port, 40)!r} (edge {graph.describe_edge(edge)}); reconnect "
+                    f"it to one of: {options(sorted(port_names), edge.target_port) or 'none'}",
+                    node.id, edge.id))
                 blocked = True
                 continue
             upstream = self._results.get(edge.source)
@@ -228,7 +230,8 @@ class Analyzer:
                 if upstream is not None and upstream.outputs is not None:
                     result.problems.append(Problem(
                         ERROR, "unknown_port",
-                        f"{graph.node(edge.source).name!r} has no output {edge.source_port!r} "
+                        f"{graph.node(edge.source).name!r} has no output "
+                        f"{printable(edge.source_port, 40)!r} "
                         f"(edge {graph.describe_edge(edge)})", node.id, edge.id))
                 blocked = True  # upstream failed: its own problem says why
                 continue

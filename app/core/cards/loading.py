@@ -13,6 +13,8 @@ import threading
 import zipfile
 from pathlib import Path
 
+from app.core.graph.params import printable
+
 # The model files Graft reads, in any case: Keras's own format, and legacy HDF5 by either name.
 # Everything that offers, accepts or filters model files uses these.
 KERAS_SUFFIX, HDF5_SUFFIXES = ".keras", (".h5", ".hdf5")
@@ -30,18 +32,12 @@ class ModelLoadError(Exception):
 
 def shown(path: Path) -> str:
     """A path's name as messages show it: unprintable characters escaped, a long one cut."""
-    text = path.name or str(path)
-    if not text.isprintable():
-        text = text.encode("unicode_escape").decode("ascii")
-    return text if len(text) <= 100 else f"{text[:60]}…{text[-30:]}"
+    return printable(path.name or str(path), 100)
 
 
 def shown_path(path: Path) -> str:
     """A whole path as messages show it: unprintable characters escaped, a long one cut."""
-    text = str(path)
-    if not text.isprintable():
-        text = text.encode("unicode_escape").decode("ascii")
-    return text if len(text) <= 200 else f"{text[:100]}…{text[-90:]}"
+    return printable(str(path), 200)
 
 
 def path_problem(path: Path) -> str | None:

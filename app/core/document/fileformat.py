@@ -23,7 +23,7 @@ from app.core.document.paths import rebase_document, relative_paths
 from app.core.document.project import FORMAT, CardRecord, Project, known_cards
 from app.core.document.training_setup import ConfigError, config_from_dict
 from app.core.graph.graph import Edge, Graph, GraphError, Node, check_name
-from app.core.graph.params import ParamError, describe, finite, place
+from app.core.graph.params import ParamError, describe, finite, place, printable
 from app.core.nodes import REGISTRY
 from app.core.nodes.base import PRETRAINED
 
@@ -279,10 +279,10 @@ def from_dict(document) -> Project:
             raise ProjectError(f"{where}.id", f"duplicate edge id {describe(edge.id)}")
         occupied = graph.edge_into(edge.target, edge.target_port)
         if occupied is not None:  # the graph's own message would quote names of any length
-            raise ProjectError(f"{where}.to", f"input {_named(graph.node(edge.target).name)}."
-                               f"{_named(edge.target_port)} already receives "
-                               f"{_named(graph.node(occupied.source).name)}."
-                               f"{_named(occupied.source_port)}; an input takes one edge")
+            raise ProjectError(f"{where}.to", f"input {printable(graph.node(edge.target).name, 40)}."
+                               f"{printable(edge.target_port, 40)} already receives "
+                               f"{printable(graph.node(occupied.source).name, 40)}."
+                               f"{printable(occupied.source_port, 40)}; an input takes one edge")
         try:
             graph.add_edge(edge)
         except GraphError as error:
@@ -376,13 +376,6 @@ def _read_edge(item, where: str) -> Edge:
                      _string(value, "port", f"{where}.{end}")))
     (source, source_port), (target, target_port) = ends
     return Edge(edge_id, source, source_port, target, target_port)
-
-
-def _named(text: str, limit: int = 40) -> str:
-    """A node name or port as a message shows it: unprintable characters escaped, a long one cut."""
-    if not text.isprintable():
-        text = json.dumps(text)[1:-1]
-    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 _MISSING = object()

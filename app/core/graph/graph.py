@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from app.core.graph.params import describe
+from app.core.graph.params import describe, printable
 
-NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the whole name: used with fullmatch
+MAX_NAME = 100  # characters of a node name: it becomes a Keras layer name and is in every message
+NAME_PATTERN = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_NAME - 1}}}")  # used with fullmatch
 
 
 class GraphError(ValueError):
@@ -146,7 +147,8 @@ class Graph:
         """`backbone.out → head.in` — how messages name an edge."""
         source = self._nodes[edge.source].name if edge.source in self._nodes else edge.source
         target = self._nodes[edge.target].name if edge.target in self._nodes else edge.target
-        return f"{source}.{edge.source_port} → {target}.{edge.target_port}"
+        source, target = printable(source, 40), printable(target, 40)
+        return f"{source}.{printable(edge.source_port, 40)} → {target}.{printable(edge.target_port, 40)}"
 
     # -- ids and names ---------------------------------------------------------
     def new_node_id(self, reserved: set[str] = frozenset()) -> str:
@@ -168,7 +170,7 @@ class Graph:
 
         if not used(base):
             return base
-        stem = re.sub(r"_\d+$", "", base)
+        stem = re.sub(r"_\d+$", "", base)[:MAX_NAME - 8]  # room for the number within MAX_NAME
         i = 1
         while used(f"{stem}_{i}"):
             i += 1
@@ -256,8 +258,8 @@ class Graph:
 def check_name(name: str) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise GraphError(
-            f"invalid node name {describe(name)}: use letters, digits and underscores, "
-            "not starting with a digit"
+            f"invalid node name {describe(name)}: use up to {MAX_NAME} letters, digits and "
+            "underscores, not starting with a digit"
         )
 
 

@@ -3,6 +3,7 @@ loaded files and (from step 2) to generate the inspector's forms."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from dataclasses import dataclass
@@ -54,6 +55,30 @@ def describe(value: Any) -> str:
     if len(text) <= DESCRIBED_CHARACTERS:
         return text
     return f"{text[:DESCRIBED_CHARACTERS]}… ({len(text):,} characters)"
+
+
+def printable(text: str, limit: int = DESCRIBED_CHARACTERS) -> str:
+    """A name, port or path as a message shows it, on one line: unprintable characters
+    escaped, a long one cut in the middle (its end, often a suffix, stays readable)."""
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    return f"{text[:head]}…{text[head - limit + 1:]}"
+
+
+MAX_OPTIONS_SHOWN = 8  # choices listed in a message; more would make it several lines long
+
+
+def options(choices, value) -> str:
+    """The choices a message offers: all of a few, or the closest of many and their count."""
+    if len(choices) <= MAX_OPTIONS_SHOWN:
+        return ", ".join(describe(c) for c in choices)
+    texts = {str(c): c for c in choices}
+    likely = difflib.get_close_matches(value[:100], texts, n=3, cutoff=0.5) if isinstance(value, str) else []
+    shown = ", ".join(describe(texts[t]) for t in likely) or ", ".join(describe(c) for c in choices[:3])
+    return f"{shown}, … ({len(choices)} in all)"
 
 
 @dataclass(frozen=True)
@@ -137,8 +162,7 @@ class Param:
 
     def _check_choice(self, value):
         if not any(value == c and type(value) is type(c) for c in self.choices):
-            options = ", ".join(describe(c) for c in self.choices)
-            self._fail(f"one of {options}", value)
+            self._fail(f"one of {options(self.choices, value)}", value)
         return value
 
     def _check_shape(self, value):
@@ -183,8 +207,7 @@ class Param:
         if self.choices:
             for item in value:
                 if item not in self.choices:
-                    options = ", ".join(describe(c) for c in self.choices)
-                    self._fail(f"a list drawn from {options}", value)
+                    self._fail(f"a list drawn from {options(self.choices, item)}", value)
         return list(value)
 
     def _check_json(self, value):
