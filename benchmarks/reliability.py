@@ -46,6 +46,21 @@ RUNNER = ("import json, sys; from benchmarks.reliability_{name} import experimen
           "result = experiment(quick={quick}); open(sys.argv[1], 'w').write(json.dumps(result))")
 
 
+def run_alone(experiment, quick_help: str, also=lambda result: None, argv: list[str] | None = None) -> int:
+    """What an experiment module does when run as a script: measure, print its rows (and what
+    `also` prints of the result), exit 1 when a case went wrong."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    result = experiment(quick=parser.parse_args(argv).quick)
+    width = max(len(label) for label, _ in result["rows"])
+    print(result["title"])
+    for label, value in result["rows"]:
+        print(f"  {label:<{width}}  {value}")
+    also(result)
+    print(f"  {'failures':<{width}}  {result['failures']}")
+    return 1 if result["failures"] else 0
+
+
 def run_experiment(name: str, quick: bool) -> dict:
     """One experiment in a fresh Python; a crash of it is reported as one failure."""
     with tempfile.TemporaryDirectory() as folder:

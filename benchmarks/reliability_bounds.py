@@ -20,7 +20,6 @@ sweep. Run from the repository root:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import os
@@ -41,6 +40,7 @@ from app.core.document.fileformat import ProjectError, from_dict  # noqa: E402
 from app.core.editing.builder import GraphBuilder  # noqa: E402
 from app.core.graph.params import FLOAT, INT, INTS, SHAPE, Param  # noqa: E402
 from app.core.nodes import REGISTRY, Context  # noqa: E402
+from benchmarks.reliability import run_alone  # noqa: E402
 
 MODELS = ROOT / "resources" / "models"
 NUMERIC = (INT, FLOAT, SHAPE, INTS)
@@ -312,18 +312,5 @@ def experiment(quick: bool = False) -> dict:
     return {"title": "Parameter bounds", "rows": rows, "failures": failures}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="skip compiling the largest values")
-    args = parser.parse_args(argv)
-    result = experiment(quick=args.quick)
-    width = max(len(label) for label, _ in result["rows"])
-    print(result["title"])
-    for label, value in result["rows"]:
-        print(f"  {label:<{width}}  {value}")
-    print(f"  {'failures':<{width}}  {result['failures']}")
-    return 1 if result["failures"] else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_alone(experiment, "skip compiling the largest values"))

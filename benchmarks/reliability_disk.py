@@ -25,7 +25,6 @@ have left the file written before it byte for byte as it was. The fast parts are
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -40,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.reliability import run_alone  # noqa: E402
 
 TARGETS = ("project save", "autosave", "checkpoint", "history", "export .keras", "export .py")
 DISK_FULL, READ_ONLY = "disk full", "read-only folder"
@@ -386,18 +387,5 @@ def experiment(quick: bool = False) -> dict:
     return {"title": "Disk full and read-only folders", "rows": rows + details, "failures": failures}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the full disk only")
-    args = parser.parse_args(argv)
-    result = experiment(quick=args.quick)
-    width = max(len(label) for label, _ in result["rows"])
-    print(result["title"])
-    for label, value in result["rows"]:
-        print(f"  {label:<{width}}  {value}")
-    print(f"  {'failures':<{width}}  {result['failures']}")
-    return 1 if result["failures"] else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_alone(experiment, "the full disk only"))

@@ -18,7 +18,6 @@ tests/reliability/test_fuzz.py runs the quick part and asserts that nothing fail
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -43,6 +42,7 @@ from app.core.analysis.validate import analyze  # noqa: E402
 from app.core.document.fileformat import ProjectError, dumps, load, loads  # noqa: E402
 from app.core.document.project import changed_models  # noqa: E402
 from app.core.nodes import REGISTRY  # noqa: E402
+from benchmarks.reliability import run_alone  # noqa: E402
 
 EXAMPLES = ROOT / "resources" / "examples"
 MODELS = ROOT / "resources" / "models"
@@ -606,21 +606,12 @@ def experiment(quick: bool = False) -> dict:
             "long_problems": sorted({p[:300] for _, o in results.outcomes for p in o.bad_problems})}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the fast part the tests run")
-    args = parser.parse_args()
-    result = experiment(quick=args.quick)
-    print(result["title"])
-    width = max(len(label) for label, _ in result["rows"])
-    for label, value in result["rows"]:
-        print(f"  {label:<{width}}  {value}")
+def _failures(result: dict) -> None:
     for label, status, detail in result["failed"]:
         print(f"  FAILED {status}: {label}: {detail}")
     for message in result["long_problems"][:20]:
         print(f"  long validation message: {message!r}")
-    sys.exit(1 if result["failures"] else 0)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_alone(experiment, "the fast part the tests run", _failures))

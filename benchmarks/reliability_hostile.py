@@ -27,7 +27,6 @@ tests/reliability/test_hostile.py runs the cases that tests/core/test_import.py 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pickle
@@ -43,6 +42,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.reliability import run_alone  # noqa: E402
 
 MESSAGE_LIMIT = 400  # Graft's refusals of model files run to about 300 characters with their advice
 INPUT = [3, 4]  # every model here takes (None, 3, 4): TimeDistributed needs a time axis
@@ -511,19 +512,11 @@ def experiment(quick: bool = False, cases=CASES) -> dict:
                       for o in outcomes]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the same cases (all are quick)")
-    args = parser.parse_args()
-    result = experiment(quick=args.quick)
-    print(result["title"])
-    for label, value in result["rows"]:
-        print(f"  {label}\n      {value}")
+def _canaries(result: dict) -> None:
     for case in result["cases"]:
         if case["canaries"]:
             print(f"  CANARY WRITTEN by {case['name']}: {case['canaries']}")
-    sys.exit(1 if result["failures"] else 0)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_alone(experiment, "the same cases (all are quick)", _canaries))

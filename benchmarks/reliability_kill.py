@@ -26,7 +26,6 @@ tests/reliability/test_kill.py runs the quick part."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -43,6 +42,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.reliability import run_alone  # noqa: E402
 
 KILLS, QUICK_KILLS = 150, 5  # of each kind
 PROJECT_NODES = 2000
@@ -321,23 +322,9 @@ def experiment(quick: bool = False) -> dict:
             + checkpoint.left_after_save}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the fast part the tests run")
-    parser.add_argument("--writer", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.writer:
-        writer(args.writer[0], Path(args.writer[1]))
-        return
-    result = experiment(quick=args.quick)
-    print(result["title"])
-    width = max(len(label) for label, _ in result["rows"])
-    for label, value in result["rows"]:
-        print(f"  {label:<{width}}  {value}")
-    for detail in result["details"]:
-        print(f"  FAILED: {detail}")
-    sys.exit(1 if result["failures"] else 0)
-
-
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--writer"]:  # the child that is killed
+        writer(sys.argv[2], Path(sys.argv[3]))
+    else:
+        sys.exit(run_alone(experiment, "the fast part the tests run",
+                           lambda result: [print(f"  FAILED: {detail}") for detail in result["details"]]))

@@ -17,7 +17,6 @@ the ticks over 50 ms are reported beside the percentiles."""
 
 from __future__ import annotations
 
-import argparse
 import array
 import os
 import resource
@@ -33,6 +32,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+
+from benchmarks.reliability import run_alone  # noqa: E402
 
 STEPS, QUICK_STEPS = 100_000, 5_000
 PROBE_MS = 10
@@ -168,18 +169,5 @@ def experiment(quick: bool = False) -> dict:
     return {"title": "Soak: 100,000 steps with live plots", "rows": rows, "failures": failures}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS:,} steps instead of {STEPS:,}")
-    args = parser.parse_args()
-    result = experiment(quick=args.quick)
-    print(result["title"])
-    width = max(len(label) for label, _ in result["rows"])
-    for label, value in result["rows"]:
-        print(f"  {label:<{width}}  {value}")
-    print(f"  failures: {result['failures']}")
-    sys.exit(1 if result["failures"] else 0)
-
-
 if __name__ == "__main__":
-    main()
+    sys.exit(run_alone(experiment, f"{QUICK_STEPS:,} steps instead of {STEPS:,}"))

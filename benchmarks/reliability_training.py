@@ -49,6 +49,7 @@ from app.core.editing.builder import GraphBuilder  # noqa: E402
 from app.core.training import events  # noqa: E402
 from app.core.training.events import RunControl, RunEnded  # noqa: E402
 from app.core.training.runner import load_trained_model, train  # noqa: E402
+from benchmarks.reliability import run_alone  # noqa: E402
 
 WINE_FEATURES = ["malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols", "flavanoids",
                  "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
@@ -510,15 +511,5 @@ def experiment(quick: bool = False) -> dict:
     return {"title": "Training faults", "rows": rows, "failures": sum(not o.ok for o in outcomes)}
 
 
-def main() -> None:
-    result = experiment()
-    print(result["title"])
-    width = max(len(label) for label, _ in result["rows"])
-    for label, value in result["rows"]:
-        print(f"  {label:<{width}}  {value}")
-    print(f"  failures: {result['failures']}")
-    sys.exit(1 if result["failures"] else 0)
-
-
 if __name__ == "__main__":
-    main()
+    sys.exit(run_alone(experiment, "the same faults (all are quick)"))

@@ -70,6 +70,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def write_advice(error: OSError, elsewhere: str) -> str:
+    """The fix for a write that failed, by its cause; `elsewhere` says how to write it in
+    another place ("choose another folder with --out")."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"free some space on its disk or {elsewhere}"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"make the folder writable or {elsewhere}"
+    return elsewhere
+
+
 def _rewrite_in_place(path: Path, data: bytes) -> None:
     """Overwrite a hard-linked file, its blocks reserved first: a disk too full for the new
     size fails before one byte of the old content changes."""

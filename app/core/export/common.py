@@ -3,7 +3,6 @@ export is proved on, the in-app model to compare against, and the checks of a ta
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ import numpy as np
 
 from app.core.analysis.validate import analyze
 from app.core.build.compile import CompileError
+from app.core.document.atomic import write_advice
 from app.core.document.project import Project
 from app.core.training.run import RunError
 from app.core.training.runner import load_trained_model
@@ -118,13 +118,8 @@ def write_failed(out_path: Path, error: OSError) -> ExportError:
     named = Path(error.filename) if isinstance(error.filename, (str, os.PathLike)) else None
     target = named if named is not None and not any(
         part.startswith(SCRATCH_PREFIX) for part in named.parts) else out_path
-    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        fix = "free some space on its disk or choose another place"
-    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        fix = "make the folder writable or choose another place"
-    else:
-        fix = "choose another place"
-    return ExportError(f"cannot write {target}: {error.strerror or error}; {fix}")
+    return ExportError(f"cannot write {target}: {error.strerror or error}; "
+                       f"{write_advice(error, 'choose another place')}")
 
 
 def predict(model, sample: list[np.ndarray]) -> list[np.ndarray]:

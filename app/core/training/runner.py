@@ -8,13 +8,13 @@ events of `events.py` and steer it through a `RunControl`.
 
 from __future__ import annotations
 
-import errno
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from app.core.analysis.memory import readable_failure
 from app.core.build.compile import CompiledGraph, compile_graph
+from app.core.document.atomic import write_advice
 from app.core.document.project import Project
 from app.core.training.distributed import DistributedRun
 from app.core.training.events import FAILED, RunControl, RunEnded, failure_message
@@ -45,13 +45,8 @@ def train(project: Project, *, sink: Callable[[object], None] = lambda event: No
 def write_failure(error: OSError) -> str:
     """One line for a run's file that could not be written: which file, why, and the fix for
     that cause. The file written before it is intact (every file of a run is written whole)."""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        fix = "free some space on its disk or choose another folder with --out"
-    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        fix = "make the folder writable or choose another with --out"
-    else:
-        fix = "free some space, make the folder writable or choose another with --out"
-    return f"cannot write {error.filename or 'a file of the run'}: {error.strerror or error}; {fix}"
+    return (f"cannot write {error.filename or 'a file of the run'}: {error.strerror or error}; "
+            f"{write_advice(error, 'choose another folder with --out')}")
 
 
 def load_trained_model(project: Project) -> CompiledGraph:
