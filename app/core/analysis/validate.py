@@ -13,6 +13,7 @@ import networkx as nx
 
 from app.core.analysis.fixes import Fix, suggest
 from app.core.analysis.memory import too_big
+from app.core.graph.bulk import collector_paused
 from app.core.graph.graph import Graph, GraphEvent, Node
 from app.core.graph.params import options, printable
 from app.core.graph.specs import TensorSpec, format_shape
@@ -21,6 +22,7 @@ from app.core.nodes.base import INPUT, OUTPUT, PRETRAINED
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 _SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
+CYCLE_NAMES_SHOWN = 5  # of the nodes of a cycle, named in its problem; a cycle of 100,000 nodes is counted
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,10 @@ class Analyzer:
 
     # -- analysis --------------------------------------------------------------
     def analyze(self) -> Analysis:
+        with collector_paused():
+            return self._analyze()
+
+    def _analyze(self) -> Analysis:
         if self._order_stale:
             self._sort()
         if self._reach_stale:
@@ -162,8 +168,10 @@ class Analyzer:
             for component in nx.strongly_connected_components(topo):
                 if len(component) > 1 or any(topo.has_edge(n, n) for n in component):
                     cyclic |= component
-                    names = ", ".join(sorted(graph.node(n).name for n in component))
-                    first = min(component, key=lambda n: graph.node(n).name)
+                    names = sorted(graph.node(n).name for n in component)
+                    first = graph.node_by_name(names[0]).id
+                    names = ", ".join(names[:CYCLE_NAMES_SHOWN]) + (
+                        f", … ({len(names):,} nodes)" if len(names) > CYCLE_NAMES_SHOWN else "")
                     self._cycle_problems.append(Problem(
                         ERROR, "cycle", f"cycle through {names}: data cannot flow in a loop; "
                         "remove one of its connections", node_id=first))

@@ -8,12 +8,11 @@ file only (see paths.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import gc
 import json
 import math
 import re
+import threading
 from pathlib import Path
 
 from app.core.cards.card import CardError, card_from_dict, card_to_dict, remember_card
@@ -22,6 +21,7 @@ from app.core.document.migrations import MigrationError, migrate
 from app.core.document.paths import rebase_document, relative_paths
 from app.core.document.project import FORMAT, CardRecord, Project, known_cards
 from app.core.document.training_setup import ConfigError, config_from_dict
+from app.core.graph.bulk import collector_paused
 from app.core.graph.graph import Edge, Graph, GraphError, Node, check_name
 from app.core.graph.params import ParamError, describe, finite, place, printable
 from app.core.nodes import REGISTRY
@@ -89,7 +89,8 @@ def load(path: str | Path) -> Project:
 
 
 def loads(text: str) -> Project:
-    with _collector_paused():
+    with collector_paused():
+        _PARSING.refused = False
         try:
             document = json.loads(text.removeprefix("\ufeff"), parse_constant=_refuse_constant,
                                   parse_float=_parse_float, parse_int=_parse_int,
@@ -101,29 +102,20 @@ def loads(text: str) -> Project:
             raise ProjectError("", "nested too deeply to be a project file") from None
         except ValueError as error:
             raise ProjectError("", f"not a usable JSON document ({error})") from None
-        _check_parsed(document, text)
+        _check_parsed(document, text, _PARSING.refused)
         return from_dict(document)
 
 
-@contextlib.contextmanager
-def _collector_paused():
-    """Python's cycle collector off while a file is read: it would walk all the millions of
-    objects a 100,000-node project makes, again and again, a fifth of the time to open it.
-    Reading makes no garbage cycles; the collector runs as usual afterwards."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 class _Refused:
-    """Stands in for a value the parser must not accept, so that its place can be named."""
+    """Stands in for a value the parser must not accept, so that its place can be named.
+    Each one made is noted on this thread, so a file without any is not searched for them."""
 
     def __init__(self, message: str):
         self.message = message
+        _PARSING.refused = True
+
+
+_PARSING = threading.local()  # what the parse of a file on this thread met
 
 
 def _refuse_constant(name: str) -> _Refused:
@@ -168,13 +160,15 @@ _SURROGATE = ("contains an unpaired surrogate escape (like \\ud800); remove it s
 MAX_DEPTH = 100  # of nested values: a Keras layer's config needs a few dozen, Python's stack ~1000
 
 
-def _check_parsed(document, text: str | None = None) -> None:
+def _check_parsed(document, text: str | None = None, refused: bool = True) -> None:
     """One walk over the parsed JSON: name the place of anything refused while parsing, of
     strings that could never be written back as UTF-8, and of values nested so deeply that
     reading or saving them would exhaust Python's stack. A place is spelled out only for what
-    is refused, and strings are checked only when `text` (what was parsed) may hold a lone
-    surrogate, so that a project of 100,000 nodes is walked in a fraction of a second."""
+    is refused; plain values are looked at only when the parse `refused` some, and strings
+    only when `text` (what was parsed) may hold a lone surrogate, so that a project of
+    100,000 nodes is walked in a fraction of a second."""
     strings = text is None or _may_hold_surrogates(text)
+    values = refused or strings
     _check_value(document, None, strings)
     stack = [(document, 0, None)] if type(document) in (dict, list) else []
     while stack:  # (container, its depth, its link); a link is (parent link, key or index)
@@ -186,15 +180,19 @@ def _check_parsed(document, text: str | None = None) -> None:
             items = container.items()
         else:
             items = enumerate(container)
-        deeper = []
-        for key, item in items:
-            if depth >= MAX_DEPTH:
-                raise ProjectError(_where((link, key)), f"nested deeper than {MAX_DEPTH} levels; no "
-                                   "project needs that, so the file is damaged or not written by Graft")
-            if type(item) in (dict, list):
-                deeper.append((item, depth + 1, (link, key)))
-            else:
-                _check_value(item, (link, key), strings)
+        if depth >= MAX_DEPTH and container:
+            first = next(iter(items))[0]
+            raise ProjectError(_where((link, first)), f"nested deeper than {MAX_DEPTH} levels; "
+                               "no project needs that, so the file is damaged or not written by Graft")
+        if values:
+            deeper = []
+            for key, item in items:
+                if type(item) in (dict, list):
+                    deeper.append((item, depth + 1, (link, key)))
+                else:
+                    _check_value(item, (link, key), strings)
+        else:
+            deeper = [(item, depth + 1, (link, key)) for key, item in items if type(item) in (dict, list)]
         stack.extend(reversed(deeper))  # the first problem in the file is the one named
 
 

@@ -78,6 +78,8 @@ class Graph:
         self._listeners.remove(listener)
 
     def _emit(self, kind: str, node_id: str | None = None, edge: Edge | None = None) -> None:
+        if not self._listeners:  # a graph being loaded: 200,000 events for nobody
+            return
         event = GraphEvent(kind, node_id, edge)
         for listener in list(self._listeners):
             listener(event)
