@@ -28,19 +28,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reliability.md"
 EXPERIMENTS = {  # in the order of issue 16's list
-    "fuzz": "Fuzzed projects: seeded mutants of every example, loaded and validated or refused "
-            "with one line of at most 300 characters, none over 10 s.",
-    "kill": "SIGKILL during saves of a large project and of a checkpoint: the file is always the "
-            "old or the new one, and no temporary file outlives the next save.",
+    "fuzz": "Seeded mutants of every example, each loaded and validated or refused with one line "
+            "of at most 300 characters, none over 10 s.",
+    "kill": "Saves of a large project and of a checkpoint killed at random moments: the file is "
+            "always the old or the new one, and no temporary file outlives the next save.",
     "disk": "A full disk and read-only folders for every file Graft writes: a clear message "
             "naming the file, the previous file intact, the process up.",
     "hostile": "Hostile model files, each with a canary the payload would write if any code ran.",
     "bounds": "Every numeric parameter of every node type with absurd values: refused at load or "
               "validation with its place, never reaching compile or fit.",
-    "training": "Training faults: NaN/Inf, an exception in a layer, a stop during validation, "
-                "closing the window, SIGINT twice: a message, the last good weights, no thread left.",
-    "soak": "100,000 training steps with the live plots open in the editor: memory growth and "
-            "the UI's event-loop latency throughout.",
+    "training": "NaN/Inf, an exception in a layer, a stop during validation, closing the window, "
+                "SIGINT twice: a message, the last good weights, no thread left.",
+    "soak": "The editor trains with its live plots open: memory growth and the UI's event-loop "
+            "latency throughout.",
 }
 RUNNER = ("import json, sys; from benchmarks.reliability_{name} import experiment; "
           "result = experiment(quick={quick}); open(sys.argv[1], 'w').write(json.dumps(result))")
