@@ -282,3 +282,17 @@ def test_a_cycle_through_thousands_of_nodes_is_one_short_problem():
     b.chain(*names, names[0])
     cycles = [p.message for p in analyze(b.graph).errors if p.code == "cycle"]
     assert len(cycles) == 1 and len(cycles[0]) <= 300 and "(2,000 nodes)" in cycles[0], cycles
+
+
+def test_a_model_shared_with_a_name_of_hundreds_of_characters_is_one_short_problem():
+    """share_weights_with held 500 combining accents, quoted whole in the problem."""
+    from app.core.analysis.validate import analyze
+    from app.core.document.fileformat import loads
+
+    document = example_document("parallel")
+    pretrained = next(n for n in document["nodes"] if "share_weights_with" in n["params"])
+    pretrained["params"]["share_weights_with"] = "\u0301" * 500
+    project = loads(json.dumps(document))
+    problems = [p.message for p in analyze(project.graph, project.context).problems]
+    assert any("no other node named" in m for m in problems)
+    assert all(len(m) <= 300 for m in problems), problems

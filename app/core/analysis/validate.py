@@ -316,7 +316,7 @@ class Analyzer:
                 continue
             owner = self.graph.node_by_name(owner_name)
             if owner is None or owner.id == node.id:
-                reason = f"there is no other node named {owner_name!r}"
+                reason = f"there is no other node named {printable(owner_name, 40)!r}"
             elif owner.type != node.type or kind.card_key(owner, self.ctx) != kind.card_key(node, self.ctx):
                 reason = f"{owner_name!r} is a different model"
             elif owner.params["share_weights_with"]:
