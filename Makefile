@@ -33,7 +33,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/project_scale.py
 
-# The long parts of the reliability suite (about half an hour) → docs/reliability.md
+# The long parts of the reliability suite (about ten minutes) → docs/reliability.md
 reliability: $(VENV)/.installed
 	$(BIN)/python benchmarks/reliability.py
 
