@@ -3,6 +3,7 @@ with real keys, and what activating a match adds to the core graph."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
 MOBILENETS = {"MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large"}
@@ -97,3 +98,16 @@ def test_the_quick_add_box_filters_by_every_word_and_enter_adds_the_pick(window,
     assert shown_in_quick_add(quick_add) == []
     qtbot.keyClick(quick_add.search, Qt.Key.Key_Return)  # nothing to add
     assert [n.type for n in window.document.graph.nodes] == ["GlobalMaxPooling2D"]
+
+
+@pytest.mark.parametrize("typed, added", [("dense", "Dense"), ("concat", "Concatenate"),
+                                          ("resnet50", "ResNet50")])
+def test_tab_typing_a_name_and_enter_adds_what_the_name_means(window, qtbot, typed, added):
+    """Issue 17: Tab, "dense", Enter added DenseNet121, as Keras Applications came first in
+    the catalog; an exact name comes first now, then names that start with what was typed."""
+    window.view.setFocus()
+    qtbot.keyClick(window.view, Qt.Key.Key_Tab)
+    qtbot.keyClicks(window.quick_add.search, typed)
+    qtbot.keyClick(window.quick_add.search, Qt.Key.Key_Return)
+    (node,) = window.document.graph.nodes
+    assert node.type == added or node.params.get("architecture") == added

@@ -54,6 +54,26 @@ class Entry:
                            "params": self.params, "pick": self.pick})
 
 
+def match_rank(entry: Entry, text: str) -> int | None:
+    """How well `entry` fits what was typed, lower is better; None when a word is missing.
+    A name that is exactly the text comes first ("dense" means Dense, not DenseNet121), then
+    names that start with it, then a word of the name that does, then any match."""
+    words = text.lower().split()
+    names = (entry.type_name.lower(), entry.label.lower())
+    if not all(w in f"{names[0]} {names[1]} {entry.category}".lower() for w in words):
+        return None
+    typed = " ".join(words)
+    if typed in names:
+        tier = 0
+    elif any(name.startswith(typed) for name in names):
+        tier = 1
+    elif any(part.startswith(words[0]) for part in names[1].split()) if words else False:
+        tier = 2
+    else:
+        tier = 3
+    return tier
+
+
 def entries() -> list[Entry]:
     """Every palette entry, in section order."""
     found: list[Entry] = []

@@ -5,8 +5,10 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
 
-from app.gui.panels.palette import entries
+from app.gui.panels.palette import entries, match_rank
 from app.gui.theme import category_icon
+
+ENTRY, ORDER = Qt.ItemDataRole.UserRole, Qt.ItemDataRole.UserRole + 1
 
 
 class QuickAdd(QFrame):
@@ -18,9 +20,10 @@ class QuickAdd(QFrame):
         self.search = QLineEdit(placeholderText="Add node…")
         self.list = QListWidget()
         self.list.setUniformItemSizes(True)
-        for entry in entries():
+        for order, entry in enumerate(entries()):
             item = QListWidgetItem(category_icon(entry.category), entry.label)
-            item.setData(Qt.ItemDataRole.UserRole, entry)
+            item.setData(ENTRY, entry)
+            item.setData(ORDER, order)  # its place in the catalog, shown when nothing is typed
             item.setToolTip(entry.help)
             self.list.addItem(item)
         layout = QVBoxLayout(self)
@@ -41,17 +44,20 @@ class QuickAdd(QFrame):
         self.search.setFocus()
 
     def _filter(self, text: str) -> None:
-        words = text.lower().split()
-        first = None
-        for row in range(self.list.count()):
-            item = self.list.item(row)
-            entry = item.data(Qt.ItemDataRole.UserRole)
-            haystack = f"{entry.label} {entry.type_name} {entry.category}".lower()
-            hidden = not all(w in haystack for w in words)
+        """Show the entries holding every word, best match first (among equals, and when
+        nothing is typed, in catalog order), and make the best the one Enter adds."""
+        ranked = []
+        for item in [self.list.takeItem(0) for _ in range(self.list.count())]:
+            rank = match_rank(item.data(ENTRY), text)
+            order = item.data(ORDER)
+            ranked.append(((rank is None, rank or 0, order) if text.split() else (False, 0, order),
+                           item, rank is None))
+        ranked.sort(key=lambda row: row[0])
+        for _, item, hidden in ranked:
+            self.list.addItem(item)
             item.setHidden(hidden)
-            if not hidden and first is None:
-                first = item
-        self.list.setCurrentItem(first)
+        shown = [item for _, item, hidden in ranked if not hidden]
+        self.list.setCurrentItem(shown[0] if shown else None)
 
     def eventFilter(self, watched, event):
         """Up and Down in the search box move through the list."""
@@ -69,4 +75,4 @@ class QuickAdd(QFrame):
         item = self.list.currentItem()
         if item is not None and not item.isHidden():
             self.hide()
-            self.chosen.emit(item.data(Qt.ItemDataRole.UserRole))
+            self.chosen.emit(item.data(ENTRY))
