@@ -16,3 +16,19 @@ MODELS = ROOT / "resources" / "models"
 @pytest.fixture
 def models_dir() -> Path:
     return MODELS
+
+
+def small_project(path: Path) -> Path:
+    """Input → Dense → Output, no data or model file, saved at `path`: what the CLI tests run on."""
+    from app.core.document.fileformat import save
+    from app.core.document.project import Project
+    from app.core.editing.builder import GraphBuilder
+
+    b = GraphBuilder()
+    b.add("features", "Input", 0, 0, shape=[4])
+    b.add("hidden", "Dense", 1, 0, units=3, activation="relu")
+    b.add("score", "Output", 2, 0, loss="mean_squared_error")
+    b.wire("features", "hidden")
+    b.wire("hidden", "score")
+    save(Project(b.graph, "small"), path)
+    return path

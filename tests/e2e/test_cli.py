@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import EXAMPLES, ROOT, small_project
 
 GOOD = ["cascade", "parallel", "shared_base", "transfer"]
 
@@ -109,18 +109,9 @@ def test_train_runs_headless_and_writes_history_and_weights(tmp_path):
 
 def test_export_writes_every_format_the_editor_offers_to_a_relative_path(tmp_path, monkeypatch, capsys):
     from app.cli import build_parser, main
-    from app.core.document.fileformat import save
-    from app.core.document.project import Project
-    from app.core.editing.builder import GraphBuilder
     from app.core.export.formats import FORMATS
 
-    b = GraphBuilder()
-    b.add("features", "Input", 0, 0, shape=[4])
-    b.add("hidden", "Dense", 1, 0, units=3, activation="relu")
-    b.add("score", "Output", 2, 0, loss="mean_squared_error")
-    b.wire("features", "hidden")
-    b.wire("hidden", "score")
-    save(Project(b.graph, "small"), tmp_path / "small.graft")
+    small_project(tmp_path / "small.graft")
     monkeypatch.chdir(tmp_path)  # every path below is relative, as a user in a shell types it
     for key, format in FORMATS.items():
         target = Path("out") / f"small_{key}{format.suffix}"

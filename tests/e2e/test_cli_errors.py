@@ -22,12 +22,9 @@ import pytest
 
 import app.cli
 from app.cli import main
-from app.core.document.fileformat import save
-from app.core.document.project import Project
-from app.core.editing.builder import GraphBuilder
 from app.tensorflow_noise import tensorflow_noise_filtered
 from benchmarks.reliability_training import wine_project
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import EXAMPLES, ROOT, small_project
 
 COMMANDS = {  # argv after the project, for each command that reads one
     "validate": [],
@@ -55,17 +52,6 @@ def one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("graft: "), err
     return lines[0]
-
-
-def small_project(path: Path) -> Path:
-    b = GraphBuilder()
-    b.add("features", "Input", 0, 0, shape=[4])
-    b.add("hidden", "Dense", 1, 0, units=3, activation="relu")
-    b.add("score", "Output", 2, 0, loss="mean_squared_error")
-    b.wire("features", "hidden")
-    b.wire("hidden", "score")
-    save(Project(b.graph, "small"), path)
-    return path
 
 
 def edited(tmp_path, name: str, change) -> Path:

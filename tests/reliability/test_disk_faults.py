@@ -5,6 +5,7 @@ tmpfs that really fills up."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -263,22 +264,28 @@ def test_a_checkpoint_on_a_full_disk_ends_the_run_with_the_file_named_and_the_la
     assert got["kept"] and got["leftovers"] == []
 
 
+@contextlib.contextmanager
+def small_tmpfs(disk: Path, size: str):
+    """A real disk of `size` that fills up, mounted at `disk` for the block (root only)."""
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a small "
                     "tmpfs needs root")
 def test_a_checkpoint_on_a_really_full_tmpfs_ends_the_run_and_the_process_lives(tmp_path):
     """The finding as found, on a disk that really fills up: the process must live (h5py
     writing there could kill it, exit 139), name the file and keep the previous checkpoint
     (the old code named "a file of the run")."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "disk", "256k") as disk:
         got = run_script(TRAIN_TWICE, tmp_path, 0, disk / "run")
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
     assert got["first"] == "finished" and got["status"] == "failed"
     assert got["message"].startswith(f"cannot write {disk / 'run'}/")
     assert got["message"].endswith(": No space left on device; free some space on its disk or choose "
@@ -290,13 +297,7 @@ def test_a_checkpoint_on_a_really_full_tmpfs_ends_the_run_and_the_process_lives(
                     reason="mounting a small tmpfs needs root")
 def test_a_hard_linked_file_that_outgrows_a_full_disk_keeps_its_old_content(tmp_path):
     """Its new content fits beside it, the growth in place does not: refused before a byte changes."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "disk", "64k") as disk:
         target = disk / "p.graft"
         target.write_bytes(b"o" * 8192)
         os.link(target, disk / "q.graft")
@@ -312,8 +313,6 @@ def test_a_hard_linked_file_that_outgrows_a_full_disk_keeps_its_old_content(tmp_
         assert refused.value.errno == errno.ENOSPC and refused.value.filename == str(target)
         assert target.read_bytes() == (disk / "q.graft").read_bytes() == b"o" * 8192
         assert leftovers(disk) == []
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 @pytest.fixture(scope="module")
