@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 EXAMPLE ?= resources/examples/cascade.graft
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: run test lint bench reliability screenshots resources clean
+.PHONY: run test lint bench reliability screenshots resources package install-desktop clean
 
 # Headless only where no window should appear; `make run` opens a real one.
 test bench reliability screenshots: export QT_QPA_PLATFORM ?= offscreen
@@ -43,5 +43,14 @@ screenshots: $(VENV)/.installed
 resources: $(VENV)/.installed
 	$(BIN)/python resources/build_resources.py
 
+# The desktop app, one folder: dist/graft/graft is the editor and the command line (packaging/README.md)
+package: $(VENV)/.installed
+	$(BIN)/python -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
+		packaging/graft.spec
+
+# Graft in this user's application menu, .graft files opening in it (XDG_DATA_HOME or ~/.local/share)
+install-desktop: $(VENV)/.installed
+	$(BIN)/graft --install-desktop
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info build dist

@@ -1,5 +1,5 @@
 """Command line: `graft [PROJECT]` (the editor), `graft validate PROJECT`, `graft summary PROJECT`,
-`graft train PROJECT`, `graft export PROJECT`.
+`graft train PROJECT`, `graft export PROJECT`, `graft --version`.
 
 Exit codes: 0 fine, 1 problems (the project has errors, training or export failed, the disk or
 a permission refused a write), 2 unreadable input (a project file that cannot be read, a wrong
@@ -16,19 +16,31 @@ import errno
 import os
 import signal
 import sys
+import textwrap
 import time
 import traceback
 from pathlib import Path
 
-from app.core.document.fileformat import ProjectError, load, save
+from app.core.document.fileformat import ProjectError, save
 from app.core.document.paths import inside
 from app.core.document.project import SUFFIX, changed_models
+from app.core.editing.layout import open_project
 from app.tensorflow_noise import filter_tensorflow_start_up, quiet_tensorflow
+from app.versions import version_text
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_CODES = ("exit codes: 0 fine, 1 problems or a failed run, 2 unreadable input or a wrong option, "
-              "130 interrupted (Ctrl+C)")
+EXIT_CODES = ("exit codes: 0 fine, 1 problems or a failed run, 2 unreadable input, a wrong option or "
+              "missing system libraries for the editor, 130 interrupted (Ctrl+C)")
 BUG = "graft: this is a bug in Graft; please report it with the text above"
+USAGE = """graft [PROJECT.graft ...]
+       graft COMMAND PROJECT.graft [OPTIONS]
+       graft --help | --version | --install-desktop"""
+DESCRIPTION = """Compose pretrained Keras models on a node graph.
+
+  graft                 open the editor
+  graft PROJECT.graft   open that project in the editor (several: a window each)
+  graft COMMAND ...     work on a project without the editor; graft COMMAND --help
+                        says how"""
 
 
 def _load(path: str):
@@ -38,7 +50,7 @@ def _load(path: str):
               f"{f' ({inside_it})' if inside_it else ''}", file=sys.stderr)
         return None
     try:
-        return load(path)
+        return open_project(path)  # laid out where the file gives no positions, as the editor does
     except ProjectError as error:
         print(f"graft: cannot open project: {error}", file=sys.stderr)
         return None
@@ -135,6 +147,8 @@ def cmd_train(args) -> int:
     except ConfigError as error:
         print(f"graft: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if not args.resume and not _training_data_fits(project):
+        return EXIT_PROBLEMS
     if args.strategy != "default":
         _show_strategy_notes()
     control = RunControl()
@@ -162,6 +176,26 @@ def cmd_train(args) -> int:
     if interrupts.count:
         return EXIT_INTERRUPTED
     return {FINISHED: EXIT_OK, STOPPED: EXIT_INTERRUPTED}.get(ended.status, EXIT_PROBLEMS)
+
+
+def _training_data_fits(project) -> bool:
+    """The data checks before the first epoch (data_checks.py), each problem on stderr: False
+    when one is an error, which would stop the run. Warnings are told and training goes on. A
+    resumed run trains on the setup it recorded, which the run itself checks."""
+    from app.core.analysis.validate import ERROR, analyze
+    from app.core.training.data_checks import check_data
+
+    analysis = analyze(project.graph, project.context)
+    if not analysis.ok:
+        return True  # the run lists the graph's errors
+    found = check_data(project.training.data, project.graph, analysis, project.context.base_dir)
+    for problem in found:
+        print(f"graft: data {problem}", file=sys.stderr)
+    errors = sum(p.severity == ERROR for p in found)
+    if errors:
+        print(f"graft: the data does not fit the graph ({errors} error{'s' * (errors != 1)} above); nothing "
+              "was trained", file=sys.stderr)
+    return not errors
 
 
 class _Interrupts:
@@ -243,6 +277,8 @@ class TextProgress:
             self._line(f"phase {event.index + 1} {event.name!r}: {event.epochs} epoch(s) of "
                        f"{event.steps_per_epoch} steps, learning rate {event.learning_rate:g}, "
                        f"{event.trainable_params:,} trainable / {event.frozen_params:,} frozen parameters")
+            if event.warning:
+                self._line(f"warning: {event.warning}")
         elif isinstance(event, events.BatchEnded) and self.live:
             now = time.monotonic()
             if now - self.last_draw >= 0.1 or event.step == event.steps:
@@ -288,14 +324,15 @@ def cmd_export(args) -> int:
 
 
 def cmd_editor(paths: list[str]) -> int:
-    """Qt only for the editor (TensorFlow loads later, in the background). Without a display Qt
-    aborts the process with lines about platform plugins, so that is said first, plainly."""
-    if sys.platform.startswith("linux") and not any(
-            os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
-        print("graft: no display to open the editor on (DISPLAY and WAYLAND_DISPLAY are unset); run "
-              "graft in a desktop session, or use graft validate, summary, train or export here",
-              file=sys.stderr)
-        return EXIT_PROBLEMS
+    """Qt only for the editor (TensorFlow loads later, in the background). Without a display, or
+    without a library its platform plugin needs, Qt aborts the process with lines about platform
+    plugins, so that is said first, plainly."""
+    from app.gui.platform_check import start_problem
+
+    problem = start_problem()
+    if problem is not None:
+        print(problem.line, file=sys.stderr)
+        return problem.exit_code
     try:
         from app.gui.app import run
     except ImportError as error:  # Qt without a system library it needs, e.g. libEGL
@@ -308,11 +345,16 @@ def cmd_editor(paths: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from app.core.export.formats import FORMATS
     from app.core.training.distributed import STRATEGIES
+    from app.desktop import cmd_install_desktop
 
     parser = argparse.ArgumentParser(
-        prog="graft", description="Compose pretrained Keras models on a node graph. `graft` alone, or "
-        "`graft PROJECT.graft`, opens the editor.", epilog=EXIT_CODES + ".")
-    commands = parser.add_subparsers(dest="command")
+        prog="graft", usage=USAGE, description=DESCRIPTION, epilog=textwrap.fill(EXIT_CODES + ".", 79),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_Version)
+    parser.add_argument("--install-desktop", dest="run", action="store_const", const=cmd_install_desktop,
+                        help="add Graft to your application menu and let .graft files open in it (for this "
+                        "user: $XDG_DATA_HOME or ~/.local/share)")
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND", prog="graft")
     validate = commands.add_parser("validate", help="check a project; exit 1 on any error")
     validate.add_argument("project", help="a .graft project file")
     validate.set_defaults(run=cmd_validate)
@@ -343,6 +385,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Version(argparse.Action):
+    """--version: asked at once, so it reads versions only when given (and never imports TensorFlow)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the versions of Graft, TensorFlow, Keras, PySide6 and Python")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -358,12 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     disk or Ctrl+C becomes one line on stderr; only a bug shows a traceback, and says so."""
     argv = sys.argv[1:] if argv is None else argv
     quiet_tensorflow()
+    filter_tensorflow_start_up()  # the editor too: it imports TensorFlow in the background
     try:
         parser = build_parser()
         if not argv or all(Path(arg).suffix == SUFFIX for arg in argv):
             return cmd_editor(argv)  # `graft` or `graft PROJECT…` opens the editor
         args = parser.parse_args(argv)
-        filter_tensorflow_start_up()
         code = args.run(args)
         sys.stdout.flush()  # here, so that a reader gone away is seen below, not at exit
         return code

@@ -1,9 +1,10 @@
-"""TensorFlow's start-up lines kept off a command line user's terminal.
+"""TensorFlow's start-up lines kept off the terminal `graft` runs in (its commands and the editor).
 
 TensorFlow's own logging is for its developers, not Graft's users: TF_CPP_MIN_LOG_LEVEL 3 keeps
 only fatal lines, but its C++ still writes a few lines to fd 2 while it loads, whatever the
-level says. These are filtered out while `tensorflow` is first imported, by whichever core
-module imports it (they import it lazily, and not every command needs it)."""
+level says (absl's INFO lines and its notice, the oneDNN notice). These are filtered out while
+`tensorflow` is first imported, by whichever module imports it (the core imports it lazily, not
+every command needs it, and the editor imports it on a background thread)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,15 @@ import tempfile
 
 def quiet_tensorflow() -> None:
     """TensorFlow's own logging is for its developers, not Graft's users: level 3 keeps only
-    fatal lines. A user who sets TF_CPP_MIN_LOG_LEVEL below 3 asked for the lines and gets them all."""
+    fatal lines. A user's own level is kept (see `filter_tensorflow_start_up`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _asked_for_info_lines() -> bool:
+    """Whether the user set TF_CPP_MIN_LOG_LEVEL to 0, asking for TensorFlow's INFO lines. Any other
+    level hides them, and absl's start-up lines with them: absl ignores the level, so a user who set
+    it to 2 to quiet TensorFlow would see them still."""
+    return os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3").strip() == "0"
 
 
 # What TensorFlow's C++ writes to fd 2 while it loads, whatever TF_CPP_MIN_LOG_LEVEL says: absl's
@@ -92,6 +100,6 @@ class _FilteredLoader(importlib.abc.Loader):
 
 def filter_tensorflow_start_up() -> None:
     """From now on, the first import of TensorFlow is filtered (unless the user asked for its lines)."""
-    if (os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3" and "tensorflow" not in sys.modules
+    if (not _asked_for_info_lines() and "tensorflow" not in sys.modules
             and not any(isinstance(finder, _QuietTensorFlowImport) for finder in sys.meta_path)):
         sys.meta_path.insert(0, _QuietTensorFlowImport())

@@ -389,6 +389,7 @@ def close_window_during_run(folder: Path, qt_pool: bool = True) -> Outcome:
                             settings=QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
         window.show()
         window.document.wait_until_analysed()
+        window.document.data_checks.wait()  # their thread lives as long as the process, as the loader's
         before = live_threads()
         panel, trained_on, received = window.training, [], []
         runner = panel.train_function or train

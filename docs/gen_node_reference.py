@@ -47,7 +47,9 @@ KIND_TEXT = {
     "float": "A finite JSON number (integers are accepted and saved as floats).",
     "bool": "`true` or `false`.",
     "str": "A JSON string.",
-    "choice": "One of the listed values, exactly (case-sensitive).",
+    "choice": "One of the listed values, exactly (case-sensitive). Where the description names other "
+              "names for them (Keras's `mse` for `mean_squared_error`), those are read as the value they "
+              "stand for, and saved as it.",
     "shape": "A list of dimensions without the batch axis; each is an integer >= 1, or `null` "
              "for a size that varies.",
     "ints": "A list of integers.",
@@ -130,8 +132,8 @@ def ports_text(node_type: NodeType) -> str:
     if isinstance(node_type, Pretrained):
         # Their ports come from the model itself; never load one just for the docs.
         return ("inputs `in` (`in0`, `in1`, … for a model with several inputs); outputs `out` "
-                f"(`out0`, `out1`, … for several outputs) plus `{TAP_PREFIX}<layer>` for each "
-                "name in `taps`.")
+                "(`out0`, `out1`, … for several outputs; a SavedModel's several outputs are named as "
+                f"its serving signature names them) plus `{TAP_PREFIX}<layer>` for each name in `taps`.")
     ctx = Context(ROOT)
     node = Node("n", node_type.name, "node", node_type.default_params())
     ins = node_type.input_ports(node, set(), ctx)

@@ -8,7 +8,10 @@ Writes `<example>.png` for each resources/examples/*.graft in the dark theme,
 pretrained node selected, so the inspector shows its details) and `training.png` /
 `training-results.png` (the transfer example after a real two-phase run, its plots and
 its results; the run's files go to a scratch folder) and `export.png` (File ▸ Export… after a
-checked SavedModel export of the cascade example, written to the scratch folder). It uses a throwaway
+checked SavedModel export of the cascade example, written to the scratch folder),
+`small-window.png` (the transfer example at 1024×700 with the Training dock open),
+`empty.png` (a new, empty window), `quick-add-dense.png` (Tab, "dense") and `node-cards.png`
+(a card of each kind, zoomed in). It uses a throwaway
 settings file and recovery folder, so neither the user's editor state nor this run's
 leaks into the other."""
 
@@ -29,14 +32,18 @@ sys.path.insert(0, str(ROOT))
 
 from PySide6.QtCore import QEventLoop, QSettings  # noqa: E402
 
+from app.core.document.project import Project  # noqa: E402
+from app.core.editing.builder import GraphBuilder  # noqa: E402
 from app.core.training.runner import train  # noqa: E402
 from app.gui.app import application  # noqa: E402
+from app.gui.document import Document  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
 from app.gui.theme import apply_theme  # noqa: E402
 
 EXAMPLES = ROOT / "resources" / "examples"
 OUT = ROOT / "docs" / "screenshots"
 SIZE = (1600, 1000)  # a typical maximised window; the examples then open legibly
+SMALL = (1024, 700)  # the smallest window the editor is laid out for
 INSPECTED = ("cascade", "classifier_a")  # example and node shown in inspector.png
 SETTINGS = QSettings(str(Path(SCRATCH.name) / "settings.ini"), QSettings.Format.IniFormat)
 
@@ -102,6 +109,92 @@ def shoot_training(theme: str = "dark") -> list[Path]:
     return paths
 
 
+def shoot_small_window(theme: str = "dark") -> Path:
+    """The transfer example at the smallest size, with the Training dock's setup open."""
+    window = opened("transfer", theme)
+    window.resize(*SMALL)
+    window.show_training("setup")
+    settle()
+    window.view.frame_all()
+    settle()
+    path = saved(window, "small-window")
+    window.close()
+    return path
+
+
+def shoot_empty(theme: str = "dark") -> Path:
+    """What a new user sees first: an empty window and its hints."""
+    apply_theme(application(), theme)
+    window = MainWindow(settings=SETTINGS)
+    window.resize(*SIZE)
+    window.show()
+    window.document.wait_until_analysed(60)
+    settle()
+    path = saved(window, "empty")
+    window.close()
+    return path
+
+
+def shoot_quick_add(theme: str = "dark") -> Path:
+    """Tab on the canvas, "dense" typed: the window with the quick-add box over it."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QPainter
+
+    window = opened("cascade", theme)
+    settle()
+    window.view.frame_all()
+    window.show_quick_add(window.view.mapToScene(window.view.viewport().rect().center()))
+    window.quick_add.search.setText("dense")
+    settle()
+    picture = window.grab()
+    painter = QPainter(picture)
+    corner = window.mapFromGlobal(window.quick_add.mapToGlobal(QPoint(0, 0)))
+    painter.drawPixmap(corner, window.quick_add.grab())
+    painter.end()
+    path = OUT / "quick-add-dense.png"
+    if not picture.save(str(path)):
+        raise SystemExit(f"cannot write {path}")
+    window.quick_add.hide()
+    window.close()
+    return path
+
+
+def card_gallery() -> Project:
+    """One node of each kind, wired as a user would, so every card shows shapes and counts."""
+    b = GraphBuilder()
+    b.add("pixels", "Input", 0, 0, shape=[96, 96, 3])
+    b.add("preprocess", "Preprocess", 340, 0, architecture="MobileNetV2")
+    b.add("mobilenet", "Application", 680, 0, architecture="MobileNetV2", input_shape=[96, 96, 3],
+          pooling="avg")
+    b.add("digits", "Input", 0, 220, shape=[8, 8, 1])
+    b.add("digits_cnn", "ModelFile", 340, 220, path=str(ROOT / "resources" / "models" / "digits_cnn.keras"))
+    b.add("both", "Concatenate", 1020, 110)
+    b.add("head", "Dense", 1360, 110, units=5, activation="softmax")
+    b.add("label", "Output", 1700, 110)
+    b.chain("pixels", "preprocess", "mobilenet")
+    b.wire("digits", "digits_cnn")
+    b.wire("mobilenet", "both", "in0")
+    b.wire("digits_cnn", "both", "in1")
+    b.chain("both", "head", "label")
+    return b.project
+
+
+def shoot_node_cards(theme: str = "dark") -> Path:
+    """A card of each kind (input, preprocessing, architecture, model file, merge, layer,
+    output) at a zoom where each shows its details."""
+    apply_theme(application(), theme)
+    window = MainWindow(Document(card_gallery()), settings=SETTINGS)
+    window.resize(*SIZE)
+    window.show()
+    window.document.wait_until_analysed(120)
+    settle()
+    window.view.frame_all()
+    settle()
+    path = saved(window.view, "node-cards")
+    window.close()
+    return path
+
+
 def shoot_export(theme: str = "dark") -> Path:
     """Export the cascade example as a SavedModel into the scratch folder; save the dialog."""
     window = opened("cascade", theme)
@@ -131,6 +224,8 @@ def main() -> None:
     for path in shoot_training():
         print(f"wrote {path.relative_to(ROOT)}")
     print(f"wrote {shoot_export().relative_to(ROOT)}")
+    for shot in (shoot_small_window, shoot_empty, shoot_quick_add, shoot_node_cards):
+        print(f"wrote {shot().relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Write the bundled sample data, resources/data/digits.npz and wine.csv, reproducibly.
+"""Write the bundled sample data, resources/data/digits*.npz and wine*.csv, reproducibly.
 
     .venv/bin/python resources/fetch_data.py [--wheel PATH]
 
@@ -14,8 +14,12 @@ Exact copies of both ship inside the scikit-learn wheel (sklearn/datasets/data/)
 pip can always reach, so that is where they are read from: the script runs
 `pip download scikit-learn==1.9.1 --no-deps` (or reads the wheel given with --wheel),
 opens it as a zip and checks the two files against fixed SHA-256 digests. Nothing is
-installed, and Graft does not depend on scikit-learn. The files are written with fixed
-zip timestamps, so a rerun gives identical bytes. resources/data/README.md describes them."""
+installed, and Graft does not depend on scikit-learn.
+
+Each set is written in two parts: digits.npz and wine.csv to train on, and digits_holdout.npz
+and wine_holdout.csv, a fixed stratified 20 % of each class (`held_out_split`) that no
+bundled model is trained on, for validating. The files are written with fixed zip
+timestamps, so a rerun gives identical bytes. resources/data/README.md describes them."""
 
 from __future__ import annotations
 
@@ -42,6 +46,19 @@ SOURCES = {  # member of the wheel: SHA-256 of its (decompressed) text
 WINE_COLUMNS = ["alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
                 "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
                 "od280_od315_of_diluted_wines", "proline"]
+HELD_OUT_FRACTION = 0.2  # of each class
+SEED = 0
+
+
+def held_out_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted row indices of the part to train on and of the held-out part: HELD_OUT_FRACTION of
+    each class, drawn with numpy's default_rng(SEED), so every run holds out the same rows."""
+    rng = np.random.default_rng(SEED)
+    held_out = [rng.permutation(np.flatnonzero(labels == label))[:round(np.sum(labels == label)
+                                                                         * HELD_OUT_FRACTION)]
+                for label in np.unique(labels)]
+    held_out = np.sort(np.concatenate(held_out))
+    return np.setdiff1d(np.arange(len(labels)), held_out), held_out
 
 
 def download_wheel(folder: Path) -> Path:
@@ -81,14 +98,20 @@ def write_data(texts: dict[str, str]) -> None:
     images = (digits[:, :64] / 16.0).astype(np.float32).reshape(-1, 8, 8, 1)
     labels = digits[:, 64].astype(np.int64)
     # `even` (1.0 for 0, 2, 4, 6, 8) is the second target of the shared_base example.
-    write_npz(DATA / "digits.npz", images=images, labels=labels, even=(labels % 2 == 0).astype(np.float32))
-    print(f"wrote {DATA / 'digits.npz'}: images {images.shape}, labels {digits.shape[0]}")
+    even = (labels % 2 == 0).astype(np.float32)
+    for name, rows in zip(("digits", "digits_holdout"), held_out_split(labels)):
+        write_npz(DATA / f"{name}.npz", images=images[rows], labels=labels[rows], even=even[rows])
+        print(f"wrote {DATA / name}.npz: images {images[rows].shape}")
 
     # The first line is scikit-learn's own header (row count, column count, class names).
-    rows = texts["sklearn/datasets/data/wine_data.csv"].splitlines()[1:]
-    lines = [",".join([*WINE_COLUMNS, "label"])] + [row.strip() for row in rows if row.strip()]
-    (DATA / "wine.csv").write_text("\n".join(lines) + "\n", encoding="ascii", newline="\n")
-    print(f"wrote {DATA / 'wine.csv'}: {len(lines) - 1} rows, {len(WINE_COLUMNS)} features + label")
+    lines = texts["sklearn/datasets/data/wine_data.csv"].splitlines()[1:]
+    rows = [row.strip() for row in lines if row.strip()]
+    header = ",".join([*WINE_COLUMNS, "label"])
+    labels = np.array([int(row.rsplit(",", 1)[1]) for row in rows])
+    for name, part in zip(("wine", "wine_holdout"), held_out_split(labels)):
+        (DATA / f"{name}.csv").write_text("\n".join([header] + [rows[i] for i in part]) + "\n",
+                                          encoding="ascii", newline="\n")
+        print(f"wrote {DATA / name}.csv: {len(part)} rows, {len(WINE_COLUMNS)} features + label")
 
 
 def main() -> None:

@@ -10,25 +10,30 @@ Writes DIR/<name>.keras and DIR/<name>.card.json (DIR defaults to resources/mode
                   layer trained as the trunk of a new classifier, saved alone;
 - digits_mlp      64 flattened pixels → 10 class probabilities;
 - wine_mlp        13 raw wine measurements → 3 cultivar probabilities; a Normalization layer
-                  adapted on the training split is inside the model.
+                  adapted on the training part is inside the model.
 
-Everything is fixed so that a rerun trains the same weights: one stratified train/validation
-split per data set (numpy's default_rng, seed 0), keras.utils.set_random_seed before each
-model, TensorFlow's op determinism, and the CPU only. The examples, the editor's tests and
-the GUI rely on the models' names, input/output signatures and layer names, so those stay.
-Each card states its data, split, training settings and the validation accuracy measured
-here; tests/core/test_bundled_models.py retrains and checks those numbers."""
+Every model trains on the training part of its data set only (digits.npz, wine.csv); the
+held-out part (digits_holdout.npz, wine_holdout.csv, written by resources/fetch_data.py) is
+what the cards' accuracy is measured on, and what the examples validate on. Everything is
+fixed so that a rerun trains the same weights: keras.utils.set_random_seed before each model,
+TensorFlow's op determinism, and the CPU only. The examples, the editor's tests and the GUI
+rely on the models' names, input/output signatures and layer names, so those stay. Each card
+states its data, training settings and the held-out accuracy measured here;
+tests/core/test_bundled_models.py measures that accuracy again and retrains to check it."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,60 +43,75 @@ import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
 RESOURCES = Path(__file__).resolve().parent
+sys.path.insert(0, str(RESOURCES.parent))
+from resources.fetch_data import HELD_OUT_FRACTION  # noqa: E402
+from resources.fetch_data import SEED as SPLIT_SEED  # noqa: E402
+
 DATA = RESOURCES / "data"
 MODELS = RESOURCES / "models"
 SEED = 0
-VALIDATION_FRACTION = 0.2
-DIGITS = {"file": "resources/data/digits.npz",
+DIGITS = {"file": "resources/data/digits.npz", "held_out": "resources/data/digits_holdout.npz",
           "dataset": "UCI Optical Recognition of Handwritten Digits (1,797 images, 10 classes)",
           "licence": "CC BY 4.0"}
-WINE = {"file": "resources/data/wine.csv", "dataset": "UCI Wine (178 rows, 13 features, 3 classes)",
-        "licence": "CC BY 4.0"}
+WINE = {"file": "resources/data/wine.csv", "held_out": "resources/data/wine_holdout.csv",
+        "dataset": "UCI Wine (178 rows, 13 features, 3 classes)", "licence": "CC BY 4.0"}
 
 
-def stratified_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Train and validation indices: VALIDATION_FRACTION of each class held out, seeded."""
-    rng = np.random.default_rng(SEED)
-    held_out = [rng.permutation(np.flatnonzero(labels == label))[:round(np.sum(labels == label)
-                                                                         * VALIDATION_FRACTION)]
-                for label in np.unique(labels)]
-    validation = np.sort(np.concatenate(held_out))
-    return np.setdiff1d(np.arange(len(labels)), validation), validation
+class Part(NamedTuple):
+    """One part of a data set: the samples and their class ids."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def map(self, transform) -> Part:
+        return Part(transform(self.x), self.y)
 
 
-def load_digits() -> tuple[np.ndarray, np.ndarray]:
-    with np.load(DATA / "digits.npz") as data:
-        return data["images"], data["labels"]
+def load_digits(name: str) -> Part:
+    with np.load(DATA / f"{name}.npz") as data:
+        return Part(data["images"], data["labels"])
 
 
-def load_wine() -> tuple[np.ndarray, np.ndarray]:
-    table = np.loadtxt(DATA / "wine.csv", delimiter=",", skiprows=1, dtype=np.float32)
-    return table[:, :-1], table[:, -1].astype(np.int64)
+def load_wine(name: str) -> Part:
+    table = np.loadtxt(DATA / f"{name}.csv", delimiter=",", skiprows=1, dtype=np.float32)
+    return Part(table[:, :-1], table[:, -1].astype(np.int64))
 
 
-def fit(model, x, y, train, *, epochs: int, batch_size: int, learning_rate: float) -> dict:
+def fit(model, train: Part, *, epochs: int, batch_size: int, learning_rate: float) -> dict:
     """Adam with a cosine-decayed learning rate; returns the card's training section."""
-    steps = epochs * math.ceil(len(train) / batch_size)
+    steps = epochs * math.ceil(len(train.y) / batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
     # One call per epoch: the small models would otherwise spend most of their time in overhead.
     model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy",
-                  steps_per_execution=math.ceil(len(train) / batch_size))
-    model.fit(x[train], y[train], epochs=epochs, batch_size=batch_size, verbose=0)
+                  steps_per_execution=math.ceil(len(train.y) / batch_size))
+    model.fit(train.x, train.y, epochs=epochs, batch_size=batch_size, verbose=0)
     return {"epochs": epochs, "batch_size": batch_size,
             "optimizer": f"Adam, learning rate {learning_rate} with cosine decay to 0 over {steps} steps",
             "loss": "sparse_categorical_crossentropy", "seed": SEED}
 
 
-def accuracy(model, x, y, validation, measured: str) -> dict:
-    predicted = model.predict(x[validation], verbose=0).argmax(axis=-1)
-    correct = int(np.sum(predicted == y[validation]))
-    return {"metric": "accuracy", "on": "validation split", "of": measured,
-            "value": round(correct / len(validation), 4), "correct": correct, "total": len(validation)}
+def accuracy(predicted: np.ndarray, held_out: Part, measured: str) -> dict:
+    """The card's evaluation: how many of the held-out samples get their class."""
+    correct = int(np.sum(predicted == held_out.y))
+    return {"metric": "accuracy", "on": "held-out part", "of": measured,
+            "value": round(correct / len(held_out.y), 4), "correct": correct, "total": len(held_out.y)}
 
 
-def split_card(train, validation) -> dict:
-    return {"method": f"stratified: {VALIDATION_FRACTION:.0%} of each class held out for validation, "
-                      "numpy default_rng", "seed": SEED, "train": len(train), "validation": len(validation)}
+def classified(model, part: Part) -> np.ndarray:
+    return model.predict(part.x, verbose=0).argmax(axis=-1)
+
+
+def nearest_neighbour(known: Part, queries: np.ndarray) -> np.ndarray:
+    """The class of each query's nearest known sample (Euclidean; ties to the first)."""
+    known_x, queries = known.x.astype(np.float64), queries.astype(np.float64)
+    distances = (queries ** 2).sum(1)[:, None] - 2 * queries @ known_x.T + (known_x ** 2).sum(1)[None]
+    return known.y[distances.argmin(axis=1)]
+
+
+def split_card(train: Part, held_out: Part) -> dict:
+    return {"method": f"stratified: {HELD_OUT_FRACTION:.0%} of each class held out (resources/fetch_data.py, "
+                      "numpy default_rng); no bundled model trains on the held-out part",
+            "seed": SPLIT_SEED, "train": len(train.y), "held_out": len(held_out.y)}
 
 
 def conv_trunk(pixels):
@@ -100,87 +120,94 @@ def conv_trunk(pixels):
     return layers.GlobalAveragePooling2D(name="pool")(x)
 
 
-def train_digits_cnn(x, y, train, validation):
+def train_digits_cnn(train: Part, held_out: Part):
     keras.utils.set_random_seed(SEED)
     pixels = keras.Input((8, 8, 1), name="pixels")
     model = keras.Model(pixels, layers.Dense(10, activation="softmax", name="probs")(conv_trunk(pixels)),
                         name="digits_cnn")
-    training = fit(model, x, y, train, epochs=50, batch_size=64, learning_rate=0.01)
+    training = fit(model, train, epochs=50, batch_size=64, learning_rate=0.01)
     card = {"summary": "Classifies 8×8 digit images (values 0..1) as 0–9.", "data": DIGITS,
-            "split": split_card(train, validation), "training": training,
-            "evaluation": accuracy(model, x, y, validation, "this model")}
+            "split": split_card(train, held_out), "training": training,
+            "evaluation": accuracy(classified(model, held_out), held_out, "this model")}
     return model, card
 
 
-def train_digits_refiner(x, y, train, validation, cnn):
-    """Trained on what digits_cnn outputs for the training split, so a cascade has sensible
-    weights; the validation split stays unseen by both."""
+def train_digits_refiner(train: Part, held_out: Part, cnn):
+    """Trained on what digits_cnn outputs for the training part, so a cascade has sensible
+    weights; the held-out part stays unseen by both."""
     keras.utils.set_random_seed(SEED)
-    probs = cnn.predict(x, verbose=0)
+    probabilities = functools.partial(cnn.predict, verbose=0)
     inputs = keras.Input((10,), name="probs")
     hidden = layers.Dense(32, activation="relu", name="hidden")(inputs)
     model = keras.Model(inputs, layers.Dense(10, activation="softmax", name="refined")(hidden),
                         name="digits_refiner")
-    training = fit(model, probs, y, train, epochs=30, batch_size=64, learning_rate=0.01)
-    training["inputs"] = "digits_cnn's output probabilities for the training split's images"
+    training = fit(model, train.map(probabilities), epochs=30, batch_size=64, learning_rate=0.01)
+    training["inputs"] = "digits_cnn's output probabilities for the training part's images"
     card = {"summary": "Maps digits_cnn's class probabilities to refined class probabilities.",
-            "data": DIGITS, "split": split_card(train, validation), "training": training,
-            "evaluation": accuracy(model, probs, y, validation, "digits_cnn → digits_refiner")}
+            "data": DIGITS, "split": split_card(train, held_out), "training": training,
+            "evaluation": accuracy(classified(model, held_out.map(probabilities)), held_out,
+                                   "digits_cnn → digits_refiner")}
     return model, card
 
 
-def train_digits_encoder(x, y, train, validation, cnn):
+def train_digits_encoder(train: Part, held_out: Part, cnn):
     """digits_cnn's trained convolutions, frozen, under a features layer trained as the hidden
     layer of a new Dense(10) classifier (whose head is then dropped): 32 features that
-    separate the digits linearly, ready for new heads."""
+    separate the digits, ready for new heads. Its card's accuracy needs nothing but the saved
+    encoder and the data, so anyone can check it: each held-out image is given the class of
+    the training image whose features are nearest."""
     keras.utils.set_random_seed(SEED)
-    pooled = keras.Model(cnn.inputs, cnn.get_layer("pool").output).predict(x, verbose=0)
+    pooled = functools.partial(keras.Model(cnn.inputs, cnn.get_layer("pool").output).predict, verbose=0)
     inputs = keras.Input((32,), name="pooled")
     features = layers.Dense(32, activation="relu", name="features")
     classifier = keras.Model(inputs, layers.Dense(10, activation="softmax", name="digit")(features(inputs)))
-    training = fit(classifier, pooled, y, train, epochs=50, batch_size=64, learning_rate=0.01)
+    training = fit(classifier, train.map(pooled), epochs=50, batch_size=64, learning_rate=0.01)
     training["trunk"] = "conv1 and conv2 are digits_cnn's trained layers, kept frozen; features is trained"
     pixels = keras.Input((8, 8, 1), name="pixels")
     encoder = keras.Model(pixels, features(conv_trunk(pixels)), name="digits_encoder")
     for name in ("conv1", "conv2"):
         encoder.get_layer(name).set_weights(cnn.get_layer(name).get_weights())
+    encode = functools.partial(encoder.predict, verbose=0)
     card = {"summary": "Turns an 8×8 digit image into 32 features for new heads (transfer learning).",
-            "data": DIGITS, "split": split_card(train, validation), "training": training,
-            "evaluation": accuracy(classifier, pooled, y, validation,
-                                   "the classifier it was trained in: this encoder + a Dense(10, "
-                                   "softmax) head, which is not saved")}
+            "data": DIGITS, "split": split_card(train, held_out), "training": training,
+            "evaluation": accuracy(nearest_neighbour(train.map(encode), encode(held_out.x)), held_out,
+                                   "a nearest-neighbour classifier on its features (the training "
+                                   "part's images as references)")}
     return encoder, card
 
 
-def train_digits_mlp(x, y, train, validation):
+def flatten(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), 64)
+
+
+def train_digits_mlp(train: Part, held_out: Part):
     keras.utils.set_random_seed(SEED)
-    flat = x.reshape(len(x), 64)
     inputs = keras.Input((64,), name="flat_pixels")
     hidden = layers.Dense(32, activation="relu", name="hidden")(inputs)
     model = keras.Model(inputs, layers.Dense(10, activation="softmax", name="probs")(hidden),
                         name="digits_mlp")
-    training = fit(model, flat, y, train, epochs=40, batch_size=64, learning_rate=0.01)
+    training = fit(model, train.map(flatten), epochs=40, batch_size=64, learning_rate=0.01)
     card = {"summary": "Classifies flattened 8×8 digit images (64 values 0..1) as 0–9.", "data": DIGITS,
-            "split": split_card(train, validation), "training": training,
-            "evaluation": accuracy(model, flat, y, validation, "this model")}
+            "split": split_card(train, held_out), "training": training,
+            "evaluation": accuracy(classified(model, held_out.map(flatten)), held_out, "this model")}
     return model, card
 
 
-def train_wine_mlp(x, y, train, validation):
-    """Takes the raw measurements: the standardisation, adapted on the training split only,
+def train_wine_mlp(train: Part, held_out: Part):
+    """Takes the raw measurements: the standardisation, adapted on the training part only,
     is the model's first layer."""
     keras.utils.set_random_seed(SEED)
     normalize = layers.Normalization(name="normalize")
-    normalize.adapt(x[train])
+    normalize.adapt(train.x)
     inputs = keras.Input((13,), name="measurements")
     hidden = layers.Dense(16, activation="relu", name="hidden")(normalize(inputs))
     model = keras.Model(inputs, layers.Dense(3, activation="softmax", name="probs")(hidden),
                         name="wine_mlp")
-    training = fit(model, x, y, train, epochs=60, batch_size=16, learning_rate=0.01)
+    training = fit(model, train, epochs=60, batch_size=16, learning_rate=0.01)
     card = {"summary": "Classifies a wine's 13 chemical measurements (raw units, the columns of "
                        "wine.csv) as one of 3 cultivars.", "data": WINE,
-            "split": split_card(train, validation), "training": training,
-            "evaluation": accuracy(model, x, y, validation, "this model")}
+            "split": split_card(train, held_out), "training": training,
+            "evaluation": accuracy(classified(model, held_out), held_out, "this model")}
     return model, card
 
 
@@ -236,8 +263,8 @@ def train_all(out: Path = MODELS) -> None:
     tf.config.set_visible_devices([], "GPU")  # GPU kernels may differ; the cards are CPU results
     tf.config.experimental.enable_op_determinism()
     out.mkdir(parents=True, exist_ok=True)
-    digits, wine = load_digits(), load_wine()
-    digits_split, wine_split = stratified_split(digits[1]), stratified_split(wine[1])
+    digits = load_digits("digits"), load_digits("digits_holdout")
+    wine = load_wine("wine"), load_wine("wine_holdout")
 
     def run(train, *args):
         started = time.perf_counter()
@@ -247,11 +274,11 @@ def train_all(out: Path = MODELS) -> None:
               f"  {time.perf_counter() - started:5.1f} s", flush=True)
         return model
 
-    cnn = run(train_digits_cnn, *digits, *digits_split)
-    run(train_digits_refiner, *digits, *digits_split, cnn)
-    run(train_digits_encoder, *digits, *digits_split, cnn)
-    run(train_digits_mlp, *digits, *digits_split)
-    run(train_wine_mlp, *wine, *wine_split)
+    cnn = run(train_digits_cnn, *digits)
+    run(train_digits_refiner, *digits, cnn)
+    run(train_digits_encoder, *digits, cnn)
+    run(train_digits_mlp, *digits)
+    run(train_wine_mlp, *wine)
 
 
 def main() -> None:

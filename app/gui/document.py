@@ -12,24 +12,28 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from app.core.analysis.validate import Analysis, Analyzer
+from app.core.analysis.freezing import phase_problems
+from app.core.analysis.validate import ERROR, Analysis, Analyzer, Problem
 from app.core.cards.applications import fetch_imagenet_weights
 from app.core.cards.card import ModelCard
 from app.core.cards.loading import ModelLoadError
-from app.core.document.fileformat import dumps, load, save
-from app.core.document.project import TRAINING, DocumentEvent, Project
+from app.core.document.fileformat import dumps, save
+from app.core.document.project import INFO, TRAINING, DocumentEvent, Project
 from app.core.document.training_setup import TrainingConfig
 from app.core.editing.commands import Command, Rename, SetTraining
+from app.core.editing.layout import open_project
 from app.core.graph.graph import Node
 from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
 from app.gui.background import LOADER, Job
+from app.gui.data_checks import DataChecks
 
 PENDING = "pending"  # a load is scheduled but not yet started
 DOWNLOAD_HZ = 5  # a download's progress reaches the UI thread this often
@@ -48,6 +52,15 @@ def import_keras() -> None:
     if not _keras_ready:
         gc.freeze()
     _keras_ready = True
+
+
+def _imagenet_key(node: Node) -> str | None:
+    """Which imagenet weights an Application node needs (None: none), as one string."""
+    p = node.params
+    if node.type != "Application" or p["weights"] != "imagenet":
+        return None
+    settings = {k: p[k] for k in ("include_top", "input_shape", "pooling", "classes")}
+    return json.dumps([p["architecture"], settings], sort_keys=True)
 
 
 def load_keras() -> Job:
@@ -115,19 +128,23 @@ class Document(QObject):
         self.loading = ""
         self.closed = False
         self._job: Job | str | None = None  # the card load in progress, or PENDING
+        self._weights_refused: dict[str, str] = {}  # imagenet weights (by _imagenet_key) → why not
         self._jobs: dict[Job, Subscriptions] = {}  # the jobs it started and listens to
         self._links = Subscriptions()
         self.undo_stack = QUndoStack(self)
         self._links.connect(self.undo_stack.indexChanged, self.revalidate)
         self._links.connect(self.undo_stack.cleanChanged, self.fileChanged)
         self._links.subscribe(self.project, self._on_project_event)
+        self.data_checks = DataChecks(self, self)  # the training data against the graph, in the background
+        self._links.connect(self.data_checks.changed, self._data_checked)
         self.revalidate()
 
     # -- files -----------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, parent: QObject | None = None) -> Document:
-        """Raises ProjectError naming the place in the file."""
-        return cls(load(path), parent)
+        """Raises ProjectError naming the place in the file. Nodes it gives no position are
+        laid out, and the document opens unmodified (see layout.place_unplaced)."""
+        return cls(open_project(path), parent)
 
     @property
     def path(self) -> Path | None:
@@ -139,7 +156,12 @@ class Document(QObject):
 
     @property
     def title(self) -> str:
-        return self.path.name if self.path else "Untitled"
+        """The project's name, and its file's name where that says something else."""
+        name, file = self.project.name, self.path.name if self.path else ""
+        if not file:
+            return name
+        same = re.sub(r"[\s_-]+", "_", name).lower() == Path(file).stem.lower()
+        return file if same or name == "Untitled" else f"{name} ({file})"
 
     def save(self, path: str | Path | None = None) -> None:
         """Raises OSError when the file cannot be written; nothing is lost then. Saving changes
@@ -165,6 +187,7 @@ class Document(QObject):
             return
         self.closed = True
         self.analyzer.close()
+        self.data_checks.close()
         self._links.clear()
         for links in self._jobs.values():
             links.clear()
@@ -200,6 +223,8 @@ class Document(QObject):
     def _on_project_event(self, event: DocumentEvent) -> None:
         if event.kind == TRAINING:
             self.trainingChanged.emit()
+        elif event.kind == INFO:
+            self.fileChanged.emit()  # the title shows the name
 
     # -- analysis --------------------------------------------------------------
     @property
@@ -244,9 +269,28 @@ class Document(QObject):
         if any(self.needs_loading(n) for n in self.graph.nodes):
             self._start_loading()
             return
-        self.analysis = self.analyzer.analyze()
+        self._publish_analysis()
+
+    def _publish_analysis(self) -> None:
+        """The analyser's result with what else Start would trip over: imagenet weights that
+        could not be fetched (errors on their nodes), phases that train nothing (warnings),
+        and the data checks' problems."""
+        analysis = self.analyzer.analyze()
+        refused = [Problem(ERROR, "weights_unavailable", f"{node.name}: {why}", node.id)
+                   for node in self.graph.nodes
+                   if (why := self._weights_refused.get(_imagenet_key(node) or ""))]
+        phases = phase_problems(self.graph, analysis, self.context, self.project.training.phases)
+        if refused or phases:
+            analysis = Analysis(analysis.nodes, analysis.problems + refused + phases)
+        self.analysis = self.data_checks.merged(analysis)
         self._set_loading("")
         self.analysisChanged.emit()
+        self.data_checks.schedule()
+
+    def _data_checked(self) -> None:
+        """The data checks found other problems: shown with the analysis's."""
+        if self._job is None and self.analysis is not None:  # a load in progress publishes them
+            self._publish_analysis()
 
     def _start_loading(self) -> None:
         """Load in the background, starting on the next turn of the event loop, so that
@@ -287,14 +331,12 @@ class Document(QObject):
         """Download, in the background, the imagenet weights that Application nodes ask for
         (once per process and model; Keras's cache makes later runs instant)."""
         for node in self.graph.nodes:
-            p = node.params
-            if node.type != "Application" or p["weights"] != "imagenet":
-                continue
-            settings = {k: p[k] for k in ("include_top", "input_shape", "pooling", "classes")}
-            key = json.dumps([p["architecture"], settings], sort_keys=True)
-            if key in _fetched:
+            key = _imagenet_key(node)
+            if key is None or key in _fetched:
                 continue
             _fetched.add(key)
+            p = node.params
+            settings = {k: p[k] for k in ("include_top", "input_shape", "pooling", "classes")}
             label = f"{p['architecture']} imagenet weights"
 
             def fetch(report, architecture=p["architecture"], settings=settings, key=key) -> str:
@@ -313,13 +355,24 @@ class Document(QObject):
 
             self._start(Job(fetch, name=f"Downloading {label}", take_hz=DOWNLOAD_HZ),
                         progress=lambda sizes, label=label: self.downloadProgress.emit(label, *sizes[-1]),
-                        returned=self._download_ended,
+                        returned=lambda why, key=key, label=label: self._download_ended(key, label, why),
                         failed=lambda failure, label=label: self.downloadFailed.emit(f"{label}: {failure}"),
                         finished=lambda label=label: self.downloadProgress.emit(label, 1, 1))
 
-    def _download_ended(self, refusal: str) -> None:
+    def _download_ended(self, key: str, label: str, refusal: str) -> None:
+        """A refusal becomes an error on the nodes that need those weights (the Problems panel
+        has room for its advice); weights that arrived clear it."""
         if refusal:
-            self.downloadFailed.emit(refusal)
+            self.downloadFailed.emit(f"{label} could not be downloaded: see the Problems panel")
+        known = self._weights_refused.get(key)
+        if refusal == (known or ""):
+            return
+        if refusal:
+            self._weights_refused[key] = refusal
+        else:
+            del self._weights_refused[key]
+        if self._job is None and self.analysis is not None:  # a load in progress publishes it
+            self._publish_analysis()
 
     def _on_loaded(self) -> None:
         self._job = None

@@ -8,6 +8,7 @@ files, training, window) read in that order."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
 )
 
+from app.core.analysis.freezing import trainable_params
 from app.core.analysis.validate import ERROR, WARNING
 from app.core.cards.loading import ModelLoadError, is_model_file
 from app.core.document.fileformat import ProjectError
@@ -38,8 +40,10 @@ from app.core.editing.commands import (
     new_node,
 )
 from app.core.editing.layout import layout_command
+from app.core.editing.placement import free_position, node_size
 from app.core.graph.params import ParamError
 from app.core.nodes import Port, node_type
+from app.core.nodes.appearance import count_text
 from app.core.nodes.base import PRETRAINED
 from app.gui import recovery
 from app.gui.canvas.items import TITLE_HEIGHT, WIDTH
@@ -47,15 +51,18 @@ from app.gui.canvas.scene import GraphScene
 from app.gui.canvas.view import GraphView
 from app.gui.document import Document, Subscriptions
 from app.gui.export_dialog import ExportDialog
+from app.gui.help import About, GettingStarted, Shortcuts, example_document, examples
 from app.gui.panels.fields import MODEL_FILTER
 from app.gui.panels.inspector import Inspector
 from app.gui.panels.palette import FOLDER, Entry, Palette
 from app.gui.panels.problems import ProblemsPanel
 from app.gui.panels.quick_add import QuickAdd
+from app.gui.project_info import ProjectInfoDialog
 from app.gui.theme import ICON_DIR, THEMES, apply_theme, current_theme, icon
 from app.gui.training import TrainingPanel
 
 AUTOSAVE_MS = 2 * 60 * 1000
+MIN_CANVAS_HEIGHT = 300  # px of the canvas in view: a chain of cards stays visible beside the docks
 MAX_RECENT = 10
 PROJECT_FILTER = f"Graft projects (*{SUFFIX})"
 
@@ -73,6 +80,9 @@ class MainWindow(QMainWindow):
         self.scene: GraphScene | None = None
         self._document_links = Subscriptions()  # the window's connections to the document and scene
         self.view = GraphView()
+        # The docks give way before the canvas does: at 1024×700 the Training dock takes what is
+        # left over this, not the canvas's share.
+        self.view.setMinimumHeight(MIN_CANVAS_HEIGHT + 2 * self.view.frameWidth())
         self.setCentralWidget(self.view)
         self.palette_panel = Palette()
         self.inspector = Inspector()
@@ -135,6 +145,7 @@ class MainWindow(QMainWindow):
         self.inspector.renameRequested.connect(lambda node_id, name: self.document.rename(node_id, name))
         self.inspector.showModelRequested.connect(self.show_model)
         self.training.statusMessage.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        self.training.setup.phases.phaseSelected.connect(lambda row: self._show_phase())
 
     def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, menu=None) -> QAction:
         action = QAction(text, self)
@@ -157,13 +168,19 @@ class MainWindow(QMainWindow):
         self._action("&Open…", self.open_dialog, keys.Open, "open", menu)
         self.recent_menu = menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.examples_menu = menu.addMenu("E&xamples")
+        for example in examples():
+            self.examples_menu.addAction(example.title, lambda p=example.path: self.open_example(p))
         menu.addSeparator()
         self._action("&Save", self.save, keys.Save, "save", menu)
         self._action("Save &As…", self.save_as, keys.SaveAs, None, menu)
         self._action("&Export…", self.show_export, "Ctrl+E", "export", menu)
+        self._action("Project &Info…", self.show_project_info, "Ctrl+Shift+I", None, menu)
         menu.addSeparator()
         self._action("&Close Window", self.close, keys.Close, None, menu)
-        self._action("&Quit", QApplication.closeAllWindows, keys.Quit, None, menu)
+        # Quit has no standard key on some platforms (Windows, plain X11): Ctrl+Q there
+        quit_keys = QKeySequence.keyBindings(keys.Quit) or [QKeySequence("Ctrl+Q")]
+        self._action("&Quit", QApplication.closeAllWindows, quit_keys, None, menu)
 
         menu = self.menuBar().addMenu("&Edit")
         self.undo_action = self._stack_action(menu, undo=True)
@@ -177,6 +194,7 @@ class MainWindow(QMainWindow):
                      [QKeySequence(Qt.Key.Key_Delete), QKeySequence(Qt.Key.Key_Backspace)], "delete", menu)
         menu.addSeparator()
         self._action("Select &All", self.select_all, keys.SelectAll, None, menu)
+        self._action("&Find Node…", self.view.show_find, keys.Find, None, menu)
 
         menu = self.menuBar().addMenu("&View")
         self._action("&Frame All", self.view.frame_all, "F", "frame", menu)
@@ -216,6 +234,7 @@ class MainWindow(QMainWindow):
         self._action("Training &Results", lambda: self.show_training("results"), None, None, menu)
 
         menu = self.menuBar().addMenu("&Help")
+        self._action("&Getting Started", self.show_getting_started, None, None, menu)
         self._action("&Keyboard Shortcuts", self.show_shortcuts, keys.HelpContents, None, menu)
         self._action("&About Graft", self.show_about, None, None, menu)
 
@@ -264,6 +283,7 @@ class MainWindow(QMainWindow):
         self.scene = GraphScene(document, self)
         self.view.show_scene(self.scene)
         self.training.set_document(document)
+        self._show_phase()
         links = self._document_links
         for signal, slot in ((self.scene.selectionChanged, self._selection_changed),
                              (self.scene.nodeActivated, self.show_model),
@@ -322,17 +342,41 @@ class MainWindow(QMainWindow):
             self.validation_label.setText("")
             self.params_label.setText("")
             return
-        self.problems.set_problems(analysis.problems)
+        empty = not self.document.graph.nodes  # not an error yet: a start, with a hint what to do
+        self.problems.set_problems(analysis.problems, empty_graph=empty)
         errors = sum(p.severity == ERROR for p in analysis.problems)
         warnings = sum(p.severity == WARNING for p in analysis.problems)
-        if errors:
+        if empty:
+            text = "Empty graph"
+        elif errors:
             text = f"✖ {errors} error{'s' * (errors != 1)}"
         else:
             text = "✔ valid" + (f", {warnings} warning{'s' * (warnings != 1)}" if warnings else "")
         self.validation_label.setText(text)
-        total, trainable = analysis.param_totals()
-        self.params_label.setText(f"{total:,} parameters · {trainable:,} trainable")
+        self._show_param_counts()
         self._refresh_inspector()
+
+    def _show_phase(self) -> None:
+        """The cards' badges and the bar's count follow the phase selected in the training setup."""
+        phase = self.training.setup.phases.selected_phase()
+        self.scene.set_phase(phase.trainable if phase else None)
+        self._show_param_counts()
+
+    def _show_param_counts(self) -> None:
+        """All parameters and those that learn: in the phase being edited, else by each node's own setting."""
+        analysis = self.document.analysis
+        if analysis is None:
+            return
+        phases = self.training.setup.phases
+        phase = phases.selected_phase()
+        total, trainable = analysis.param_totals()
+        if phase is None:
+            self.params_label.setText(f"{count_text(total)} parameters · {count_text(trainable)} trainable")
+            return
+        trainable = trainable_params(self.document.graph, analysis, self.document.context, phase.trainable)
+        learning = "?" if trainable is None else count_text(trainable)
+        self.params_label.setText(f"Phase {phases.selected() + 1} {phase.name!r}: {learning} of "
+                                  f"{count_text(total)} parameters trainable")
 
     def _loading_changed(self, text: str) -> None:
         self.loading_label.setText(text)
@@ -396,6 +440,7 @@ class MainWindow(QMainWindow):
         except ParamError as error:
             self._edit_failed(f"cannot add {entry.label}: {error}")
             return None
+        node.position = free_position(graph, node.position, node_size(graph, node))  # on no other node
         command = AddNode(node)
         if after is not None:
             outputs = self.document.output_ports(graph.node(after))
@@ -407,6 +452,7 @@ class MainWindow(QMainWindow):
         if not self.push(command):
             return None
         self.scene.select([node.id])
+        self.view.ensureVisible(self.scene.node_items[node.id], 40, 40)
         return node.id
 
     def show_quick_add(self, at: QPointF) -> None:
@@ -482,8 +528,10 @@ class MainWindow(QMainWindow):
             self._edit_failed("select a pretrained node to add a twin that shares its weights")
             return None
         owner = node.params["share_weights_with"] or node.name
-        twin = new_node(self.document.graph, node.type, {**node.params, "share_weights_with": owner},
+        graph = self.document.graph
+        twin = new_node(graph, node.type, {**node.params, "share_weights_with": owner},
                         (node.position[0], node.position[1] + 180))
+        twin.position = free_position(graph, twin.position, node_size(graph, twin))
         if not self.push(AddNode(twin)):
             return None
         self.scene.select([twin.id])
@@ -603,7 +651,8 @@ class MainWindow(QMainWindow):
         return self._save_to(self.document.path)
 
     def save_as(self) -> bool:
-        start = str(self.document.path or Path(self._last_folder()) / f"untitled{SUFFIX}")
+        stem = re.sub(r"[^\w.-]+", "_", self.document.project.name).strip("._").lower() or "untitled"
+        start = str(self.document.path or Path(self._last_folder()) / f"{stem}{SUFFIX}")
         path, _ = QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
         if not path:
             return False
@@ -623,6 +672,13 @@ class MainWindow(QMainWindow):
         self._remember(path)
         self.statusBar().showMessage(f"Saved {path}", 4000)
         return True
+
+    def show_project_info(self) -> ProjectInfoDialog:
+        """File ▸ Project Info…: the name and description exports and reports carry."""
+        self.project_info_dialog = ProjectInfoDialog(self.document, self)
+        self.project_info_dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.project_info_dialog.show()
+        return self.project_info_dialog
 
     def show_export(self) -> ExportDialog:
         """File ▸ Export…: a window-modal dialog over the current project (its trained weights too)."""
@@ -710,7 +766,8 @@ class MainWindow(QMainWindow):
         wanted = max(460, round(self.height() * 0.45))
         if dock.height() < wanted and not dock.isFloating():
             self.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
-        pages = {"setup": self.training.setup, "plots": self.training.plots, "results": self.training.results}
+        training = self.training
+        pages = {"setup": training.setup_page, "plots": training.plots, "results": training.results}
         if tab in pages:
             self.training.tabs.setCurrentWidget(pages[tab])
 
@@ -760,16 +817,33 @@ class MainWindow(QMainWindow):
             window.view.viewport().update()
             window.view.resetCachedContent()
 
-    def show_shortcuts(self) -> None:
-        lines = [f"{a.text().replace('&', '')}: {', '.join(k.toString() for k in a.shortcuts())}"
-                 for a in self.actions() if a.shortcuts()]
-        lines += ["Quick-add a node: Tab", "Pan: middle-drag or Space-drag", "Zoom: mouse wheel",
-                  "Connect: drag from an output port to an input port",
-                  "Detach: drag a connection off its input port"]
-        QMessageBox.information(self, "Keyboard shortcuts", "\n".join(lines))
+    def show_shortcuts(self) -> Shortcuts:
+        return self._show_help(Shortcuts(self.actions(), self))
 
-    def show_about(self) -> None:
-        QMessageBox.about(self, "About Graft", "Graft — a studio for composing pretrained Keras models.")
+    def show_about(self) -> About:
+        return self._show_help(About(self))
+
+    def show_getting_started(self) -> GettingStarted:
+        dialog = GettingStarted(self)
+        dialog.exampleChosen.connect(self.open_example)
+        return self._show_help(dialog)
+
+    def _show_help(self, dialog):
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def open_example(self, path: Path) -> bool:
+        """File ▸ Examples, Getting Started: a shipped example as an unsaved copy (see help.py)."""
+        if not (self.training_may_end() and self.maybe_save()):
+            return False
+        try:
+            document = example_document(path)
+        except ProjectError as error:
+            QMessageBox.warning(self, "Cannot open example", str(error))
+            return False
+        self.set_document(document)
+        return True
 
     def dragEnterEvent(self, event):
         if event.mimeData().hasUrls():

@@ -11,6 +11,7 @@ from app.core.document.project import Project
 from app.core.editing.builder import GraphBuilder
 from app.core.editing.clipboard import copy_text, duplicate_command, paste_command
 from app.core.editing.commands import CommandStack
+from app.core.editing.placement import node_rect, overlap
 from app.core.graph.graph import Graph, GraphError
 from tests.conftest import EXAMPLES
 from tests.core.strategies import graphs
@@ -77,13 +78,13 @@ def test_a_pasted_node_named_like_a_new_id_keeps_its_name():
 
 def test_paste_shifts_by_the_offset_and_exposes_the_new_ids():
     graph, ids = parallel()
-    command = paste_command(graph, copy_text(graph, [ids["cnn"], ids["fused"]]), offset=(10.0, -5.0))
+    command = paste_command(graph, copy_text(graph, [ids["cnn"], ids["fused"]]), offset=(10.0, 1000.0))
     CommandStack(Project(graph)).push(command)
     assert command.text == "Paste 2 nodes"
     assert [graph.node(i).name for i in command.node_ids] == ["cnn_1", "fused_1"]
     for original, pasted in zip([ids["cnn"], ids["fused"]], command.node_ids):
         x, y = graph.node(original).position
-        assert graph.node(pasted).position == (x + 10.0, y - 5.0)
+        assert graph.node(pasted).position == (x + 10.0, y + 1000.0)  # free there: exactly shifted
 
 
 def test_paste_at_puts_the_top_left_there():
@@ -128,8 +129,10 @@ def test_duplicate_is_a_paste_of_a_copy_in_one_step():
     CommandStack(Project(graph)).push(command)
     assert command.text == "Duplicate 2 nodes"
     cnn = graph.node(command.node_ids[0])
-    x, y = graph.node(ids["cnn"]).position
-    assert (cnn.name, cnn.position) == ("cnn_1", (x + 40.0, y + 40.0))
+    assert cnn.name == "cnn_1"
+    rects = {node.id: node_rect(graph, node) for node in graph.nodes}
+    for pasted in command.node_ids:  # beside the originals (40, 40 away would cover them)
+        assert not any(overlap(rects[pasted], rect) for node_id, rect in rects.items() if node_id != pasted)
     assert graph.edge_into(command.node_ids[1], "in0").source == cnn.id
 
 

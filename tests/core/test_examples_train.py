@@ -98,7 +98,7 @@ def fixed_broken_example(tmp_path, remove_unused_input: bool):
              extra=rng.random((count, 4), dtype=np.float32), topics=rng.integers(0, 16, count))
     save(project, tmp_path / "fixed.graft")
     project = load(tmp_path / "fixed.graft")  # the data path is relative to the project's folder
-    project.training.data.update(source="npz", path="mixed.npz", mapping=mapping)
+    project.training.data.update(source="npz", path="mixed.npz", validation_path=None, mapping=mapping)
     save(project, project.path)
     return project
 

@@ -88,7 +88,8 @@ def test_a_savedmodel_is_inference_only(saved):
 
 
 def test_savedmodel_outputs_come_in_name_order_numbers_as_numbers(tmp_path):
-    """model.export names outputs output_0, output_1, …: output_10 comes after output_9."""
+    """model.export names outputs output_0, output_1, …: output_10 comes after output_9, and
+    each is the port of its name."""
     pixels = keras.Input((4,))
     keras.Model(pixels, [keras.layers.Dense(i + 1)(pixels) for i in range(11)]).export(
         tmp_path / "many", verbose=False)
@@ -97,10 +98,11 @@ def test_savedmodel_outputs_come_in_name_order_numbers_as_numbers(tmp_path):
     b.add("many", "ModelFile", path="many")
     b.add("y", "Output")
     b.chain("x", "many")
-    b.wire("many", "y", source_port="out10")
+    b.wire("many", "y", source_port="output_10")
     analysis = analyze(b.graph, Context(tmp_path))
     assert analysis.ok, analysis.problems
-    sizes = [analysis.output_spec(b.ids["many"], f"out{i}").shape[1] for i in range(11)]
+    assert list(analysis.nodes[b.ids["many"]].outputs) == [f"output_{i}" for i in range(11)]
+    sizes = [analysis.output_spec(b.ids["many"], f"output_{i}").shape[1] for i in range(11)]
     assert sizes == list(range(1, 12))
 
 

@@ -1,14 +1,21 @@
 """Auto-layout: edges run left to right, nothing overlaps, and it is one undoable step."""
 
+import json
+
 import networkx as nx
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from app.core.analysis.validate import analyze
 from app.core.document.fileformat import load
 from app.core.document.project import Project
 from app.core.editing.builder import GraphBuilder
-from app.core.editing.commands import CommandStack
-from app.core.editing.layout import auto_layout, layout_command
+from app.core.editing.clipboard import copy_text, paste_command
+from app.core.editing.commands import CommandStack, apply_fix
+from app.core.editing.layout import auto_layout, layout_command, open_project
+from app.core.editing.placement import CLEARANCE, free_position, node_rect, overlap
+from app.core.nodes.appearance import NODE_WIDTH, node_height
 from tests.conftest import EXAMPLES
 from tests.core.strategies import graphs, small_graph
 
@@ -84,9 +91,30 @@ def test_columns_are_centred_on_each_other():
     for name in ("a", "b", "c"):
         b.add(name, "Dense")
         b.wire("x", name)
-    positions = auto_layout(b.graph, column_gap=100.0, row_gap=50.0)
+    positions = auto_layout(b.graph, column_gap=100.0, row_gap=150.0)
     assert [positions[b.ids[n]] for n in ("x", "a", "b", "c")] == [
-        (0.0, 50.0), (100.0, 0.0), (100.0, 50.0), (100.0, 100.0)]
+        (0.0, 150.0), (100.0, 0.0), (100.0, 150.0), (100.0, 300.0)]
+
+
+def test_a_tall_card_pushes_the_next_one_in_its_column_down():
+    """A merge with many inputs is taller than the row gap: the node under it keeps clear."""
+    b = GraphBuilder()
+    for name in ("a", "b", "c", "d", "e"):
+        b.add(name, "Input", shape=[4])
+    b.add("joined", "Concatenate")
+    for i, name in enumerate("abcde"):
+        b.wire(name, "joined", f"in{i}")
+    b.add("above", "Dense")  # fed from the top input, so placed above the merge
+    b.wire("a", "above")
+    b.add("below", "Dense")  # and this one under it
+    b.wire("e", "below")
+    b.add("y", "Output")
+    b.wire("joined", "y")
+    graph = b.graph
+    for node in graph.nodes:
+        graph.move(node.id, auto_layout(graph)[node.id])
+    assert node_rect(graph, graph.node_by_name("joined"))[3] > 150  # taller than a row
+    assert overlapping_pairs(graph) == []
 
 
 def test_a_graph_with_a_cycle_still_lays_out():
@@ -126,3 +154,107 @@ def test_no_command_when_nothing_would_move():
     b = small_graph()
     CommandStack(b.project).push(layout_command(b.graph))
     assert layout_command(b.graph) is None
+
+
+# --- Placement: nothing lands on a node (issue 17, findings 3 and 4) ---------------------------
+
+def overlapping_pairs(graph) -> list[tuple[str, str]]:
+    """The names of every two nodes whose cards cover a common point."""
+    rects = [(node.name, node_rect(graph, node)) for node in graph.nodes]
+    return [(a, b) for i, (a, ra) in enumerate(rects) for b, rb in rects[i + 1:] if overlap(ra, rb)]
+
+
+def laid_out_chain():
+    """x (Input) → d (Dense) → y (Output), one column apart."""
+    b = GraphBuilder()
+    b.add("x", "Input", 0, 0, shape=[4])
+    b.add("d", "Dense", 320, 0, units=3)
+    b.add("y", "Output", 640, 0)
+    b.chain("x", "d", "y")
+    return b
+
+
+def test_a_free_spot_is_where_asked_and_otherwise_the_nearest_one_clear_of_every_node():
+    b = laid_out_chain()
+    size = (NODE_WIDTH, node_height(2))
+    assert free_position(b.graph, (0.0, 400.0), size) == (0.0, 400.0)
+    place = free_position(b.graph, (10.0, 5.0), size)
+    new = (*place, *size)
+    assert not any(overlap(new, node_rect(b.graph, node)) for node in b.graph.nodes)
+    assert place == (10.0, node_height(1) + CLEARANCE)  # just below the Input: the nearest gap
+
+
+@settings(max_examples=60, deadline=None)
+@given(graph=graphs(), near=st.tuples(st.floats(-2000, 2000), st.floats(-2000, 2000)))
+def test_the_free_spot_never_covers_a_node(graph, near):
+    size = (NODE_WIDTH, node_height(3))
+    new = (*free_position(graph, near, size), *size)
+    assert not any(overlap(new, node_rect(graph, node)) for node in graph.nodes)
+
+
+def broken_with_flatten_fix():
+    """broken.graft and its fix "Insert Flatten" on pixels → mlp."""
+    project = load(EXAMPLES / "broken.graft")
+    fix = next(p.fix for p in analyze(project.graph, project.context).problems
+               if p.fix and p.fix.label == "Insert Flatten")
+    return project, fix
+
+
+def test_a_fix_makes_room_for_its_adapter_and_undo_puts_everything_back():
+    """Finding 3: the adapter was put halfway between its neighbours, on top of both."""
+    project, fix = broken_with_flatten_fix()
+    graph = project.graph
+    before = positions_of(graph)
+    assert overlapping_pairs(graph) == []
+    stack = CommandStack(project)
+    stack.push(apply_fix(graph, fix))
+    flatten = next(node for node in graph.nodes if node.type == "Flatten")
+    pixels, mlp = graph.node_by_name("pixels"), graph.node_by_name("mlp")
+    assert overlapping_pairs(graph) == []
+    assert pixels.position[0] < flatten.position[0] < mlp.position[0]  # still left to right
+    assert mlp.position[0] > before[mlp.id][0]  # the downstream moved over
+    stack.undo()
+    assert positions_of(graph) == before
+    stack.redo()
+    assert overlapping_pairs(graph) == []
+
+
+def without_positions(source, target, keep=()):
+    """`source`'s project file written again without `position`, except for the named nodes."""
+    document = json.loads(source.read_text(encoding="utf-8"))
+    for node in document["nodes"]:
+        if node["name"] not in keep:
+            del node["position"]
+    target.write_text(json.dumps(document), encoding="utf-8")
+    return target
+
+
+def test_a_project_without_positions_opens_laid_out(tmp_path):
+    """Finding 4: it opened as one pile at (0, 0)."""
+    path = without_positions(EXAMPLES / "broken.graft", tmp_path / "generated.graft")
+    assert len(overlapping_pairs(load(path).graph)) > 10  # what the file alone gives
+    project = open_project(path)
+    assert overlapping_pairs(project.graph) == [] and project.unplaced == []
+    check_layout(project.graph, positions_of(project.graph))
+
+
+def test_nodes_with_a_position_keep_it_and_the_others_go_clear_of_them(tmp_path):
+    path = without_positions(EXAMPLES / "parallel.graft", tmp_path / "some.graft", keep={"cnn", "head"})
+    kept = {node.name: node.position for node in load(EXAMPLES / "parallel.graft").graph.nodes}
+    graph = open_project(path).graph
+    assert {name: graph.node_by_name(name).position for name in ("cnn", "head")} == {
+        "cnn": kept["cnn"], "head": kept["head"]}
+    assert overlapping_pairs(graph) == []
+
+
+def test_a_paste_lands_beside_what_it_would_cover():
+    b = laid_out_chain()
+    text = copy_text(b.graph, [node.id for node in b.graph.nodes])
+    CommandStack(b.project).push(paste_command(b.graph, text, at=(0.0, 0.0)))
+    assert len(b.graph.nodes) == 6 and overlapping_pairs(b.graph) == []
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.graft")))
+def test_no_shipped_example_has_a_card_over_another(example):
+    """With the taller cards, broken.graft had `fused` over `orphan` until it was laid out again."""
+    assert overlapping_pairs(load(EXAMPLES / example).graph) == []

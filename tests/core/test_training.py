@@ -51,7 +51,7 @@ def wine_regression(folder, **settings) -> Project:
                "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
                "od280_od315_of_diluted_wines", "proline"]
     training = config_from_dict({
-        "data": {"source": "bundled", "path": "wine",
+        "data": {"source": "bundled", "path": "wine", "validation_path": "wine_holdout",
                  "mapping": {"features": columns, "alcohol": "alcohol"}},
         "settings": {"batch_size": 16, "epochs": 3, **settings}})
     project = Project(b.graph, "wine", training=training)

@@ -12,7 +12,7 @@ from app.core.document.training_setup import DATA
 from app.core.editing.builder import GraphBuilder
 from app.core.graph.params import check_params
 from app.core.training.data import prepare, suggest_mapping
-from app.core.training.sources import DataError, fields
+from app.core.training.sources import RESOURCES, DataError, fields
 
 SPARSE = "sparse_categorical_crossentropy"
 
@@ -154,20 +154,22 @@ def test_image_folder_with_a_validation_folder(tmp_path):
     assert prepared.validation_arrays[1]["y"].tolist() == [[1, 0], [0, 1]]
 
 
-def test_bundled_digits(tmp_path):
-    data = source("bundled", "digits", {"x": "images", "y": "labels"})
+def test_bundled_digits_validated_on_their_held_out_part(tmp_path):
+    data = source("bundled", "digits", {"x": "images", "y": "labels"}, validation_path="digits_holdout")
     prepared = load(data, dense_graph(shape=(8, 8, 1), units=10, flatten=True), tmp_path, batch_size=64)
     assert (prepared.train_count, prepared.validation_count) == (1797 - 359, 359)
     assert prepared.class_names == {"y": [str(d) for d in range(10)]}
+    with np.load(RESOURCES / "digits_holdout.npz") as held_out:
+        assert np.array_equal(prepared.validation_arrays[1]["y"], held_out["labels"])
 
 
 def test_bundled_wine_with_the_suggested_mapping(tmp_path):
     graph, analysis = dense_graph(shape=(13,))
-    data = source("bundled", "wine", {})
+    data = source("bundled", "wine", {}, validation_path="wine_holdout")
     mapping = suggest_mapping(data, tmp_path, graph, analysis)
     assert mapping["y"] == "label" and len(mapping["x"]) == 13 and "label" not in mapping["x"]
     prepared = load({**data, "mapping": mapping}, (graph, analysis), tmp_path)
-    assert prepared.train_count + prepared.validation_count == 178
+    assert (prepared.train_count, prepared.validation_count) == (178 - 36, 36)
     assert prepared.class_names == {"y": ["0", "1", "2"]}
 
 
@@ -341,7 +343,7 @@ def test_problems_name_the_place_and_the_fix(tmp_path, make, words):
 
 
 def test_unknown_bundled_name_lists_the_known_ones(tmp_path):
-    with pytest.raises(DataError, match="'mnist'.*digits, wine"):
+    with pytest.raises(DataError, match="'mnist'.*digits, wine, or digits_holdout or wine_holdout"):
         load(source("bundled", "mnist", {"x": "images"}), dense_graph(), tmp_path)
 
 

@@ -169,7 +169,7 @@ def test_ctrl_c_in_any_command_is_one_line_and_exit_130(tmp_path, capsys, monkey
     def pressed(*_, **__):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(app.cli, "load", pressed)
+    monkeypatch.setattr(app.cli, "open_project", pressed)
     code, _, err = run_cli(capsys, command, small_project(tmp_path / "s.graft"), tmp_path)
     assert code == 130 and one_line(err) == "graft: interrupted"
 
@@ -221,7 +221,7 @@ def test_a_bug_shows_its_traceback_and_says_it_is_a_bug(tmp_path, capsys, monkey
     def broken(*_, **__):
         return {}["no such key"]
 
-    monkeypatch.setattr(app.cli, "load", broken)
+    monkeypatch.setattr(app.cli, "open_project", broken)
     code, _, err = run_cli(capsys, "validate", tmp_path / "p.graft", tmp_path)
     assert code == 1
     assert err.startswith("Traceback (most recent call last):") and "KeyError: 'no such key'" in err
@@ -247,8 +247,8 @@ def test_help_lists_the_exit_codes(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    assert "exit codes: 0 fine, 1 problems or a failed run, 2 unreadable input or a wrong option, " \
-           "130 interrupted (Ctrl+C)" in " ".join(out.split())
+    assert ("exit codes: 0 fine, 1 problems or a failed run, 2 unreadable input, a wrong option or "
+            "missing system libraries for the editor, 130 interrupted (Ctrl+C)") in " ".join(out.split())
 
 
 # --- the process itself: stderr noise, a closed pipe, no display ---------------------------------
@@ -308,3 +308,12 @@ def test_the_editor_without_a_display_says_so_in_one_line():
         "graft: no display to open the editor on (DISPLAY and WAYLAND_DISPLAY are unset); run graft in "
         "a desktop session, or use graft validate, summary, train or export here")
     assert time.monotonic() - started < 60
+
+
+def test_a_project_without_positions_is_laid_out_by_the_command_line_too(tmp_path, capsys):
+    """Finding 4, on the command line: `graft train` saved (and reports drew) the pile at (0, 0)."""
+    from app.cli import _load
+    from tests.core.test_layout import EXAMPLES, overlapping_pairs, without_positions
+
+    path = without_positions(EXAMPLES / "broken.graft", tmp_path / "generated.graft")
+    assert overlapping_pairs(_load(str(path)).graph) == []

@@ -168,7 +168,7 @@ def test_a_closed_document_hears_nothing_from_its_download(qtbot, monkeypatch):
     qtbot.waitUntil(lambda: drained.done, timeout=10000)
     assert heard_open[:3] == [  # (its cards loaded, it revalidates and, still offline, tries again)
         ("MobileNetV2 imagenet weights", 1000, 9_000_000),
-        ("MobileNetV2: the imagenet weights could not be downloaded",),
+        ("MobileNetV2 imagenet weights could not be downloaded: see the Problems panel",),
         ("MobileNetV2 imagenet weights", 1, 1)]
     assert heard_closed == []
     assert not any('"classes": 8' in key for key in document_module._fetched)  # offline: retried later

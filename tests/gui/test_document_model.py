@@ -64,5 +64,5 @@ def test_a_new_project_saved_for_the_first_time_finds_models_beside_its_file(mak
     node = new_node(document.graph, "ModelFile", {"path": "m.keras"})
     assert document.push(AddNode(node))
     problems = [p.message for p in document.wait_until_analysed().nodes[node.id].problems]
-    assert problems == ["input model.in is not connected; connect a tensor to it"]  # the model loaded
+    assert problems == ["input m.in is not connected; connect a tensor to it"]  # the model loaded
     assert document.card(document.graph.node(node.id)) is not None

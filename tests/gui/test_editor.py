@@ -11,6 +11,7 @@ from app.core.analysis.validate import ERROR
 from app.core.document.fileformat import dumps, load
 from app.core.document.project import Project
 from app.core.editing.commands import AddNode, connect, new_node
+from app.core.nodes.appearance import NODE_WIDTH, TITLE_HEIGHT
 from app.gui.document import Document
 from tests.conftest import EXAMPLES
 from tests.gui.conftest import activate, click, drag, drop, node_point, port_point
@@ -34,7 +35,7 @@ def test_a_palette_drop_adds_the_node_where_it_was_dropped(window):
     (node,) = window.document.graph.nodes
     assert node.type == "Dense"
     x, y = node.position
-    assert abs(x + 120 - 300) < 2 and abs(y + 13 - 200) < 2  # centred on the drop point
+    assert abs(x + NODE_WIDTH / 2 - 300) < 2 and abs(y + TITLE_HEIGHT / 2 - 200) < 2  # its title there
     assert window.undo_action.text() == "&Undo Add dense"
 
 
@@ -458,4 +459,6 @@ def test_imagenet_weights_download_in_the_background_with_progress_or_say_why_no
     add(window, "Application", architecture="MobileNetV2", input_shape=[96, 96, 3], weights="imagenet")
     qtbot.waitUntil(lambda: "could not be downloaded" in window.statusBar().currentMessage(), timeout=60000)
     assert ("MobileNetV2 imagenet weights", 1000, 9_000_000) in progress
-    assert "use weights none or a local weights file" in window.statusBar().currentMessage()
+    assert "see the Problems panel" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: any("use weights none or a local weights file" in p.message
+                                for p in window.problems.problems), timeout=10000)

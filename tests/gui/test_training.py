@@ -249,7 +249,7 @@ def test_resume_last_run_calls_the_runner_with_resume(make_window, qtbot, tmp_pa
     panel.resume_last_action.trigger()
     qtbot.waitUntil(lambda: panel.plots.batch_count > 5, timeout=5000)
     assert runner.calls[-1]["resume"] is True
-    assert panel.plots.earlier_runs == ["run 1"]
+    assert panel.plots.earlier_runs == ["run-001"]  # the stopped run, by its folder
     with qtbot.waitSignal(panel.runEnded, timeout=3000):
         panel.stop()
 
@@ -497,7 +497,7 @@ def test_phases_are_added_edited_reordered_and_removed_as_undoable_steps(make_wi
     phases = window.training.setup.phases
     document = window.document
     assert [p.name for p in document.training.phases] == ["head", "fine_tune"]
-    assert phases.table.rowCount() == 2 and phases.table.item(1, 3).text() == "backbone: 3"
+    assert phases.table.rowCount() == 2 and phases.table.item(1, 3).text() == "backbone: last 3"
 
     phases.table.selectRow(1)
     phases.add_button.click()

@@ -9,7 +9,7 @@ import json
 import threading
 from dataclasses import dataclass, replace
 
-from app.core.cards.loading import ModelLoadError
+from app.core.cards.loading import ModelLoadError, signature_output_names
 from app.core.graph.params import place
 from app.core.graph.specs import TensorSpec
 
@@ -37,6 +37,7 @@ class ModelCard:
     trainable_params: int
     layers: tuple[LayerInfo, ...]
     file_size: int | None = None  # bytes on disk, for model files
+    output_names: tuple[str, ...] = ()  # a SavedModel's, as its signature names them (see loading.py)
 
     def layer(self, name: str) -> LayerInfo | None:
         return next((info for info in self.layers if info.name == name), None)
@@ -97,6 +98,7 @@ def card_from_model(model, source: str) -> ModelCard:
         params=int(model.count_params()),
         trainable_params=trainable,
         layers=tuple(layers),
+        output_names=signature_output_names(model),
     )
 
 
@@ -104,8 +106,9 @@ def card_from_model(model, source: str) -> ModelCard:
 
 def card_to_dict(card: ModelCard) -> dict:
     spec = _spec_dict
+    names = {"output_names": list(card.output_names)} if card.output_names else {}
     return {"source": card.source, "inputs": [spec(s) for s in card.inputs],
-            "outputs": [spec(s) for s in card.outputs], "params": card.params,
+            "outputs": [spec(s) for s in card.outputs], **names, "params": card.params,
             "trainable_params": card.trainable_params, "file_size": card.file_size,
             "layers": [{"name": layer.name, "class_name": layer.class_name,
                         "output": spec(layer.output) if layer.output else None, "params": layer.params,
@@ -128,6 +131,7 @@ def card_from_dict(data) -> ModelCard:
         trainable_params=record.count("trainable_params"),
         file_size=record.count("file_size", optional=True),
         layers=tuple(_layer_from(item, f"layers[{i}]") for i, item in enumerate(record.list("layers"))),
+        output_names=record.names("output_names"),
     )
     record.done()
     return card
@@ -181,6 +185,14 @@ class _Record:
         if not isinstance(value, list):
             raise CardError(self._at(key), "expected a list")
         return value
+
+    def names(self, key: str) -> tuple[str, ...]:
+        """A list of strings that may be left out (empty then)."""
+        self.read.add(key)
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+            raise CardError(self._at(key), "expected a list of names")
+        return tuple(value)
 
     def done(self) -> None:
         extra = sorted(set(self.data) - self.read)

@@ -242,7 +242,8 @@ _REFUSED_OPS = frozenset({
 def _load_saved_model(path: Path):
     """A SavedModel folder as an inference-only functional model: one input named after the
     serving signature's input, around `keras.layers.TFSMLayer`; its outputs are the
-    signature's outputs sorted by name, numbers compared as numbers (output_2 before output_10)."""
+    signature's outputs sorted by name, numbers compared as numbers (output_2 before output_10),
+    each through an Identity layer of its name (see `signature_output_names`)."""
     import keras
 
     signature = _check_saved_model(path)
@@ -259,13 +260,25 @@ def _load_saved_model(path: Path):
                                  "axis; export it with a batch axis first")
         inputs = keras.Input(batch_shape=tuple(spec.shape), dtype=spec.dtype.name, name=name)
         produced = layer(inputs)
-        outputs = [produced[key] for key in sorted(produced, key=_natural)]
+        keys = sorted(produced, key=_natural)
+        outputs = [produced[key] for key in keys]
+        if all(key.isidentifier() for key in keys) and name not in keys:  # names a layer can have
+            outputs = [keras.layers.Identity(name=key)(tensor) for key, tensor in zip(keys, outputs)]
         return keras.Model(inputs, outputs[0] if len(outputs) == 1 else outputs)
     except ModelLoadError:
         raise
     except Exception as error:  # TensorFlow raises many types for unreadable SavedModels
         raise ModelLoadError(f"cannot load SavedModel folder {shown(path)}: {error_gist(error)}; "
                              "export it again with model.export") from None
+
+
+def signature_output_names(model) -> tuple[str, ...]:
+    """The names a SavedModel's serving signature gives its outputs, in the order of the model's
+    outputs, for a model `load_model_file` read from a SavedModel folder (other models' output
+    names are only their last layers' names: empty for them)."""
+    if not any(type(layer).__name__ == "TFSMLayer" for layer in model.layers):
+        return ()
+    return tuple(model.output_names)
 
 
 def _natural(name: str) -> list:

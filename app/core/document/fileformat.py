@@ -256,7 +256,8 @@ def from_dict(document) -> Project:
                               "cards", "training"})
     name = _string(document, "name", "", default="Untitled")
     description = _string(document, "description", "", default="")
-    nodes = [_read_node(item, f"nodes[{i}]") for i, item in enumerate(_list(document, "nodes"))]
+    items = _list(document, "nodes")
+    nodes = [_read_node(item, f"nodes[{i}]") for i, item in enumerate(items)]
     edges = [_read_edge(item, f"edges[{i}]") for i, item in enumerate(_list(document, "edges"))]
 
     graph = Graph()
@@ -292,7 +293,9 @@ def from_dict(document) -> Project:
         raise ProjectError(error.where, error.message) from None
     for record in cards:
         remember_card(record.key, record.card)
-    return Project(graph=graph, name=name, description=description, cards=cards, training=training)
+    unplaced = [node.id for node, item in zip(nodes, items) if "position" not in item]
+    return Project(graph=graph, name=name, description=description, cards=cards, training=training,
+                   unplaced=unplaced)
 
 
 def snapshot(project: Project) -> Project:

@@ -55,6 +55,8 @@ class Project:
     cards: list[CardRecord] = field(default_factory=list)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     folder: Path | None = None  # what relative paths in memory are relative to (see paths.py)
+    # Ids of the nodes its file gave no position; opening lays them out (editing/layout.py).
+    unplaced: list[str] = field(default_factory=list, repr=False, compare=False)
     listeners: list[Callable[[DocumentEvent], None]] = field(default_factory=list, repr=False,
                                                             compare=False)
 

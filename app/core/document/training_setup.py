@@ -76,7 +76,8 @@ DATA = (
     Param("validation_split", FLOAT, 0.2,
           "Fraction of the samples held out for validation (0: none).", minimum=0.0, maximum=0.9),
     Param("validation_path", PATH, None,
-          "A separate validation source of the same kind (instead of a split).", optional=True,
+          "A separate validation source of the same kind (instead of a split); for bundled data: "
+          "digits_holdout or wine_holdout, which no bundled model was trained on.", optional=True,
           files=DATA_FILES),
     Param("shuffle", BOOL, True, "Shuffle the training samples every epoch."),
 )
@@ -121,7 +122,8 @@ class Phase:
 @dataclass
 class TrainingConfig:
     settings: dict = field(default_factory=lambda: check_params(SETTINGS, {}))
-    data: dict = field(default_factory=lambda: check_params(DATA, {}))
+    # a new project's data: the bundled digits, validated on the part no bundled model has seen
+    data: dict = field(default_factory=lambda: check_params(DATA, {"validation_path": held_out(BUNDLED[0])}))
     phases: list[Phase] = field(default_factory=list)
     weights: str | None = None  # the trained weights, relative to the project file
 
@@ -158,7 +160,25 @@ class TrainingConfig:
         for key, value in parts.items():
             document[key] = ([p.to_dict() if isinstance(p, Phase) else p for p in value]
                              if key == "phases" else copy.deepcopy(value))
+        _follow_data_source(self.data, document["data"])
         return config_from_dict(document)
+
+
+def held_out(bundled: str) -> str:
+    """The name of a bundled set's held-out part, which no bundled model was trained on."""
+    return f"{bundled}_holdout"
+
+
+def _follow_data_source(before: dict, data: dict) -> None:
+    """Paths that follow a new source: a bundled set's name is no file, nor a file a bundled
+    set, so a new source kind clears the path for the user to choose; a bundled set chosen
+    validates on its held-out part, so a bundled model's accuracy is honest."""
+    if data["source"] != before["source"] and data["path"] == before["path"]:
+        data |= {"path": BUNDLED[0] if data["source"] == "bundled" else "", "validation_path": None}
+    chosen = (data["source"], data["path"]) != (before["source"], before["path"])
+    if (chosen and data["source"] == "bundled" and data["path"] in BUNDLED
+            and data["validation_path"] == before["validation_path"]):
+        data["validation_path"] = held_out(data["path"])
 
 
 def rename_node(config: TrainingConfig, old: str, new: str) -> TrainingConfig | None:

@@ -18,6 +18,8 @@ from app.core.document.fileformat import ProjectError, dumps, loads
 from app.core.document.paths import rebase_document
 from app.core.document.project import Project
 from app.core.editing.commands import AddNode, Command, Connect, Macro, new_node
+from app.core.editing.layout import place_unplaced
+from app.core.editing.placement import free_offset
 from app.core.graph.graph import Edge, Graph
 
 PATHS_NOTE = "Relative paths are relative to "
@@ -41,7 +43,8 @@ def copy_text(graph: Graph, node_ids: Iterable[str], base_dir: Path | None = Non
 def paste_command(graph: Graph, text: str, offset: tuple[float, float] = (40.0, 40.0),
                   at: tuple[float, float] | None = None, base_dir: Path | None = None) -> PasteNodes:
     """Add the document's nodes and edges under fresh ids and names unique in `graph`, shifted
-    by `offset`, or with their top-left at `at`. Raises ProjectError for malformed text."""
+    by `offset`, or with their top-left at `at`, or the nearest place to that where they cover
+    no node. Raises ProjectError for malformed text."""
     return _paste(graph, loads(text), "Paste", offset, at, base_dir)
 
 
@@ -67,10 +70,12 @@ def _clip(graph: Graph, node_ids: Iterable[str], base_dir: Path | None) -> Proje
 
 def _paste(graph: Graph, clip: Project, verb: str, offset: tuple[float, float],
            at: tuple[float, float] | None, base_dir: Path | None) -> PasteNodes:
+    place_unplaced(clip)  # text without positions is laid out, not piled up
     nodes = clip.graph.nodes
     if at is not None and nodes:
         offset = (at[0] - min(node.position[0] for node in nodes),
                   at[1] - min(node.position[1] for node in nodes))
+    offset = free_offset(graph, clip.graph, offset)  # beside what is there, never on it
     rebased = _rebased_params(clip, base_dir or Path.cwd())
     # Ids and names are apart: a node named "n1" keeps its name beside a new node whose id is n1
     ids: set[str] = set()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from app.core.analysis.fixes import Fix
 from app.core.document.project import Project
 from app.core.document.training_setup import TrainingConfig, rename_node
+from app.core.editing.placement import insertion_room
 from app.core.graph.graph import Edge, Graph, GraphError, Node
 from app.core.nodes import node_type
 
@@ -39,7 +40,7 @@ def new_node(graph: Graph, type_name: str, params: dict | None = None,
     kind = node_type(type_name)
     checked = kind.check_params(params or {})
     return Node(graph.new_node_id(reserved), type_name,
-                name or graph.unique_name(kind.default_name(), set(reserved)),
+                name or graph.unique_name(kind.name_for(checked), set(reserved)),
                 checked, (float(position[0]), float(position[1])))
 
 
@@ -279,17 +280,16 @@ class SetInfo(Command):
 
 
 def apply_fix(graph: Graph, fix: Fix) -> Macro:
-    """Insert the fix's adapters on its edge: source → adapter₁ → … → target."""
+    """Insert the fix's adapters on its edge: source → adapter₁ → … → target, the nodes
+    downstream moved right to make room for them (see placement.insertion_room)."""
     edge = graph.edge(fix.edge_id)
     source, target = graph.node(edge.source), graph.node(edge.target)
-    commands: list[Command] = [Disconnect(edge.id)]
+    moves, places = insertion_room(graph, edge, len(fix.steps))
+    commands: list[Command] = ([MoveNodes(moves)] if moves else []) + [Disconnect(edge.id)]
     previous, previous_port = source.id, edge.source_port
     reserved: set[str] = set()
-    n = len(fix.steps)
-    for i, step in enumerate(fix.steps, 1):
-        x = source.position[0] + (target.position[0] - source.position[0]) * i / (n + 1)
-        y = source.position[1] + (target.position[1] - source.position[1]) * i / (n + 1)
-        node = new_node(graph, step.type, step.params_dict, (x, y), reserved=reserved)
+    for step, place in zip(fix.steps, places):
+        node = new_node(graph, step.type, step.params_dict, place, reserved=reserved)
         reserved |= {node.id, node.name}
         commands.append(AddNode(node))
         commands.append(_reserved_connect(graph, reserved, previous, previous_port, node.id, "in"))

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from html import escape
 
+from app.core.analysis.freezing import freezing_badge
 from app.core.analysis.validate import ERROR, WARNING, Analysis
 from app.core.document.project import Project
 from app.core.graph.graph import Node
@@ -19,8 +20,12 @@ from app.core.nodes.appearance import (
     BADGE_INSET,
     BADGE_RADIUS,
     CORNER,
+    NAME_HEIGHT,
+    NAME_TOP,
     NODE_WIDTH,
     ROW_HEIGHT,
+    SUBTITLE_HEIGHT,
+    SUBTITLE_TOP,
     THEME_COLORS,
     TITLE_HEIGHT,
     edge_bend,
@@ -111,13 +116,15 @@ def graph_svg(project: Project, analysis: Analysis) -> str:
                           f'stroke="{COLORS.node_body}" stroke-width="3" paint-order="stroke">'
                           f'{escape(spec_text(spec))}</text>')
     for index, box in enumerate(boxes.values()):
-        parts.append(_node_svg(box, analysis, f"node-clip-{index}"))
+        freezing = freezing_badge(graph, box.node, analysis.nodes.get(box.node.id), None)
+        parts.append(_node_svg(box, analysis, f"node-clip-{index}", freezing))
     parts.extend(labels)
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _node_svg(box: _Box, analysis: Analysis, clip: str) -> str:
+def _node_svg(box: _Box, analysis: Analysis, clip: str, freezing: str) -> str:
+    """A node card as the canvas paints it; `freezing` is how it trains by its own setting."""
     node, x, y = box.node, box.x, box.y
     kind = node_type(node.type)
     result = analysis.nodes.get(node.id)
@@ -133,8 +140,11 @@ def _node_svg(box: _Box, analysis: Analysis, clip: str) -> str:
              f'clip-path="url(#{clip})"/>',
              f'<rect x="{x:g}" y="{y:g}" width="{NODE_WIDTH:g}" height="{box.height:g}" rx="{CORNER:g}" '
              f'fill="none" stroke="{border}" stroke-width="{2 if ERROR in severities else 1}"/>',
-             f'<text x="{x + 10:g}" y="{y + TITLE_HEIGHT / 2 + 4:g}" fill="{COLORS.title_text}" '
-             f'font-weight="bold">{escape(_fit(node.name, NODE_WIDTH - 40))}</text>']
+             f'<text x="{x + 10:g}" y="{y + NAME_TOP + NAME_HEIGHT / 2 + 4:g}" fill="{COLORS.title_text}" '
+             f'font-weight="bold">{escape(_fit(node.name, NODE_WIDTH - 40))}</text>',
+             f'<text x="{x + 10:g}" y="{y + SUBTITLE_TOP + SUBTITLE_HEIGHT / 2 + 3.5:g}" '
+             f'fill="{COLORS.title_text}" fill-opacity="0.85" font-size="10">'
+             f'{escape(_fit(kind.subtitle(node), NODE_WIDTH - 40))}</text>']
     if severities & {ERROR, WARNING}:
         badge = ERROR_COLOR if ERROR in severities else WARNING_COLOR
         centre_x = x + NODE_WIDTH - BADGE_INSET
@@ -154,9 +164,11 @@ def _node_svg(box: _Box, analysis: Analysis, clip: str) -> str:
                      f'<tspan fill="{TEXT}">{escape(spec_text(spec))}</tspan>'
                      f'<tspan fill="{DIM_TEXT}" dx="8">{escape(_fit(port, 90))}</tspan></text>')
         row_y += ROW_HEIGHT
-    footer = f"{kind.title} · {params_text(result.param_count if result else None)}"
-    parts.append(f'<text x="{x + 10:g}" y="{row_y:g}" fill="{DIM_TEXT}">'
-                 f'{escape(_fit(footer, NODE_WIDTH - 20))}</text></g>')
+    if freezing:
+        parts.append(f'<text x="{x + 10:g}" y="{row_y:g}" font-weight="bold" font-size="10" '
+                     f'fill="{COLORS.info if freezing == "frozen" else COLORS.ok}">{escape(freezing)}</text>')
+    parts.append(f'<text x="{x + NODE_WIDTH - 10:g}" y="{row_y:g}" fill="{DIM_TEXT}" text-anchor="end">'
+                 f'{escape(params_text(result.param_count if result else None))}</text></g>')
     return "".join(parts)
 
 

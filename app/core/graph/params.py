@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 INT = "int"
@@ -95,10 +95,17 @@ class Param:
     files: tuple[str, ...] = ()  # a PATH's file types: a description, then its suffixes
     item_minimum: int | None = None  # of each integer in a SHAPE or INTS list
     item_maximum: int | None = None
+    labels: tuple[str, ...] = ()  # how the editor names the choices, one each (empty: as they are)
+    # Other names accepted for a CHOICE or a STRS item, each checked into the choice it stands for
+    aliases: dict[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown parameter kind {self.kind!r}")
+        if self.labels and len(self.labels) != len(self.choices):
+            raise ValueError(f"{self.name}: one label per choice")
+        if not set(self.aliases.values()) <= set(self.choices):
+            raise ValueError(f"{self.name}: an alias stands for a choice")
 
     def check(self, value: Any) -> Any:
         """Return the value in canonical form, or raise ParamError saying what was expected."""
@@ -161,6 +168,8 @@ class Param:
         return value
 
     def _check_choice(self, value):
+        if isinstance(value, str):
+            value = self.aliases.get(value, value)
         if not any(value == c and type(value) is type(c) for c in self.choices):
             self._fail(f"one of {options(self.choices, value)}", value)
         return value
@@ -204,11 +213,13 @@ class Param:
     def _check_strs(self, value):
         if not isinstance(value, (list, tuple)) or any(not isinstance(v, str) for v in value):
             self._fail("a list of strings", value)
-        if self.choices:
-            for item in value:
-                if item not in self.choices:
-                    self._fail(f"a list drawn from {options(self.choices, item)}", value)
-        return list(value)
+        if not self.choices:
+            return list(value)
+        items = list(dict.fromkeys(self.aliases.get(item, item) for item in value))  # each once
+        for item in items:
+            if item not in self.choices:
+                self._fail(f"a list drawn from {options(self.choices, item)}", value)
+        return items
 
     def _check_json(self, value):
         if not isinstance(value, dict):

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from app.core.graph.specs import TensorSpec, format_shape
 from app.core.nodes.base import ADAPTER, INPUT, LAYER, MERGE, OUTPUT, PRETRAINED
 
-# A node card: a title bar, one row per port (inputs first, then outputs), a footer.
+# A node card: a title bar (its name, and under it its subtitle: what it is or holds), one row
+# per port (inputs first, then outputs), a footer (how it trains, its parameter count).
 NODE_WIDTH = 240.0
-TITLE_HEIGHT = 26.0
+TITLE_HEIGHT = 40.0
+NAME_TOP, NAME_HEIGHT = 4.0, 18.0  # the name's line in the title bar
+SUBTITLE_TOP, SUBTITLE_HEIGHT = 21.0, 15.0  # the subtitle's line under it
 ROW_HEIGHT = 20.0
-FOOTER_HEIGHT = 20.0
+FOOTER_HEIGHT = 22.0
+PILL_HEIGHT, PILL_PADDING = 15.0, 6.0  # the freezing badge in the footer: its height, its text's margin
 PORT_RADIUS = 5.5
 CORNER = 6.0  # of the card's rounded outline
 BADGE_RADIUS, BADGE_INSET = 8.0, 14.0  # the problem badge: its size, its centre's distance from the right
@@ -42,9 +46,23 @@ def spec_text(spec: TensorSpec | None, unknown: str = "?") -> str:
     return format_shape(spec.shape) + ("" if spec.dtype == "float32" else f" {spec.dtype}")
 
 
+def count_text(count: int) -> str:
+    """A parameter count in at most nine characters, so a card's footer or the status bar never
+    cuts it: exact below a million (257,984), then three digits (2.26 M, 25.6 M, 138 M, 1.20 B)."""
+    if count < 1_000_000:
+        return f"{count:,}"
+    value, unit = count / 1e6, "M"
+    if round(value) >= 1000:
+        value, unit = count / 1e9, "B"
+    decimals = 2 if value < 9.995 else 1 if value < 99.95 else 0
+    return f"{value:,.{decimals}f} {unit}"
+
+
 def params_text(count: int | None) -> str:
     """A node's parameter count as its footer shows it ("?" while unknown)."""
-    return f"{'?' if count is None else f'{count:,}'} params"
+    if count == 0:
+        return "no weights"
+    return f"{'?' if count is None else count_text(count)} params"
 
 
 THEMES = ("dark", "light")

@@ -4,6 +4,7 @@ it builds Keras objects. Concrete types live beside this module; the registry in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,14 +95,19 @@ class NodeType:
         return {p.name: p.default for p in self.params}
 
     def default_name(self) -> str:
-        """Base for the node's name (`dense`, `concatenate`…)."""
-        out, prev = [], ""
-        for ch in self.name:
-            if ch.isupper() and prev and (prev.islower() or prev.isdigit()):
-                out.append("_")
-            out.append(ch.lower())
-            prev = ch
-        return "".join(out)
+        """Base for the node's name, as Keras names its layers (`dense`, `conv2d`,
+        `global_average_pooling2d`), so names read the same in Graft and in Keras."""
+        words = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", self.name)
+        return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+
+    def name_for(self, params: dict) -> str:
+        """Base for the name of a new node with these (checked) parameters."""
+        return self.default_name()
+
+    def subtitle(self, node: Node) -> str:
+        """What the node is or holds, under its name on its card: its type, unless the type
+        knows better (a model's file, an architecture and its weights, a layer's class)."""
+        return self.title
 
     # -- ports -----------------------------------------------------------------
     def input_ports(self, node: Node, connected: set[str], ctx: Context) -> list[Port]:

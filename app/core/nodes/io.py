@@ -10,7 +10,8 @@ from app.core.nodes.base import INPUT, MAX_DIM, MAX_RANK, MAX_SCALE, OUTPUT, Inf
 LOSSES = (
     "none", "sparse_categorical_crossentropy", "categorical_crossentropy",
     "binary_crossentropy", "mean_squared_error", "mean_absolute_error", "huber",
-    "cosine_similarity", "kl_divergence",
+    "cosine_similarity", "kl_divergence", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
 )
 # The losses that make an Output a classifier: its predictions are class probabilities
 CLASSIFIER_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
@@ -18,7 +19,36 @@ METRICS = (
     "accuracy", "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc", "precision",
     "recall", "mean_absolute_error", "mean_squared_error", "root_mean_squared_error",
+    "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
 )
+
+# The other names Keras accepts for these (its short names and its class names), so that a
+# project written by hand with "mse" loads. Each is read as the name above it stands for, the one
+# name the rest of Graft (and the project file, once saved) uses. tests/core/test_keras_names.py
+# checks that Keras resolves each to what its full name gives.
+_SHORT = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
+          "mape": "mean_absolute_percentage_error", "msle": "mean_squared_logarithmic_error"}
+_SHORT |= {name.upper(): full for name, full in _SHORT.items()}
+LOSS_ALIASES = _SHORT | {
+    "bce": "binary_crossentropy", "BCE": "binary_crossentropy",
+    "kld": "kl_divergence", "KLD": "kl_divergence",
+    "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+    "CategoricalCrossentropy": "categorical_crossentropy", "BinaryCrossentropy": "binary_crossentropy",
+    "MeanSquaredError": "mean_squared_error", "MeanAbsoluteError": "mean_absolute_error",
+    "MeanAbsolutePercentageError": "mean_absolute_percentage_error",
+    "MeanSquaredLogarithmicError": "mean_squared_logarithmic_error", "Huber": "huber",
+    "CosineSimilarity": "cosine_similarity", "KLDivergence": "kl_divergence",
+}
+METRIC_ALIASES = _SHORT | {
+    "acc": "accuracy",
+    "SparseCategoricalAccuracy": "sparse_categorical_accuracy", "CategoricalAccuracy": "categorical_accuracy",
+    "BinaryAccuracy": "binary_accuracy", "TopKCategoricalAccuracy": "top_k_categorical_accuracy",
+    "SparseTopKCategoricalAccuracy": "sparse_top_k_categorical_accuracy", "AUC": "auc",
+    "Precision": "precision", "Recall": "recall", "MeanAbsoluteError": "mean_absolute_error",
+    "MeanSquaredError": "mean_squared_error", "RootMeanSquaredError": "root_mean_squared_error",
+    "MeanAbsolutePercentageError": "mean_absolute_percentage_error",
+    "MeanSquaredLogarithmicError": "mean_squared_logarithmic_error",
+}
 
 
 class Input(NodeType):
@@ -49,11 +79,14 @@ class Output(NodeType):
     help = ("A model output, named after the node. Carries the loss, loss weight and metrics "
             "used for training; several Outputs make a multi-output model.")
     params = (
-        Param("loss", CHOICE, "none", "Loss for this output (none: not trained on).",
-              choices=LOSSES),
+        Param("loss", CHOICE, "none", "Loss for this output (none: not trained on). Keras's other "
+              "names for these are read as the name they stand for: mse, mae, mape, msle, bce, kld "
+              "and the class names (MeanSquaredError, …).", choices=LOSSES, aliases=LOSS_ALIASES),
         Param("loss_weight", FLOAT, 1.0, "Weight of this output's loss in the total.",
               minimum=0.0, maximum=MAX_SCALE),
-        Param("metrics", STRS, [], "Metrics reported for this output.", choices=METRICS),
+        Param("metrics", STRS, [], "Metrics reported for this output. Keras's other names for these "
+              "are read as the name they stand for: acc, mse, mae, mape, msle and the class names "
+              "(AUC, …).", choices=METRICS, aliases=METRIC_ALIASES),
     )
 
     def output_ports(self, node, ctx):

@@ -63,6 +63,9 @@ class KerasLayer(NodeType):
     def default_name(self) -> str:
         return "layer"
 
+    def subtitle(self, node) -> str:
+        return f"keras.layers.{node.params['class_name']}"
+
     def input_ports(self, node, connected, ctx):
         return [Port(p) for p in port_names(node.params["inputs"])]
 

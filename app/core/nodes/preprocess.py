@@ -58,6 +58,9 @@ class Preprocess(Adapter):
               "preprocessing to apply.", choices=tuple(APPLICATIONS)),
     )
 
+    def subtitle(self, node):
+        return f"{node.params['architecture']} preprocessing"
+
     def shape(self, params, spec):
         if spec.rank != 4 or spec.shape[3] != 3:
             raise ShapeError(f"{self.title} needs RGB images (batch, height, width, 3), got "

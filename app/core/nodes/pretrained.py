@@ -7,19 +7,32 @@ intermediate-layer fusion."""
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from app.core.cards.applications import APPLICATIONS, build_application
 from app.core.cards.card import ModelCard, card_for, has_card
-from app.core.cards.loading import MODEL_FILE_SUFFIXES, ModelLoadError, file_key, load_model_file
+from app.core.cards.loading import (
+    MODEL_FILE_SUFFIXES,
+    ModelLoadError,
+    file_key,
+    load_model_file,
+    signature_output_names,
+)
+from app.core.graph.graph import MAX_NAME
 from app.core.graph.params import BOOL, CHOICE, INT, PATH, SHAPE, STR, STRS, Param, ParamError, describe
 from app.core.graph.specs import format_shape, shapes_compatible
 from app.core.nodes.base import MAX_IMAGE_SIDE, PRETRAINED, Context, Inferred, NodeType, Port, ShapeError
 
 TAP_PREFIX = "tap:"
 
+# A node's freezing as the file stores it, and as the editor names it: the inspector, a phase's
+# freezing and the canvas's badges all use these words.
+FREEZING_CHOICES = ("trainable", "frozen", "last_n")
+FREEZING_LABELS = ("trainable", "frozen", "last N layers")
 FREEZING = (
     Param("trainable", CHOICE, "frozen",
-          "trainable: every layer learns; frozen: none do; last_n: only the last N layers.",
-          choices=("trainable", "frozen", "last_n")),
+          "trainable: every layer learns; frozen: none do; last N layers (last_n): only the last N learn.",
+          choices=FREEZING_CHOICES, labels=FREEZING_LABELS),
     Param("trainable_last_n", INT, 0, "With last_n: how many of the last layers learn.",
           minimum=0, maximum=100_000),
     Param("taps", STRS, [], "Inner layers exposed as extra outputs (tap:<layer>)."),
@@ -31,6 +44,15 @@ FREEZING = (
 
 def indexed(prefix: str, count: int) -> list[str]:
     return [prefix] if count == 1 else [f"{prefix}{i}" for i in range(count)]
+
+
+def output_ports(count: int, names: tuple[str, ...] = ()) -> list[str]:
+    """A model's own output ports: `out`, or `out0`, `out1`, …; but a SavedModel's several
+    outputs as its serving signature names them (`names`, where each can be a port)."""
+    if count > 1 and len(names) == count and len(set(names)) == count and all(
+            name.isidentifier() for name in names):
+        return list(names)
+    return indexed("out", count)
 
 
 class Pretrained(NodeType):
@@ -69,7 +91,7 @@ class Pretrained(NodeType):
 
     def output_ports(self, node, ctx):
         card = self.try_card(node, ctx)
-        outputs = indexed("out", len(card.outputs) if card else 1)
+        outputs = output_ports(len(card.outputs), card.output_names) if card else ["out"]
         return outputs + [TAP_PREFIX + layer for layer in node.params["taps"]]
 
     def infer(self, node, inputs, ctx):
@@ -86,7 +108,7 @@ class Pretrained(NodeType):
             if expected.is_float and not (got.is_float or got.is_integer):
                 raise ShapeError(f"model {node.name!r} expects numbers, receives {got.dtype}",
                                  port=port, expected=expected, code="dtype_mismatch")
-        outputs = dict(zip(indexed("out", len(card.outputs)), card.outputs))
+        outputs = dict(zip(output_ports(len(card.outputs), card.output_names), card.outputs))
         for layer_name in node.params["taps"]:
             info = card.layer(layer_name)
             if info is None or info.output is None:
@@ -121,12 +143,16 @@ class Pretrained(NodeType):
 
     def apply(self, model, inputs: dict, taps: list[str]) -> dict:
         """Call a model from make_model on a node's inputs; its outputs by port. `taps` are
-        those the model was made with (a sharing node's own taps are among them)."""
+        those the model was made with (a sharing node's own taps are among them). A SavedModel's
+        named outputs are also given by number: the card a project saved before Graft named them
+        numbers them, and stays valid as long as the folder is unchanged."""
         args = [inputs[p] for p in indexed("in", len(model.inputs))]
         result = model(args[0] if len(args) == 1 else args)
         results = list(result) if isinstance(result, (list, tuple)) else [result]
-        ports = indexed("out", len(results) - len(taps)) + [TAP_PREFIX + t for t in taps]
-        return dict(zip(ports, results))
+        own = len(results) - len(taps)
+        ports = dict(zip(indexed("out", own), results))
+        ports |= dict(zip(output_ports(own, signature_output_names(model)[:own]), results))
+        return ports | {TAP_PREFIX + tap: tensor for tap, tensor in zip(taps, results[own:])}
 
 
 def trainable_count(card: ModelCard, params: dict) -> int:
@@ -142,6 +168,36 @@ def trainable_flags(layer_count: int, params: dict) -> list[bool]:
     if mode == "last_n":
         return [i >= layer_count - params["trainable_last_n"] for i in range(layer_count)]
     return [mode == "trainable"] * layer_count
+
+
+def freezing_params(spec) -> dict:
+    """A phase's freezing of a node ("frozen", "all", or N: the last N layers) as the node's own
+    freezing parameters, which it overrides for that phase."""
+    if spec == "frozen":
+        return {"trainable": "frozen"}
+    if spec == "all":
+        return {"trainable": "trainable"}
+    return {"trainable": "last_n", "trainable_last_n": int(spec)}
+
+
+def phase_freezes(spec) -> bool:
+    """Whether a phase's freezing stops a node that is not a pretrained model from learning: it
+    has no layers to count, so N last layers are all or nothing."""
+    return spec == "frozen" or spec == 0
+
+
+def phase_spec(mode: str, last_n: int = 0):
+    """The other way: a freezing mode (one of FREEZING_CHOICES) as a phase writes it."""
+    return {"trainable": "all", "frozen": "frozen"}.get(mode, last_n)
+
+
+def freezing_word(params: dict) -> str:
+    """A freezing in one or two words, as a node's card shows it: trainable, frozen or last N."""
+    mode = params["trainable"]
+    if mode != "last_n":
+        return mode
+    last_n = params["trainable_last_n"]
+    return f"last {last_n}" if last_n else "frozen"
 
 
 def apply_freezing(model, params: dict) -> None:
@@ -173,6 +229,12 @@ class KerasApplication(Pretrained):
 
     def default_name(self):
         return "backbone"
+
+    def subtitle(self, node):
+        p = node.params
+        weights = {"none": "random weights", "imagenet": "imagenet"}.get(p["weights"]) or \
+            PurePath(p["weights_file"]).name
+        return f"{p['architecture']} · {weights}"
 
     def check_params(self, values):
         checked = super().check_params(values)
@@ -231,6 +293,14 @@ class ModelFile(Pretrained):
 
     def default_name(self):
         return "model"
+
+    def name_for(self, params):
+        """Named after its file: digits_cnn.keras makes a node `digits_cnn` (a long file name,
+        half the longest node name)."""
+        return PurePath(params["path"]).stem[:MAX_NAME // 2] or self.default_name()
+
+    def subtitle(self, node):
+        return PurePath(node.params["path"]).name
 
     def check_params(self, values):
         checked = super().check_params(values)

@@ -1,9 +1,11 @@
 """Training data: check a source (see sources.py) against the graph, and build tf.data pipelines.
 
 Whatever a run would trip over later (an unmapped Input, a sample shape that does not fit,
-a label beyond a classifier's classes, a NaN) is found here first and raised as a
-`DataError` naming the file, the field, the node and the fix. TensorFlow and Keras load
-lazily, so the editor can list fields and suggest mappings without them."""
+a label beyond a classifier's classes, a NaN) is found here first, by the checks of
+data_checks.py, and raised as one `DataError` that lists every field that does not fit,
+each naming the file, the field, the node and the fix. Suggest maps a node only to a field
+that passes those checks. TensorFlow and Keras load lazily, so the editor can list fields
+and suggest mappings without them."""
 
 from __future__ import annotations
 
@@ -13,20 +15,30 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.core.graph.specs import FLOAT_DTYPES, TensorSpec, format_shape, shapes_compatible
+from app.core.analysis.validate import WARNING
+from app.core.graph.specs import TensorSpec, shapes_compatible
 from app.core.nodes import node_type
-from app.core.nodes.base import INPUT, OUTPUT
+from app.core.nodes.base import INPUT
 from app.core.nodes.io import CLASSIFIER_LOSSES, fed_inputs
+from app.core.training.data_checks import (
+    SAMPLE_ROWS,
+    Checked,
+    check_roles,
+    checked_arrays,
+    constant_warning,
+    field_names,
+    io_nodes,
+    label_warnings,
+    node_spec,
+)
 from app.core.training.images import prepare_images
 from app.core.training.sources import (
     DataError,
     PreparedData,
     Role,
-    Table,
     fields,
     load_table,
     locate,
-    preview,
 )
 
 if TYPE_CHECKING:
@@ -36,53 +48,124 @@ if TYPE_CHECKING:
     from app.core.graph.graph import Graph
 
 LABEL_COLUMNS = ("label", "target", "class")
+CLEAN, WARNED, FAILED = "clean", "warned", "failed"  # how a field fares in a node's data checks
 
 
 def suggest_mapping(data: dict, base_dir: Path, graph: Graph, analysis: Analysis) -> dict:
-    """A mapping for the obvious cases: fields named like nodes, an image folder's image and
-    label, a CSV's label column against the other columns, and fields whose shape fits only
-    one node. Nodes it cannot guess are left out, as is everything when the source cannot
-    be read (the run's checks will say why)."""
+    """A mapping for what fits: fields named like nodes, an image folder's image and label, a
+    CSV's label column against the other numeric columns, and otherwise the one field whose
+    shape and values pass a node's data checks (data_checks.py) without an error or a warning.
+    A field that fails a node's checks is never suggested for it: 0/1 values are valid class
+    ids for ten classes, but they cover two of them, so a field with all ten wins. Nodes it
+    cannot tell are left out, as is everything when the source cannot be read (the checks
+    say why)."""
     try:
         kind = locate(data["source"], data["path"], base_dir)[0]
         offered = fields(data, base_dir)
-    except DataError:
+    except (DataError, OSError):
         return {}
-    inputs, outputs = _io_nodes(graph)
-    outputs = [n for n in outputs if n.params["loss"] != "none"]
+    inputs, outputs = io_nodes(graph)
+    nodes = inputs + [n for n in outputs if n.params["loss"] != "none"]
+    if kind == "images":
+        return _suggest_images(data, base_dir, analysis, inputs, nodes[len(inputs):])
+    judge = _Judge(data, base_dir, graph, analysis)
     mapping: dict = {}
     lowered = {name.lower(): name for name in offered}
-    for node in inputs + outputs:
-        if node.name.lower() in lowered:
-            mapping[node.name] = lowered[node.name.lower()]
-    if kind == "images":
-        if len(inputs) == 1:
-            mapping.setdefault(inputs[0].name, "image")
-        classifiers = [n for n in outputs if n.params["loss"] in CLASSIFIER_LOSSES] or outputs
-        if len(classifiers) == 1:
-            mapping.setdefault(classifiers[0].name, "label")
-        return mapping
+    for node in nodes:
+        named = lowered.get(node.name.lower())
+        if named is not None and judge(node, named, mapping) != FAILED:
+            mapping[node.name] = named
     if kind == "csv":
-        target = next((name for name in offered if name.lower() in LABEL_COLUMNS), list(offered)[-1])
-        if len(outputs) == 1 and outputs[0].name not in mapping:
-            mapping[outputs[0].name] = target
-        features = [name for name, (_, dtype) in offered.items() if name != target and dtype == "float32"]
-        if len(inputs) == 1 and inputs[0].name not in mapping and features:
-            mapping[inputs[0].name] = features
-        return mapping
-    unmapped = [n for n in inputs + outputs if n.name not in mapping]
-    for node in unmapped:
+        return _suggest_columns(offered, nodes, inputs, mapping, judge)
+    for node in nodes:
+        if node.name in mapping:
+            continue
         used = {f for f in mapping.values() if isinstance(f, str)}
-        spec = _node_spec(node, analysis)
+        spec = node_spec(node, analysis)
         fitting = [name for name, (shape, dtype) in offered.items()
                    if name not in used and spec is not None and _could_feed(node, spec, shape, dtype)]
-        if len(fitting) == 1:
-            mapping[node.name] = fitting[0]
-    left_nodes = [n for n in inputs + outputs if n.name not in mapping]
-    left_fields = [name for name in offered if name not in mapping.values()]
-    if len(left_nodes) == 1 and len(left_fields) == 1:
-        mapping[left_nodes[0].name] = left_fields[0]
+        clean = [name for name in fitting if judge(node, name, mapping) == CLEAN]
+        if len(clean) == 1:
+            mapping[node.name] = clean[0]
     return mapping
+
+
+def _suggest_columns(offered: dict, nodes: list, inputs: list, mapping: dict, judge) -> dict:
+    """A CSV's label column (or else its last) for the one Output, its other numeric columns as
+    one vector for the one Input, each when it passes their checks."""
+    outputs = [n for n in nodes if n not in inputs]
+    named = next((name for name in offered if name.lower() in LABEL_COLUMNS), None)
+    target = named or list(offered)[-1]
+    if len(outputs) == 1 and outputs[0].name not in mapping:
+        fares = judge(outputs[0], target, mapping)
+        if fares == CLEAN or (named and fares == WARNED):
+            mapping[outputs[0].name] = target
+    used = {name for field in mapping.values() for name in field_names(field)} | {target}
+    features = [name for name, (_, dtype) in offered.items() if name not in used and dtype == "float32"]
+    alone = inputs[0] if len(inputs) == 1 and inputs[0].name not in mapping else None
+    if alone is not None and features and judge(alone, features, mapping) != FAILED:
+        mapping[alone.name] = features
+    return mapping
+
+
+def _suggest_images(data: dict, base_dir: Path, analysis: Analysis, inputs: list, outputs: list) -> dict:
+    """An image folder offers 'image' for its one Input and 'label' for one classifier Output;
+    a node whose checks fail (a size the folder cannot give, more classes than units) is left out."""
+    mapping = {}
+    if len(inputs) == 1:
+        mapping[inputs[0].name] = "image"
+    classifiers = [n for n in outputs if n.params["loss"] in CLASSIFIER_LOSSES] or outputs
+    if len(classifiers) == 1:
+        mapping[classifiers[0].name] = "label"
+    roles = {n.name: _role(n, mapping[n.name], analysis) for n in inputs + outputs if n.name in mapping}
+    if None in roles.values():
+        return mapping  # a node the graph says nothing about yet: nothing to check it against
+    problems = check_roles({**data, "mapping": mapping}, [r for r in roles.values() if r.loss is None],
+                           [r for r in roles.values() if r.loss is not None], base_dir)
+    failed = {p.node_id for p in problems if p.severity != WARNING}
+    return {name: field for name, field in mapping.items() if roles[name].node_id not in failed}
+
+
+def _role(node, field, analysis: Analysis) -> Role | None:
+    spec = node_spec(node, analysis)
+    if spec is None:
+        return None
+    loss = None if node_type(node.type).category == INPUT else node.params["loss"]
+    return Role(node.name, field, spec, loss, node.id)
+
+
+class _Judge:
+    """How a field fares in a node's data checks, next to the first field suggested so far
+    (whose number of samples it must match). A node the graph says nothing about fares
+    clean: there is nothing to check it against."""
+
+    def __init__(self, data: dict, base_dir: Path, graph: Graph, analysis: Analysis):
+        self.kind, self.path = locate(data["source"], data["path"], base_dir)
+        self.by_name = {n.name: n for n in graph.nodes}
+        self.analysis = analysis
+
+    def __call__(self, node, field, mapping: dict) -> str:
+        role = _role(node, field, self.analysis)
+        if role is None:
+            return CLEAN
+        others = (_role(self.by_name[name], f, self.analysis) for name, f in mapping.items())
+        reference = next((r for r in others if r is not None), None)
+        roles = [reference, role] if reference is not None else [role]
+        try:
+            table = load_table(self.kind, self.path, {name for r in roles for name in field_names(r.field)})
+        except (DataError, OSError):
+            return FAILED
+        inputs, targets = [r for r in roles if r.loss is None], [r for r in roles if r.loss is not None]
+        checked = checked_arrays(table, inputs, targets, input_samples=SAMPLE_ROWS)
+        if role.node in checked.errors:
+            return FAILED
+        where = table.describe(role.field)
+        if role.loss is None:
+            warned = constant_warning(role, checked.features[role.node], where) is not None
+        else:
+            warned = bool(label_warnings(role, checked.labels[role.node], checked.class_names.get(role.node),
+                                         where))
+        return WARNED if warned else CLEAN
 
 
 def prepare(data: dict, graph: Graph, analysis: Analysis, base_dir: Path, *, batch_size: int, seed: int,
@@ -99,26 +182,10 @@ def prepare(data: dict, graph: Graph, analysis: Analysis, base_dir: Path, *, bat
     return _prepare_table(kind, path, validation_path, data, inputs, targets, batch_size, seed)
 
 
-def _io_nodes(graph: Graph) -> tuple[list, list]:
-    inputs = [n for n in graph.nodes if node_type(n.type).category == INPUT]
-    outputs = [n for n in graph.nodes if node_type(n.type).category == OUTPUT]
-    return inputs, outputs
-
-
-def _node_spec(node, analysis: Analysis) -> TensorSpec | None:
-    """An Input's tensor, or the tensor an Output receives; None when the graph says nothing."""
-    result = analysis.nodes.get(node.id)
-    if result is None:
-        return None
-    if node_type(node.type).category == INPUT:
-        return analysis.output_spec(node.id)
-    return result.inputs.get("in")
-
-
 def _roles(mapping: dict, graph: Graph, analysis: Analysis, losses: dict[str, str]) -> tuple[list, list]:
     """The mapped Inputs and loss-carrying Outputs, after checking that the mapping fits the graph;
     an Input that reaches no Output is left out, as the compiled model leaves it out."""
-    inputs, outputs = _io_nodes(graph)
+    inputs, outputs = io_nodes(graph)
     by_name = {n.name: n for n in inputs + outputs}
     fed = fed_inputs(graph)
     inputs = [n for n in inputs if n.id in fed]
@@ -143,34 +210,38 @@ def _roles(mapping: dict, graph: Graph, analysis: Analysis, losses: dict[str, st
                             "in the data mapping, or set its loss to none")
     roles = []
     for node in inputs + [by_name[name] for name in losses]:
-        spec = _node_spec(node, analysis)
+        spec = node_spec(node, analysis)
         kind = "Input" if node in inputs else "Output"
         if spec is None:
             raise DataError(f"{kind} {node.name!r} has no known tensor; fix the graph's errors first")
-        roles.append(Role(node.name, mapping[node.name], spec, losses.get(node.name)))
+        roles.append(Role(node.name, mapping[node.name], spec, losses.get(node.name), node.id))
     return roles[:len(inputs)], roles[len(inputs):]
 
 
 def _could_feed(node, spec: TensorSpec, shape: tuple, dtype: str) -> bool:
-    """Whether a field of this shape and dtype fits a node, for guessing a mapping."""
+    """Whether a field of this shape and dtype (from the file's header) could feed a node: the
+    fields worth running the node's data checks on, when guessing a mapping."""
     if dtype == "string":
-        return node.params.get("loss") in CLASSIFIER_LOSSES
+        return node.params.get("loss") in CLASSIFIER_LOSSES and shape == ()
     if node_type(node.type).category == INPUT:
-        return shapes_compatible(shape, spec.features)
-    if node.params["loss"] == "sparse_categorical_crossentropy":
-        return dtype.startswith(("int", "uint")) and shape in ((), (1,))
-    return shapes_compatible(shape, spec.features) or (shape == () and spec.features == (1,))
+        return shapes_compatible(shape, spec.features) or (shape == () and spec.features == (1,))
+    out = spec.features
+    return any(shapes_compatible(shape, wanted) for wanted in (out, out[:-1], out[:-1] + (1,))) or (
+        shape == () and out == (1,))
 
 
 def _prepare_table(kind, path, validation_path, data, inputs, targets, batch_size, seed) -> PreparedData:
     roles = inputs + targets
-    table = _checked_table(kind, path, roles)
-    arrays, class_names = _arrays(table, inputs, targets)
+    wanted = {name for role in roles for name in field_names(role.field)}
+    table = load_table(kind, path, wanted)
+    checked = _all_fit(checked_arrays(table, inputs, targets))
+    arrays, class_names = [checked.features, checked.labels], checked.class_names
     count = table.count(roles[0].field)
     if validation_path is not None:
-        validation_table = _checked_table(kind, validation_path, roles)
+        held_out = _all_fit(checked_arrays(load_table(kind, validation_path, wanted), inputs, targets,
+                                           class_names))
         train = arrays
-        validation = _arrays(validation_table, inputs, targets, class_names)[0]
+        validation = [held_out.features, held_out.labels]
     else:
         train_rows, validation_rows = _split(count, data["validation_split"], seed)
         train = [{k: v[train_rows] for k, v in part.items()} for part in arrays]
@@ -191,181 +262,15 @@ def _prepare_table(kind, path, validation_path, data, inputs, targets, batch_siz
     )
 
 
-def _checked_table(kind: str, path: Path, roles: list[Role]) -> Table:
-    """The file's mapped columns, once every mapped name exists and all have one value per sample."""
-    wanted = {name for role in roles for name in _names(role.field)}
-    table = load_table(kind, path, wanted)
-    noun = "array" if kind == "npz" else "column"
-    for role in roles:
-        if isinstance(role.field, list) and kind == "npz":
-            raise DataError(f"{role.title} is mapped to a list of names, but lists are for CSV columns; "
-                            f"map it to one array of {path.name} ({', '.join(table.names)})")
-        for name in _names(role.field):
-            if name not in table.columns:
-                raise DataError(f"{role.title} is mapped to {name!r}, but {path.name} has no {noun} of that "
-                                f"name ({noun}s: {', '.join(table.names)}); choose one of them")
-            if table.columns[name].ndim == 0:
-                raise DataError(f"{table.describe(name)} holds a single value, not one per sample; "
-                                f"map {role.title} to an array with a sample axis first")
-            if len(table.columns[name]) == 0:
-                raise DataError(f"{table.describe(name)} has no samples; {role.title} needs at least one")
-    first = roles[0]
-    for role in roles[1:]:
-        if table.count(role.field) != table.count(first.field):
-            raise DataError(f"{table.describe(role.field)} has {table.count(role.field)} samples, but "
-                            f"{table.describe(first.field)} has {table.count(first.field)}; every mapped "
-                            "array needs the same number of samples")
-    return table
-
-
-def _names(field: str | list[str]) -> list[str]:
-    return [field] if isinstance(field, str) else field
-
-
-def _arrays(table: Table, inputs: list[Role], targets: list[Role],
-            known_classes: dict[str, list[str]] | None = None) -> tuple[list[dict], dict[str, list[str]]]:
-    """Checked, cast ({input: array}, {output: array}) and the classifier Outputs' class names.
-    `known_classes` (from the training data) fixes the class ids of text labels in validation data."""
-    features = {role.node: _input_array(table, role) for role in inputs}
-    labels, class_names = {}, {}
-    for role in targets:
-        labels[role.node], names = _target_array(table, role, (known_classes or {}).get(role.node))
-        if names is not None:
-            class_names[role.node] = names
-    return [features, labels], class_names
-
-
-def _input_array(table: Table, role: Role) -> np.ndarray:
-    where = table.describe(role.field)
-    values = table.numbers(role.field, role.title)
-    expected = role.spec.features
-    if values.shape[1:] == () and expected == (1,):
-        values = values.reshape(-1, 1)  # one CSV column for an Input of one feature
-    if not shapes_compatible(values.shape[1:], expected):
-        raise DataError(f"{role.title} expects samples of shape {format_shape(expected)}, but {where} has "
-                        f"{format_shape(values.shape[1:])}; reshape the data or change the Input's shape")
-    _check_finite(values, table, role)
-    dtype = role.spec.dtype
-    if dtype in FLOAT_DTYPES:
-        return values.astype(np.float32 if dtype == "bfloat16" else dtype)  # Keras casts to bfloat16
-    with np.errstate(invalid="ignore", over="ignore"):
-        cast = values.astype(dtype)
-    inexact = cast != values
-    if inexact.any():
-        raise DataError(f"{role.title} takes {dtype} values, but {where} holds "
-                        f"{values[inexact][0].item()!r}, which {dtype} cannot hold; round or rescale the "
-                        "data, or make the Input float32")
-    return cast
-
-
-def _target_array(table: Table, role: Role, known: list[str] | None) -> tuple[np.ndarray, list[str] | None]:
-    """The targets for an Output in the form its loss wants, checked against the tensor it
-    receives; class names for classifiers."""
-    where, loss, out = table.describe(role.field), role.loss, role.spec.features
-    if loss in CLASSIFIER_LOSSES:
-        if not out:
-            raise DataError(f"{role.title} uses {loss}, but receives {format_shape(role.spec.shape)}; a "
-                            "classifier needs a tensor of class scores, shape (None, classes)")
-        text = table.text(role.field)
-        if text is not None:
-            return _text_labels(text, known, where, role)
-    values = table.numbers(role.field, role.title)
-    _check_finite(values, table, role)
-    sample = values.shape[1:]
-    if loss == "sparse_categorical_crossentropy":
-        if shapes_compatible(sample, out[:-1] + (1,)):
-            values = values.reshape(values.shape[:-1])
-        elif not shapes_compatible(sample, out[:-1]):
-            hint = ("; these look like one-hot rows: use categorical_crossentropy"
-                    if shapes_compatible(sample, out) else "")
-            raise DataError(f"{role.title} uses {loss}, which wants one class id per sample (shape "
-                            f"{format_shape(out[:-1])}), but {where} has samples of shape "
-                            f"{format_shape(sample)}{hint}")
-        _check_class_ids(values, where, role)
-        classes = out[-1]
-        largest = int(values.max())
-        if classes is not None and largest >= classes:
-            raise DataError(f"{role.title} has {classes} classes (it receives "
-                            f"{format_shape(role.spec.shape)}), but {where} holds labels up to {largest}; "
-                            f"labels must be 0 to {classes - 1}: give the layer before {role.title} "
-                            f"{largest + 1} units, or fix the labels")
-        return values.astype(np.int32), [str(i) for i in range(classes or largest + 1)]
-    if loss == "categorical_crossentropy" and shapes_compatible(sample, out[:-1]) and _is_integral(values):
-        raise DataError(f"{role.title} uses {loss}, which wants one-hot rows of {out[-1]} class "
-                        f"probabilities, but {where} holds class ids of shape {format_shape(sample)}; use "
-                        "sparse_categorical_crossentropy for class ids")
-    if sample == () and out == (1,):
-        values = values.reshape(-1, 1)
-    elif not shapes_compatible(sample, out):
-        raise DataError(f"{role.title} receives samples of shape {format_shape(out)}, but its targets, "
-                        f"{where}, have {format_shape(sample)}; reshape the targets or change the layer "
-                        f"before {role.title}")
-    if loss in ("categorical_crossentropy", "binary_crossentropy"):
-        outside = (values < 0) | (values > 1)
-        if outside.any():
-            raise DataError(f"{role.title} uses {loss}, which wants values from 0 to 1, but {where} holds "
-                            f"{values[outside][0].item()!r}; rescale the targets or choose another loss")
-    names = [str(i) for i in range(values.shape[-1])] if loss == "categorical_crossentropy" else None
-    return values.astype(np.float32), names
-
-
-def _text_labels(text: np.ndarray, known: list[str] | None, where: str,
-                 role: Role) -> tuple[np.ndarray, list[str]]:
-    """Class ids for text labels, numbered by the sorted distinct names (the training data's
-    names when `known`); one-hot rows for categorical_crossentropy."""
-    names = known if known is not None else sorted(set(text.tolist()))
-    unknown = sorted(set(text.tolist()) - set(names))
-    if unknown:
-        raise DataError(f"{where} holds the label {unknown[0]!r}, which the training data does not have "
-                        f"(classes: {', '.join(names)}); {role.title} can only learn the training classes")
-    if len(role.spec.features) != 1:
-        raise DataError(f"{role.title} receives {format_shape(role.spec.shape)}, but {where} holds one text "
-                        "label per sample; a classifier for these needs a tensor of shape (None, classes)")
-    classes = role.spec.features[-1]
-    if classes is not None and len(names) > classes:
-        raise DataError(f"{role.title} has {classes} classes (it receives {format_shape(role.spec.shape)}), "
-                        f"but {where} holds {len(names)} distinct labels ({preview(names)}); give the layer "
-                        f"before {role.title} {len(names)} units")
-    ids = np.searchsorted(np.array(names), text).astype(np.int32)
-    if role.loss == "categorical_crossentropy":
-        return np.eye(classes or len(names), dtype=np.float32)[ids], names
-    return ids, names
-
-
-def _check_finite(values: np.ndarray, table: Table, role: Role) -> None:
-    """Refuse NaN and infinity, naming where the first one is: the CSV row and column, or the
-    sample of an npz array."""
-    if values.dtype.kind != "f":
-        return
-    finite = np.isfinite(values)
-    bad = values.size - np.count_nonzero(finite)
-    if not bad:
-        return
-    first = np.unravel_index(np.argmin(finite), values.shape)  # the first False
-    sample, value = int(first[0]), values[first].item()
-    columns = role.field if isinstance(role.field, list) else [role.field]
-    column = columns[int(first[1])] if len(columns) > 1 else columns[0]
-    if table.kind == "csv":
-        place = f"{table.file}, row {table.rows[sample]}, column {column!r}"
-    else:
-        place = f"{table.describe(column)}, sample {sample}"
-    count = f"{bad:,} NaN or infinite value{'s' if bad > 1 else ''}"
-    raise DataError(f"{place} holds {value} ({count} in all, data for {role.title}); fill them in or "
-                    "drop those samples")
-
-
-def _is_integral(values: np.ndarray) -> bool:
-    return values.dtype.kind in "biu" or bool(np.all(values == np.round(values)))
-
-
-def _check_class_ids(values: np.ndarray, where: str, role: Role) -> None:
-    if not _is_integral(values):
-        fraction = values[values != np.round(values)][0].item()
-        raise DataError(f"{where} holds {fraction!r}, not a class id; {role.title} uses "
-                        "sparse_categorical_crossentropy, which wants whole numbers from 0")
-    if values.size and values.min() < 0:
-        raise DataError(f"{where} holds the label {values.min().item()!r}; class ids for {role.title} "
-                        "start at 0")
+def _all_fit(checked: Checked) -> Checked:
+    """The checked arrays, or one DataError that lists every field that does not fit."""
+    errors = [str(error) for error in checked.errors.values()]
+    if len(errors) == 1:
+        raise DataError(errors[0])
+    if errors:
+        raise DataError(f"{len(errors)} mapped fields do not fit the graph:\n" +
+                        "\n".join(f"  - {error}" for error in errors))
+    return checked
 
 
 def _split(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

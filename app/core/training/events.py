@@ -11,6 +11,8 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+from app.core.analysis.freezing import trains_nothing
+
 
 @dataclass(frozen=True)
 class RunStarted:
@@ -31,6 +33,11 @@ class PhaseStarted:
     learning_rate: float
     trainable_params: int
     frozen_params: int
+
+    @property
+    def warning(self) -> str:
+        """Why this phase will not change the model (a run still goes on), or ''."""
+        return "" if self.trainable_params else trains_nothing(self.name)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
 def prepare_images(path, validation_path, data, inputs, targets, batch_size, seed) -> PreparedData:
     import tensorflow as tf
 
-    image_role, label_role, size, color_mode, label_mode = _image_roles(inputs, targets)
+    image_role, label_role, size, color_mode, label_mode = image_roles(inputs, targets)
     load = dict(image_size=size, color_mode=color_mode, label_mode=label_mode, batch_size=batch_size,
                 seed=seed, verbose=False)
     split = data["validation_split"]
@@ -38,7 +38,7 @@ def prepare_images(path, validation_path, data, inputs, targets, batch_size, see
         train, validation = _image_folder(path, load, shuffle=data["shuffle"]), None
     class_names = {}
     if label_role is not None:  # Keras names the classes only when it loads labels
-        _check_image_classes(label_role, train.class_names, path)
+        check_image_classes(label_role, train.class_names, path)
         if label_role.loss in CLASSIFIER_LOSSES:
             class_names[label_role.node] = list(train.class_names)
     train_count = len(train.file_paths)
@@ -58,7 +58,7 @@ def prepare_images(path, validation_path, data, inputs, targets, batch_size, see
     )
 
 
-def _image_roles(inputs: list[Role], targets: list[Role]):
+def image_roles(inputs: list[Role], targets: list[Role]):
     """The Input fed by the images and the Output fed by the labels, and how Keras must load them."""
     offered = "an image folder offers 'image' for one Input and 'label' for one Output"
     for role in inputs:
@@ -88,7 +88,7 @@ def _image_roles(inputs: list[Role], targets: list[Role]):
     return image_role, label_role, shape[:2], COLOR_MODES[shape[2]], label_mode
 
 
-def _check_image_classes(role: Role, class_names: list[str], path: Path) -> None:
+def check_image_classes(role: Role, class_names: list[str], path: Path) -> None:
     """The class sub-folders must fit the tensor the Output receives."""
     out, found, shown, receives = role.spec.features, len(class_names), preview(class_names), role.spec.shape
     wanted = {"binary_crossentropy": (1,), "categorical_crossentropy": (found,)}.get(role.loss)

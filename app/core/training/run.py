@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from app.core.document.training_setup import ConfigError, Phase, TrainingConfig,
 from app.core.nodes import node_type
 from app.core.nodes.base import OUTPUT, PRETRAINED
 from app.core.nodes.io import CLASSIFIER_LOSSES
-from app.core.nodes.pretrained import apply_freezing
+from app.core.nodes.pretrained import apply_freezing, freezing_params, phase_freezes
 from app.core.training.events import (
     DIVERGED,
     FINISHED,
@@ -260,9 +261,11 @@ class Run:
         if self.settings["tensorboard"]:
             callbacks.append(keras.callbacks.TensorBoard(str(self.folder / "tensorboard" / phase.name)))
         self.control.checkpoint()
-        view.fit(targets(self.data.train, losses), validation_data=targets(self.data.validation, losses),
-                 epochs=phase.epochs,
-                 initial_epoch=first_epoch, shuffle=False, verbose=0, callbacks=callbacks)
+        with warnings.catch_warnings():  # PhaseStarted.warning says it in Graft's words
+            warnings.filterwarnings("ignore", "The model does not have any trainable weights")
+            view.fit(targets(self.data.train, losses), validation_data=targets(self.data.validation, losses),
+                     epochs=phase.epochs,
+                     initial_epoch=first_epoch, shuffle=False, verbose=0, callbacks=callbacks)
         self._end_phase()
 
     def _phase_optimizer(self, phase: Phase):
@@ -341,7 +344,7 @@ class Run:
                     params.update(freezing_params(spec))
                 apply_freezing(layer, params)
             elif spec is not None:
-                layer.trainable = spec != "frozen" and spec != 0
+                layer.trainable = not phase_freezes(spec)
 
     def _rate_groups(self, phase: Phase) -> list[tuple[float, list]]:
         graph = self.project.graph
@@ -473,11 +476,3 @@ def targets(dataset, outputs):
     if dataset is None or set(dataset.element_spec[1]) == set(outputs):
         return dataset
     return dataset.map(lambda x, y: (x, {name: y[name] for name in outputs}))
-
-
-def freezing_params(spec) -> dict:
-    if spec == "frozen":
-        return {"trainable": "frozen"}
-    if spec == "all":
-        return {"trainable": "trainable"}
-    return {"trainable": "last_n", "trainable_last_n": int(spec)}

@@ -6,14 +6,16 @@ and the fix."""
 from __future__ import annotations
 
 import csv
+import threading
 import zipfile
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.core.document.training_setup import BUNDLED
+from app.core.document.training_setup import BUNDLED, held_out
 from app.core.graph.specs import TensorSpec
 
 if TYPE_CHECKING:
@@ -23,6 +25,10 @@ RESOURCES = Path(__file__).resolve().parents[3] / "resources" / "data"
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what Keras's image loader reads
 IMAGE_FIELDS = {"image": ((None, None, 3), "float32"), "label": ((), "int32")}
 SNIFF_ROWS = 1000  # CSV rows read to tell numeric columns from text ones in `fields`
+# Each bundled set's held-out part (digits_holdout), which no bundled model was trained on: the
+# validation_path that makes a bundled model's validation accuracy honest.
+HELD_OUT = tuple(held_out(name) for name in BUNDLED)
+CACHED_FILES = 2  # data files kept in memory once read: the training file and its validation file
 
 
 class DataError(ValueError):
@@ -50,6 +56,7 @@ class Role:
     field: str | list[str]
     spec: TensorSpec  # an Input's tensor, or the tensor an Output receives
     loss: str | None = None
+    node_id: str | None = None  # for problems that select the node when clicked
 
     @property
     def title(self) -> str:
@@ -72,12 +79,16 @@ def fields(data: dict, base_dir: Path) -> dict[str, tuple[tuple, str]]:
 def locate(source: str, path: str, base_dir: Path) -> tuple[str, Path]:
     """The kind of source to read (npz, csv or images) and where it is."""
     if source == "bundled":
-        if path not in BUNDLED:
-            raise DataError(f"there is no bundled data set {path!r}; choose one of: {', '.join(BUNDLED)}")
+        if path not in BUNDLED + HELD_OUT:
+            raise DataError(f"there is no bundled data set {path!r}; choose one of: {', '.join(BUNDLED)}, "
+                            f"or {' or '.join(HELD_OUT)} (their held-out parts) to validate on")
         file = next((f for f in (RESOURCES / f"{path}.npz", RESOURCES / f"{path}.csv") if f.is_file()), None)
         if file is None:
             raise DataError(f"the bundled data set {path!r} is missing from {RESOURCES}; reinstall Graft")
         return file.suffix[1:], file
+    if not path:
+        noun = "an image folder" if source == "images" else f"a .{source} file"
+        raise DataError(f"no data chosen; choose {noun} as the data path")
     resolved = Path(path).expanduser()
     if not resolved.is_absolute():
         resolved = Path(base_dir) / resolved
@@ -129,6 +140,20 @@ class Table:
     names: list[str]  # every array or column the file has
     columns: dict[str, np.ndarray]
     rows: list[int] | None = None  # csv: the line of each sample, as a spreadsheet numbers it
+    samples: np.ndarray | None = None  # a subset's sample numbers in the file; None: every sample
+
+    def subset(self, samples: np.ndarray) -> Table:
+        """These samples only (numbered as in the file), for checks that look at a bounded sample."""
+        rows = [self.rows[i] for i in samples] if self.rows is not None else None
+        numbers = samples if self.samples is None else self.samples[samples]
+        return replace(self, columns={k: v[samples] for k, v in self.columns.items()}, rows=rows,
+                       samples=numbers)
+
+    def sample_number(self, index: int) -> int:
+        """The sample's number in the file (npz) or its line (csv)."""
+        if self.rows is not None:
+            return self.rows[index]
+        return int(self.samples[index]) if self.samples is not None else index
 
     def describe(self, field: str | list[str]) -> str:
         if isinstance(field, str):
@@ -175,19 +200,78 @@ def numeric(cells) -> bool:
     return True
 
 
+class _FileCache:
+    """What was read from the last few data files (arrays by name), each kept while the file's
+    size and modification time stay the same: the editor's data checks, Suggest and the run
+    that follows read a file once. Arrays are made read-only, so no reader can change them
+    for the next; readers on several threads share the cache."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._files: OrderedDict[tuple, dict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, wanted: set[str], read) -> dict:
+        """`wanted` of the file's entries, reading with `read(missing)` those not kept yet."""
+        try:
+            stat = path.stat()
+        except OSError as error:
+            raise DataError(f"cannot read {path}: {error.strerror or error}; check the data path") from None
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        with self._lock:
+            kept = self._files.pop(key, {})
+            self._files[key] = kept  # the most recently used last
+            while len(self._files) > self.size:
+                self._files.popitem(last=False)
+        missing = {name for name in wanted if name not in kept}
+        if missing:
+            read_now = read(missing)
+            for value in read_now.values():
+                if isinstance(value, np.ndarray):
+                    value.flags.writeable = False
+            with self._lock:
+                kept.update(read_now)
+        return {name: kept[name] for name in wanted if name in kept}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._files.clear()
+
+
+FILES = _FileCache(CACHED_FILES)
+
+
 def load_table(kind: str, path: Path, wanted: set[str]) -> Table:
+    """The file's `wanted` arrays or columns (those it has), read once while it is unchanged."""
     if kind == "npz":
         return load_npz(path, wanted)
+    header, columns, lines = FILES.get(path, {"csv"}, lambda _: {"csv": _read_csv_columns(path)})["csv"]
+    return Table(path.name, "csv", header, {name: columns[name] for name in wanted if name in columns}, lines)
+
+
+def _read_csv_columns(path: Path) -> tuple[list[str], dict[str, np.ndarray], list[int]]:
+    """A CSV's header, its cells as one read-only string array per column, and each row's line."""
     header, rows, lines = read_csv(path)
     if not rows:
         raise DataError(f"{path.name} has a header row but no samples; add one row per sample")
-    columns = {name: np.array([row[header.index(name)] for row in rows]) for name in wanted if name in header}
-    return Table(path.name, "csv", header, columns, lines)
+    columns = {name: np.array([row[i] for row in rows]) for i, name in enumerate(header)}
+    for column in columns.values():
+        column.flags.writeable = False
+    return header, columns, lines
 
 
 def load_npz(path: Path, wanted: set[str]) -> Table:
     if not zipfile.is_zipfile(path):  # else numpy calls it pickled data and advises allow_pickle
         raise unreadable_npz(path, "not a zip archive of .npy arrays")
+    names = list(npz_fields(path))
+    if not names:
+        raise DataError(f"{path.name} holds no named arrays; save it with np.savez")
+    columns = FILES.get(path, {name for name in wanted if name in names},
+                            lambda missing: _read_npz(path, missing))
+    return Table(path.name, "npz", names, columns)
+
+
+def _read_npz(path: Path, names: set[str]) -> dict[str, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as error:
@@ -196,10 +280,11 @@ def load_npz(path: Path, wanted: set[str]) -> Table:
         raise DataError(f"{path.name} holds a single array, not named arrays; save it with np.savez")
     with archive:
         try:
-            columns = {name: archive[name] for name in wanted if name in archive.files}
+            return {name: archive[name] for name in names}
         except ValueError as error:  # an object array, which only pickle could read
             raise DataError(f"{path.name}: {error}; save plain numeric or string arrays") from None
-        return Table(path.name, "npz", list(archive.files), columns)
+        except (OSError, zipfile.BadZipFile) as error:
+            raise unreadable_npz(path, error) from None
 
 
 def read_csv(path: Path, limit: int | None = None) -> tuple[list[str], list[list[str]], list[int]]:

@@ -24,8 +24,14 @@ from app.core.nodes.appearance import (
     BADGE_RADIUS,
     CORNER,
     FOOTER_HEIGHT,
+    NAME_HEIGHT,
+    NAME_TOP,
+    PILL_HEIGHT,
+    PILL_PADDING,
     PORT_RADIUS,
     ROW_HEIGHT,
+    SUBTITLE_HEIGHT,
+    SUBTITLE_TOP,
     TITLE_HEIGHT,
     edge_bend,
     node_height,
@@ -43,11 +49,18 @@ _FONT.setPointSizeF(8.5)
 _BOLD = QFont(_FONT)
 _BOLD.setBold(True)
 _BOLD.setPointSizeF(9.0)
+_SMALL = QFont(_FONT)
+_SMALL.setPointSizeF(8.0)
+_PILL = QFont(_SMALL)
+_PILL.setBold(True)
 _METRICS = QFontMetricsF(_FONT)
+_BOLD_METRICS, _SMALL_METRICS = QFontMetricsF(_BOLD), QFontMetricsF(_SMALL)
+_PILL_METRICS = QFontMetricsF(_PILL)
+TEXT_LEFT = 10.0  # where a card's title, subtitle and footer start
 
 
-def _elide(text: str, width: float) -> str:
-    return _METRICS.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+def _elide(text: str, width: float, metrics: QFontMetricsF = _METRICS) -> str:
+    return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
 
 
 class PortItem(QGraphicsItem):
@@ -88,8 +101,9 @@ class PortItem(QGraphicsItem):
 
 
 class NodeItem(QGraphicsObject):
-    """A node card: title in its category's colour, one row per port with its inferred
-    shape, and the parameter count."""
+    """A node card: its name and what it holds (a file, an architecture, a type) on a title bar in
+    its category's colour, one row per port with its inferred shape, and a footer with how it
+    trains in the phase being edited and its parameter count."""
 
     def __init__(self, node: Node):
         super().__init__()
@@ -107,6 +121,7 @@ class NodeItem(QGraphicsObject):
         self._problems: list[Problem] = []
         self._loading = False
         self._card_text = ""
+        self._freezing = ""
         self._far = False
         self._height = node_height(0)
         self._bounds = QRectF(-2, -10, WIDTH + 12, self._height + 12)
@@ -120,12 +135,13 @@ class NodeItem(QGraphicsObject):
         self.update()
 
     def set_analysis(self, analysis: NodeAnalysis | None, problems: list[Problem], loading: bool,
-                     card_text: str = "") -> None:
-        """What the node shows; its tooltip lists its problems, then its model card."""
-        shown = (analysis, problems, loading, card_text)
-        if shown == (self._analysis, self._problems, self._loading, self._card_text):
+                     card_text: str = "", freezing: str = "") -> None:
+        """What the node shows; its tooltip lists its problems, then its model card. `freezing`
+        is how it trains in the phase being edited (trainable, frozen, last N; "": no weights)."""
+        shown = (analysis, problems, loading, card_text, freezing)
+        if shown == (self._analysis, self._problems, self._loading, self._card_text, self._freezing):
             return
-        self._analysis, self._problems, self._loading, self._card_text = shown
+        self._analysis, self._problems, self._loading, self._card_text, self._freezing = shown
         self.setToolTip("\n\n".join(filter(None, ["\n".join(p.message for p in problems), card_text])))
         self.update()
 
@@ -164,6 +180,10 @@ class NodeItem(QGraphicsObject):
     @property
     def node(self) -> Node:
         return self._node
+
+    @property
+    def freezing(self) -> str:
+        return self._freezing
 
     @property
     def has_error(self) -> bool:
@@ -209,13 +229,23 @@ class NodeItem(QGraphicsObject):
         painter.restore()
         painter.setPen(QPen(border, 2.0 if selected or self.has_error else 1.0))
         painter.drawPath(outline)
+        self._paint_badge(painter, c)
+        left = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        title_width = WIDTH - TEXT_LEFT - 2 * BADGE_INSET
         painter.setPen(QColor(c.title_text))
         painter.setFont(_BOLD)
-        painter.drawText(QRectF(10, 0, WIDTH - 40, TITLE_HEIGHT),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self._node.name)
-        self._paint_badge(painter, c)
-        if lod < DETAIL_LOD:
+        if lod < DETAIL_LOD:  # the name alone, centred: the subtitle would be too small to read
+            painter.drawText(QRectF(TEXT_LEFT, 0, title_width, TITLE_HEIGHT), left,
+                             _elide(self._node.name, title_width, _BOLD_METRICS))
             return
+        painter.drawText(QRectF(TEXT_LEFT, NAME_TOP, title_width, NAME_HEIGHT), left,
+                         _elide(self._node.name, title_width, _BOLD_METRICS))
+        subtitle_colour = QColor(c.title_text)
+        subtitle_colour.setAlphaF(0.8)
+        painter.setPen(subtitle_colour)
+        painter.setFont(_SMALL)
+        painter.drawText(QRectF(TEXT_LEFT, SUBTITLE_TOP, title_width, SUBTITLE_HEIGHT), left,
+                         _elide(kind.subtitle(self._node), title_width, _SMALL_METRICS))
         painter.setFont(_FONT)
         y = TITLE_HEIGHT
         for name in self.inputs:
@@ -224,12 +254,37 @@ class NodeItem(QGraphicsObject):
         for name in self.outputs:
             self._paint_row(painter, c, y, name, self._spec_text(name, False), False)
             y += ROW_HEIGHT
+        self._paint_footer(painter, c, y)
+
+    def _paint_footer(self, painter: QPainter, c, y: float) -> None:
+        """How the node trains as a pill on the left, its parameter count on the right, whole."""
+        x = TEXT_LEFT
+        if self._freezing:
+            width = _PILL_METRICS.horizontalAdvance(self._freezing) + 2 * PILL_PADDING
+            pill = QRectF(x, y + (FOOTER_HEIGHT - PILL_HEIGHT) / 2, width, PILL_HEIGHT)
+            colour = QColor(c.info if self._freezing == "frozen" else c.ok)
+            fill = QColor(colour)
+            fill.setAlphaF(0.16)
+            painter.setPen(QPen(colour, 1.0))
+            painter.setBrush(fill)
+            painter.drawRoundedRect(pill, PILL_HEIGHT / 2, PILL_HEIGHT / 2)
+            painter.setFont(_PILL)
+            painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, self._freezing)
+            x = pill.right() + 8
         painter.setPen(QColor(c.dim_text))
-        count = self._analysis.param_count if self._analysis else None
-        footer = f"{kind.title} · {'…' if self._loading else params_text(count)}"
-        painter.drawText(QRectF(10, y, WIDTH - 20, FOOTER_HEIGHT),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                         _elide(footer, WIDTH - 20))
+        painter.setFont(_FONT)
+        rect = QRectF(x, y, WIDTH - TEXT_LEFT - x, FOOTER_HEIGHT)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                         self._count_text(rect.width()))
+
+    def _count_text(self, width: float) -> str:
+        """The parameter count ("…" while loading), or whose weights a node sharing them uses."""
+        if self._loading:
+            return "…"
+        owner = self._node.params.get("share_weights_with")  # only pretrained models share
+        if owner:
+            return _elide(f"weights of {owner}", width)
+        return params_text(self._analysis.param_count if self._analysis else None)
 
     def _paint_badge(self, painter: QPainter, c) -> None:
         severities = {p.severity for p in self._problems}

@@ -10,6 +10,7 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene
 
+from app.core.analysis.freezing import freezing_badge
 from app.core.cards.card import ModelCard
 from app.core.editing.commands import Disconnect, Macro, MoveNodes, connect
 from app.core.graph.graph import Edge, GraphEvent
@@ -22,6 +23,7 @@ from app.gui.theme import colors
 
 class GraphScene(QGraphicsScene):
     nodeActivated = Signal(str)  # double-click on a node
+    contentChanged = Signal()  # a node was added, removed, moved or resized (for the overview)
 
     def __init__(self, document: Document, parent=None):
         super().__init__(parent)
@@ -32,6 +34,7 @@ class GraphScene(QGraphicsScene):
         self._drag: _ConnectionDrag | None = None
         self._press_positions: dict[str, tuple[float, float]] = {}
         self._far = False  # zoomed out past the titles' level of detail
+        self.phase_freezing: dict | None = None  # the edited phase's freezing by node name (None: none)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         for node in self.graph.nodes:
             self._add_node(node.id)
@@ -68,6 +71,7 @@ class GraphScene(QGraphicsScene):
             self.removeItem(item)
             if self.graph.has_node(event.edge.target):
                 self._sync_node(event.edge.target)
+        self.contentChanged.emit()
 
     def _add_node(self, node_id: str) -> None:
         item = NodeItem(self.graph.node(node_id))
@@ -107,9 +111,17 @@ class GraphScene(QGraphicsScene):
             result = analysis.nodes.get(node_id) if analysis else None
             card = document.card(node)
             item.set_analysis(result, node_problems.get(node_id, []), loading,
-                              card_text(card, node.params) if card else "")
+                              card_text(card, node.params) if card else "",
+                              freezing_badge(self.graph, node, result, self.phase_freezing))
         for edge_id, item in self.edge_items.items():
             item.set_problem(edge_problems.get(edge_id))
+
+    def set_phase(self, freezing: dict | None) -> None:
+        """Badge each card with how its node trains in the phase being edited (`freezing`: the
+        phase's freezing by node name; None: no phase, each node's own setting)."""
+        if freezing != self.phase_freezing:
+            self.phase_freezing = freezing
+            self.refresh_analysis()
 
     def set_zoom(self, zoom: float) -> None:
         """Switch the nodes to plain blocks when zoomed out past the titles (see set_far)."""

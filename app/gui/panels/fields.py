@@ -277,7 +277,8 @@ class _BoolField(Field):
 class _ChoiceField(Field):
     def __init__(self, param: Param):
         combo = QComboBox()
-        combo.addItems([c if isinstance(c, str) else json.dumps(c) for c in param.choices])
+        shown = param.labels or [c if isinstance(c, str) else json.dumps(c) for c in param.choices]
+        combo.addItems(list(shown))
         # Long choices (loss names) must not widen a narrow panel.
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(6)

@@ -11,6 +11,8 @@ from app.core.analysis.validate import Problem
 from app.gui.theme import icon
 
 _ICONS = {"error": "error", "warning": "warning", "info": "info"}
+EMPTY_GRAPH = ("Empty graph: add nodes from the Palette (or press Tab on the canvas), or open an example "
+               "from File ▸ Examples or Help ▸ Getting Started.")
 
 
 class ProblemsPanel(QTreeWidget):
@@ -32,18 +34,26 @@ class ProblemsPanel(QTreeWidget):
         self.itemActivated.connect(self._clicked)
         self._problems: list[Problem] = []
         self._waiting: str | None = None  # None: nothing shown yet
+        self._empty_graph = False
 
     @property
     def problems(self) -> list[Problem]:
         return list(self._problems)
 
-    def set_problems(self, problems: list[Problem], waiting: str = "") -> None:
-        if (problems, waiting) == (self._problems, self._waiting):
+    def set_problems(self, problems: list[Problem], waiting: str = "", empty_graph: bool = False) -> None:
+        """`empty_graph`: nothing is on the canvas yet; a hint what to do replaces the problems
+        (the one an empty graph has, no Output, is no news then)."""
+        if (problems, waiting, empty_graph) == (self._problems, self._waiting, self._empty_graph):
             return
-        self._problems, self._waiting = list(problems), waiting
+        self._problems, self._waiting, self._empty_graph = list(problems), waiting, empty_graph
         self.clear()
         if waiting:
             QTreeWidgetItem(self, [waiting])
+            return
+        if empty_graph:
+            item = QTreeWidgetItem(self, [EMPTY_GRAPH])
+            item.setIcon(0, icon("info"))
+            item.setToolTip(0, EMPTY_GRAPH)
             return
         if not problems:
             item = QTreeWidgetItem(self, ["No problems: the graph is ready to compile."])

@@ -1,6 +1,8 @@
 """What the training plots are made of: growing numpy buffers (`Series`), a plot item with
 its buffer (`Curve`), the curves of one run (`RunCurves`), the smoothing and colour helpers,
-and a plot widget that adds up its painting time for the drawing budget."""
+axes that label whole steps and epochs (`WholeNumberAxis`) and powers of ten of a rate
+(`RateAxis`), a plot's title with its legend after it, above the data (`PlotHeader`), and a
+plot widget that adds up its painting time for the drawing budget."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QColor
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QFontMetricsF
+from PySide6.QtWidgets import QSizePolicy
 
 LOG_KEYS_SKIPPED = ("learning_rate", "lr")  # plotted per batch already
 
@@ -104,6 +108,213 @@ class Curve:
         self.plot.removeItem(self.item)
 
 
+class WholeNumberAxis(pg.AxisItem):
+    """Ticks at whole numbers only: steps and epochs have no halves, so a short run is
+    labelled 1, 2, 3 rather than 1, 1.5, 2, 2.5."""
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:
+        levels = [(spacing, values) for spacing, values in super().tickValues(minVal, maxVal, size)
+                  if spacing >= 1]
+        if levels:
+            return levels
+        low, high = sorted((minVal, maxVal))
+        return [(1.0, [float(v) for v in range(math.ceil(low), math.floor(high) + 1)])]
+
+    def tickStrings(self, values: list, scale: float, spacing: float) -> list[str]:
+        return [f"{round(v * scale):d}" for v in values]
+
+
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_of_ten(value: float) -> str:
+    """1e-05 as 10⁻⁵ and 2.5e-05 as 2.5·10⁻⁵: short, and the same form at every tick."""
+    exponent = math.floor(math.log10(value) + 1e-9)
+    mantissa = f"{value / 10 ** exponent:.2g}"
+    power = f"10{str(exponent).translate(SUPERSCRIPT)}"
+    return power if mantissa == "1" else f"{mantissa}·{power}"
+
+
+class RateAxis(pg.AxisItem):
+    """A log axis with only as many labels as fit its height: whole decades (every second
+    or third one when space is short), or 1, 2, 5 times a power of ten when the rate spans
+    less than a decade. pyqtgraph's own labels 0.001, 0.0001 and 10⁻⁵ in one column, and
+    draws a grid line at every 2…9 of each decade."""
+
+    LABEL_SPACING = 1.8  # label heights from one label to the next
+
+    def logTickValues(self, minVal: float, maxVal: float, size: float, stdTicks: list) -> list:
+        low, high = sorted((minVal, maxVal))
+        fit = max(2, int(size / (self.LABEL_SPACING * QFontMetricsF(self.font()).height())))
+        for mantissas in ((1,), (1, 2, 5)):
+            values = [e + math.log10(m) for e in range(math.floor(low), math.ceil(high) + 1)
+                      for m in mantissas if low <= e + math.log10(m) <= high]
+            if len(values) >= 2 or (values and mantissas == (1, 2, 5)):
+                stride = math.ceil(len(values) / fit)
+                return [(None, values[::stride])]
+        return [(None, [(low + high) / 2])]
+
+    def logTickStrings(self, values: list, scale: float, spacing: float) -> list[str]:
+        return [power_of_ten(10 ** v * scale) for v in values]
+
+
+class MoreLabel(pg.LabelItem):
+    """"+3 more" at the end of a legend cut short, or "fewer" when it is let out: a click
+    toggles; the tooltip names the entries it stands for."""
+
+    def __init__(self, legend: FlowLegend):
+        super().__init__("", size=legend.opts["labelTextSize"], parent=legend)
+        self.legend = legend
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def mouseClickEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            event.accept()
+            self.legend.expanded = not self.legend.expanded
+            self.legend.header.flow()
+
+
+class FlowLegend(pg.LegendItem):
+    """A plot's legend as a line of text: its entries left to right after the plot's title,
+    wrapping onto more lines as the width needs, in its `PlotHeader` above the data, so it
+    never covers a curve. No box; hidden while it has no entries. Clicking an entry's line
+    hides or shows its curve (pyqtgraph's). When the entries need more lines than the plot
+    can spare, the last one says "+3 more", which lets them all out; earlier runs' entries
+    come after the current run's, so they are the first to wait there."""
+
+    GAP = 12  # px between entries, and after the title
+
+    def __init__(self, header: PlotHeader):
+        super().__init__(frame=False, labelTextSize="8pt")
+        self.header = header
+        self.expanded = False  # all entries shown, however many lines they take
+        self._secondary: set[int] = set()  # ids of the samples of entries that go last
+        self.setParentItem(header)
+        self.more = MoreLabel(self)
+        self.hide()
+
+    def addItem(self, item, name: str, secondary: bool = False) -> None:
+        super().addItem(item, name)
+        if secondary:
+            self._secondary.add(id(self.items[-1][0]))
+            self.header.flow()
+
+    def _addItemToLayout(self, sample, label) -> None:
+        sample.setParentItem(self)  # placed by the header's next flow, with the others
+        label.setParentItem(self)
+
+    def _removeItemFromLayout(self, *items) -> None:
+        for item in items:
+            self._secondary.discard(id(item))
+            item.close()
+            if item.scene() is not None:
+                item.scene().removeItem(item)
+
+    def updateSize(self) -> None:
+        """Entries came or went: the header lays them out again."""
+        self.setVisible(bool(self.items))
+        self.header.flow()
+
+    def flow(self, width: float, indent: float, line: float, most_lines: int) -> float:
+        """Place the entries in lines of `width`, the first from `indent`, in at most
+        `most_lines` unless expanded; the height they take."""
+        entries = sorted(self.items, key=lambda entry: id(entry[0]) in self._secondary)
+        widths = [sample.width() + label.item.boundingRect().width() for sample, label in entries]
+        places = _flow(widths, width, indent, line, self.GAP)
+        count = len(entries)
+        too_many = bool(places) and places[-1][1] >= most_lines * line
+        if too_many and not self.expanded:  # as many as leave room for "+N more" after them
+            self.more.setText(f"+{count} more")
+            while count > 0:
+                count -= 1
+                places = _flow(widths[:count] + [self.more.item.boundingRect().width()], width, indent, line,
+                               self.GAP)
+                if places[-1][1] < most_lines * line:
+                    break
+            hidden = [label.text for _, label in entries[count:]]
+            self.more.setText(f"+{len(hidden)} more")
+            self.more.setToolTip(f"Also: {', '.join(hidden)}. Click to show them all")
+        elif too_many:  # let out: "fewer" after the last
+            self.more.setText("fewer")
+            self.more.setToolTip("Show only the entries that leave the curves their room")
+            places = _flow(widths + [self.more.item.boundingRect().width()], width, indent, line, self.GAP)
+        for index, (sample, label) in enumerate(entries):
+            label.setVisible(index < count)
+            sample.setVisible(index < count)
+            if index < count:
+                x, y = places[index]
+                label.resize(label.item.boundingRect().width(), line)
+                sample.setPos(x, y + (line - sample.height()) / 2)
+                label.setPos(x + sample.width(), y)
+        self.more.setVisible(too_many)
+        if too_many:
+            x, y = places[-1]
+            self.more.setGeometry(x, y, self.more.item.boundingRect().width(), line)
+        bottom = places[-1][1] + line if places else 0.0
+        self.setGeometry(0, 0, width, bottom)
+        return bottom
+
+    def paint(self, painter, *args) -> None:
+        """No box: the legend is outside the data, on the plot's background."""
+
+
+def _flow(widths: list[float], width: float, indent: float, line: float, gap: float) -> list[tuple]:
+    """Where items of these widths go, left to right in lines of `width`, the first line from
+    `indent`: (x, y) each."""
+    places, x, y = [], indent, 0.0
+    for item_width in widths:
+        if x > 0 and x + item_width > width:
+            x, y = 0.0, y + line
+        places.append((x, y))
+        x += item_width + gap
+    return places
+
+
+class PlotHeader(pg.GraphicsWidget):
+    """A plot's title, then its legend on the same line and as many more as it needs, between
+    the title's place and the data (where the top axis would be, which these plots never show).
+    `plot.legend` is its legend, so the curves added with a name appear in it. The legend takes
+    at most LEGEND_SHARE of the plot's height unless the user lets it out."""
+
+    LINE = 20  # px: the least height of a line of the title and entries (a legend's sample is 20 px high)
+    LEGEND_SHARE = 0.4
+
+    def __init__(self, plot: pg.PlotItem, title: str):
+        super().__init__()
+        self.plot = plot
+        self.title = pg.LabelItem(title, size="10pt", parent=self)
+        self.legend = FlowLegend(self)
+        plot.legend = self.legend
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        plot.layout.removeItem(plot.getAxis("top"))
+        plot.layout.addItem(self, 1, 0, 1, 3)
+        plot.geometryChanged.connect(self.flow)  # a shorter plot spares fewer lines
+        self.flow()
+
+    def set_title(self, text: str, **style) -> None:
+        self.title.setText(text, **style)
+        self.flow()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.flow()
+
+    def flow(self) -> None:
+        """Title, then entries, wrapped at this width; the header as high as the lines it took."""
+        title = self.title.item.boundingRect()
+        texts = [label.item.boundingRect().height() for _, label in self.legend.items]
+        line = math.ceil(max(self.LINE, title.height(), *texts))
+        self.title.setGeometry(0, 0, title.width(), line)
+        most_lines = max(1, int(self.LEGEND_SHARE * self.plot.size().height() / line))
+        indent = title.width() + FlowLegend.GAP
+        legend_height = self.legend.flow(self.size().width(), indent, line, most_lines)
+        height = max(line, legend_height)
+        if height != self.minimumHeight() or height != self.maximumHeight():
+            self.setMinimumHeight(height)
+            self.setMaximumHeight(height)
+            self.updateGeometry()
+
+
 class RunCurves:
     """The curves of one run, in every plot."""
 
@@ -116,6 +327,8 @@ class RunCurves:
         self.markers: list = []  # phase boundaries and the best epoch
         self.raw_loss = Series()  # every batch loss, to smooth again with another weight
         self.average, self.averaged = 0.0, 0  # the running EMA of the finite losses, and their count
+        self.rate_phase: int | None = None  # the phase of the last batch's rate, and that rate:
+        self.last_rate = math.nan  # where a new phase's rate steps from
 
     def curves(self) -> list[Curve]:
         fixed = [self.batch_raw, self.batch_smooth, self.learning_rate]
@@ -128,9 +341,15 @@ class RunCurves:
 
 class PlotView(pg.GraphicsLayoutWidget):
     """Adds up how long it spent painting, for the drawing budget. One redraw costs several
-    paints (new data, then the axes and ranges that follow from it), so all count."""
+    paints (new data, then the axes and ranges that follow from it), so all count. Says when
+    its size changed, so the plots can arrange themselves for it."""
 
     paint_seconds = 0.0
+    resized = Signal()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.resized.emit()
 
     def paintEvent(self, event) -> None:
         started = time.perf_counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.document.fileformat import snapshot
+from app.core.training.data_checks import DATA_ERROR
 from app.core.training.events import (
     DIVERGED,
     FINISHED,
@@ -67,6 +70,12 @@ def progress_text(phases: int, phase: PhaseStarted | None, batch: BatchEnded | N
     return " · ".join(parts)
 
 
+def run_name(started: RunStarted) -> str:
+    """A run as it is on disk, by its folder: `run-003`, or `run-003 resumed` for its sequel."""
+    name = Path(started.run_dir).name
+    return f"{name} resumed" if started.resumed_from else name
+
+
 class TrainingPanel(QWidget):
     """The content of the Training dock. `document` is the window's; `train` replaces the
     core runner (tests drive the panel with synthetic events through it)."""
@@ -105,9 +114,21 @@ class TrainingPanel(QWidget):
         self.results = ResultsView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.setup, "Setup")
+        # The setup's columns are never narrower than their fields; a dock narrower than the
+        # three scrolls them sideways rather than cut a field or widen the window.
+        self.setup_page = QScrollArea()
+        self.setup_page.setWidgetResizable(True)
+        self.setup_page.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setup_page.setWidget(self.setup)
+        self.tabs.addTab(self.setup_page, "Setup")
         self.tabs.addTab(self.plots, "Plots")
         self.tabs.addTab(self.results, "Results")
+        # The plots' smoothing and Clear sit in the tab bar, beside the tabs, while Plots is shown:
+        # a row of their own cost the plots a fifth of their height in a short dock.
+        self.tabs.setCornerWidget(self.plots.controls, Qt.Corner.TopRightCorner)
+        self.tabs.currentChanged.connect(
+            lambda: self.plots.controls.setVisible(self.tabs.currentWidget() is self.plots))
+        self.plots.controls.setVisible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
@@ -187,17 +208,32 @@ class TrainingPanel(QWidget):
         self.document = document
         for signal, slot in ((document.trainingChanged, self._training_changed),
                              (document.analysisChanged, self._analysis_changed),
-                             (document.fileChanged, self._update_actions)):
+                             (document.fileChanged, self._file_changed)):
             self._document_links.connect(signal, slot)
         self.setup.set_document(document)
         if self.run is None or not self.run.running:
             self.plots.clear()
+            self._show_last_run_on_disk()
             self.results.clear()
             self.banner.hide()
             self.last_result = None
             self._reset_progress()
         self._refresh_phase_box()
         self._update_actions()
+
+    def _show_last_run_on_disk(self) -> None:
+        """A project opened again shows its newest run's epochs, dimmed and named by its folder,
+        as the plots keep an earlier run of this session: the next run is compared with it."""
+        from app.core.training.store import latest_run, read_history
+
+        if self.document.path is None:
+            return
+        try:
+            folder = latest_run(self.document.project)
+        except OSError:
+            return
+        if folder is not None:
+            self.plots.add_earlier_run(folder.name, read_history(folder))
 
     def release_document(self) -> None:
         """Hear no more from the document (the window is closing or shows another one); what
@@ -242,7 +278,7 @@ class TrainingPanel(QWidget):
         if analysis is None:
             what = (document.loading or "the graph is being analysed").rstrip("…")
             return f"Cannot start training yet: {what[0].lower() + what[1:]}; try again in a moment."
-        errors = analysis.errors
+        errors = [e for e in analysis.errors if e.code != DATA_ERROR]
         if errors:
             count = len(errors)
             more = f" (and {count - 1} more)" if count > 1 else ""
@@ -252,6 +288,11 @@ class TrainingPanel(QWidget):
         if problems:
             more = f" (and {len(problems) - 1} more, listed in Setup)" if len(problems) > 1 else ""
             return f"Cannot start training: the setup does not fit the graph: {problems[0]}{more}"
+        data_errors = [e for e in analysis.errors if e.code == DATA_ERROR]
+        if data_errors:
+            more = f" (and {len(data_errors) - 1} more)" if len(data_errors) > 1 else ""
+            return ("Cannot start training: the data does not fit the graph (see Problems): "
+                    f"{data_errors[0].message}{more}")
         return None
 
     def can_resume_last(self) -> bool:
@@ -396,6 +437,9 @@ class TrainingPanel(QWidget):
         if isinstance(event, EpochEnded):
             self.plots.add_epoch(event)
         elif isinstance(event, PhaseStarted):
+            if event.warning:
+                self._warnings.append(event.warning[:1].upper() + event.warning[1:] + ".")
+                self.banner.show_message("warning", " ".join(self._warnings))
             self.plots.mark_phase(event.name)
             self._phase, self._batch = event, None
             self._progress_dirty = True
@@ -403,6 +447,7 @@ class TrainingPanel(QWidget):
             if self.state == STARTING:
                 self._set_state(RUNNING)
         elif isinstance(event, RunStarted):
+            self.plots.name_run(run_name(event))
             self._phase_count = len(event.phases)
             what = "Resumed" if event.resumed_from else "Training"
             phases = f"{self._phase_count} phase{'s' * (self._phase_count != 1)}"
@@ -431,7 +476,8 @@ class TrainingPanel(QWidget):
         if ended.status == FINISHED:
             self.progress.setValue(PROGRESS_STEPS)
             self._show_progress_text(f"Finished in {elapsed}")
-            self.banner.show_message("ok", sentence + weights,
+            self.banner.show_message("warning" if self._warnings else "ok",
+                                     " ".join([sentence + weights, *self._warnings]),
                                      "Show results" if self._evaluated else None,
                                      lambda: self.tabs.setCurrentWidget(self.results))
             self.statusMessage.emit(f"Training finished in {elapsed}", 10000)
@@ -484,12 +530,22 @@ class TrainingPanel(QWidget):
     # -- progress ----------------------------------------------------------------------------
     def _reset_progress(self) -> None:
         self._phase = self._batch = None
+        self._warnings: list[str] = []  # what the run's phases warned of, shown to its end
         self._phase_count = 0
         self._progress_dirty = False
         self.progress.setRange(0, PROGRESS_STEPS)
         self.progress.setValue(0)
-        self._show_progress_text("Ready" if self.document is None or self.document.path else
-                                 "Ready (training saves the project first)")
+        self._show_progress_text(self._ready_text())
+
+    def _ready_text(self) -> str:
+        return ("Ready" if self.document is None or self.document.path else
+                "Ready (training saves the project first)")
+
+    def _file_changed(self) -> None:
+        """Saved for the first time: training no longer needs to save it first."""
+        if self.progress_label.startswith("Ready"):
+            self._show_progress_text(self._ready_text())
+        self._update_actions()
 
     def _show_progress_text(self, text: str) -> None:
         self.progress.setFormat(text.replace("%", "%%"))

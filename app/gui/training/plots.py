@@ -32,7 +32,17 @@ from PySide6.QtWidgets import (
 
 from app.core.training.events import BatchEnded, EpochEnded
 from app.gui.theme import colors
-from app.gui.training.curves import Curve, PlotView, RunCurves, blend, classify, smooth
+from app.gui.training.curves import (
+    Curve,
+    PlotHeader,
+    PlotView,
+    RateAxis,
+    RunCurves,
+    WholeNumberAxis,
+    blend,
+    classify,
+    smooth,
+)
 
 REDRAW_HZ = 25  # at most this many redraws a second, whatever the batch rate
 # And the redraws and their painting take at most this share of the time. Painting holds
@@ -43,7 +53,11 @@ DRAWING_SHARE = 0.015
 SLOWEST_REDRAW_MS = 2000  # but never less often than this
 EPOCH_MARKERS_UP_TO = 200  # epochs with a marker each; a longer run's epoch curves are lines
 DEFAULT_SMOOTHING = 0.9
-MINIMUM_HEIGHT = 180  # four plots still readable; Train ▸ Plots makes the dock taller
+MINIMUM_HEIGHT = 140  # four plots in a row still readable, in a dock that leaves the canvas 300 px at 700
+IDEAL_ASPECT = 2.0  # width : height of a plot's data: wider than this is no more readable
+PLOT_SPACING = 8  # px between plots
+PLOT_FRAME = (50, 50)  # px around a plot's data: the y labels; the title and legend, and the x labels
+RATE_PADDING = 0.12  # of the rate's range, above and below: room for the top and bottom decades' labels
 GRID_OPACITY = 0.25  # the grid's colour: this much of the axis colour over the background
 # pyqtgraph's scene items must go before Qt's own teardown at exit: PySide deletes the
 # remaining Python-owned objects in no particular order, and a plot's items then crash it.
@@ -84,8 +98,11 @@ class TrainingPlots(QWidget):
         self.clear_button.setToolTip("Remove the dimmed curves of earlier runs from the plots")
         self.clear_button.clicked.connect(self.clear_earlier_runs)
         self.clear_button.setEnabled(False)
-        bar = QHBoxLayout()
-        bar.setContentsMargins(6, 4, 6, 0)
+        # The plots' own controls, in a row above them; the Training dock moves it into its tab
+        # bar, beside the Plots tab, where it costs the plots no height.
+        self.controls = QWidget()
+        bar = QHBoxLayout(self.controls)
+        bar.setContentsMargins(6, 2, 6, 2)
         smoothing_label = QLabel("Smoothing")
         smoothing_label.setBuddy(self.smoothing_box)
         bar.addWidget(smoothing_label)
@@ -97,32 +114,36 @@ class TrainingPlots(QWidget):
         _live.add(self.view)
         self.view.ci.setContentsMargins(4, 4, 4, 4)
         self.view.setMinimumHeight(MINIMUM_HEIGHT)  # the dock grows rather than squash the curves
-        self.batch_plot = self._make_plot(0, 0, "Loss per batch", "step", "loss")
-        self.epoch_plot = self._make_plot(0, 1, "Loss per epoch", "epoch", "loss")
-        self.lr_plot = self._make_plot(1, 0, "Learning rate", "step", "rate")
-        self.metrics_plot = self._make_plot(1, 1, "Metrics per epoch", "epoch", "value", (-8, -8))
+        self.batch_plot = self._make_plot("Loss per batch")
+        self.epoch_plot = self._make_plot("Loss per epoch")
+        self.lr_plot = self._make_plot("Learning rate", rate=True)
+        self.metrics_plot = self._make_plot("Metrics per epoch")
         self.lr_plot.setXLink(self.batch_plot)
         self.lr_plot.setLogMode(y=True)  # a fine-tuning phase's 1e-5 stays visible beside 1e-2
+        self.lr_plot.vb.setDefaultPadding(RATE_PADDING)
         self.metrics_plot.setXLink(self.epoch_plot)
-        self.view.ci.layout.setRowStretchFactor(0, 3)
-        self.view.ci.layout.setRowStretchFactor(1, 2)
+        self.columns = 0
+        self.view.resized.connect(self._arrange)
+        self._arrange()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addLayout(bar)
+        layout.addWidget(self.controls)
         layout.addWidget(self.view, 1)
 
         self.redraw_timer = QTimer(self, interval=1000 // REDRAW_HZ)
         self.redraw_timer.timeout.connect(self.redraw)
         self.apply_theme()
 
-    def _make_plot(self, row: int, column: int, title: str, x_label: str, y_label: str,
-                   legend_at: tuple[int, int] = (-8, 8)) -> pg.PlotItem:
-        plot = self.view.addPlot(row=row, col=column)
-        plot.setTitle(title)
-        plot.setLabel("bottom", x_label)
-        plot.setLabel("left", y_label)
+    def _make_plot(self, title: str, rate: bool = False) -> pg.PlotItem:
+        """A plot with its title and legend above the data, and no axis titles: the plot's title
+        says what is drawn against what, and two more rows of text would halve a short plot.
+        `_arrange` places it."""
+        axes = {"bottom": WholeNumberAxis("bottom")}  # steps and epochs: whole numbers only
+        if rate:
+            axes["left"] = RateAxis("left")
+        plot = self.view.addPlot(axisItems=axes)
         plot.showGrid(x=True, y=True)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
@@ -133,13 +154,46 @@ class TrainingPlots(QWidget):
             # behind the curves: more lines, or translucent ones, took a third of each paint each
             axis.setStyle(maxTickLevel=0, tickAlpha=255)
             axis.setZValue(-1)
-        plot.addLegend(offset=legend_at)  # negative: from the right or bottom
+        plot.header = PlotHeader(plot, title)  # the title, then the legend: above the data, never over it
         plot.setMenuEnabled(True)
         return plot
 
     @property
     def plots(self) -> list[pg.PlotItem]:
         return [self.batch_plot, self.epoch_plot, self.lr_plot, self.metrics_plot]
+
+    def _arrange(self) -> None:
+        """Four plots in a row, a 2×2 grid or a column, whichever leaves each plot's data the
+        most room: a short, wide dock (the default) gets a row, a tall one a column. Plots that
+        share an x axis (steps, epochs) stay side by side or one above the other."""
+        width, height = self.view.width(), self.view.height()
+        frame_width, frame_height = PLOT_FRAME
+
+        def room(columns: int) -> float:  # the data's height, or its width's share when that is short
+            data_width, data_height = width / columns - frame_width, height / (4 // columns) - frame_height
+            return min(data_width / IDEAL_ASPECT, data_height)
+
+        columns = max((2, 4, 1), key=room)  # the first of equals: a grid
+        if columns == self.columns:
+            return
+        self.columns = columns
+        order = [self.batch_plot, self.lr_plot, self.epoch_plot, self.metrics_plot]
+        layout = self.view.ci.layout  # Qt's grid: pyqtgraph's removeItem would take them off the scene
+        for plot in order:
+            for index in range(layout.count()):
+                if layout.itemAt(index) is plot:
+                    layout.removeAt(index)
+                    break
+        rows = 4 // columns
+        for index, plot in enumerate(order):
+            # a 2×2 grid: steps on the left, epochs on the right, losses on top
+            row, column = (index % 2, index // 2) if columns == 2 else divmod(index, columns)
+            layout.addItem(plot, row, column)
+        for row in range(4):  # rows and columns left empty take no spacing either
+            layout.setRowSpacing(row, PLOT_SPACING if row < rows - 1 else 0)
+            layout.setColumnSpacing(row, PLOT_SPACING if row < columns - 1 else 0)
+            # the losses taller than the rate and metrics below them
+            layout.setRowStretchFactor(row, 0 if row >= rows else 1 if columns == 4 else 3 - row % 2)
 
     # -- runs --------------------------------------------------------------------------------
     @property
@@ -165,6 +219,29 @@ class TrainingPlots(QWidget):
         self._best = None
         self._last_step = self._last_epoch = 0
         self.clear_button.setEnabled(bool(self._earlier))
+
+    def name_run(self, label: str) -> None:
+        """The current run's name, once it has one on disk (its folder: run-003)."""
+        self._ensure_run().label = label
+
+    def add_earlier_run(self, label: str, history: list[dict]) -> None:
+        """A run kept on disk (the project was opened again): its epochs, dimmed, for comparison.
+        `history` is its history.json: one row per epoch, the phase and epoch, then the logs."""
+        self._runs_started += 1
+        run = RunCurves(label, self._runs_started)
+        for x, row in enumerate(history, start=1):
+            for key, value in row.items():
+                plot_name, name, validation = classify(key)
+                if key in ("phase", "epoch") or plot_name is None or not isinstance(value, (int, float)):
+                    continue
+                if key not in run.epoch:
+                    run.epoch[key] = self._create_epoch_curve(run, key, plot_name, name, validation)
+                run.epoch[key].append(float(x), float(value))
+        if run.empty:
+            return
+        self._earlier.append(run)
+        self._dim(run)
+        self.clear_button.setEnabled(True)
 
     def mark_phase(self, name: str) -> None:
         """A phase starts at the next step: a labelled line where it does (not for the first)."""
@@ -195,9 +272,28 @@ class TrainingPlots(QWidget):
         run.raw_loss.extend(steps, losses)
         run.batch_raw.extend(steps, losses)
         run.batch_smooth.extend(steps, np.array([self._next_smoothed(run, loss) for loss in losses.tolist()]))
-        run.learning_rate.extend(steps, np.array([event.learning_rate for event in events], dtype=float))
+        rates = np.array([event.learning_rate for event in events], dtype=float)
+        phases = np.array([event.phase for event in events])
+        run.learning_rate.extend(*self._rate_steps(run, steps, rates, phases))
         self._last_step = events[-1].global_step
         self._changed()
+
+    @staticmethod
+    def _rate_steps(run: RunCurves, steps: np.ndarray, rates: np.ndarray,
+                    phases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rate's points, with two more where a phase starts: the old rate and the new one
+        half a step before its first batch, at its dashed line, so the change is drawn as the
+        step it is rather than a slope across the last batch of the phase before."""
+        before = np.concatenate(([phases[0] if run.rate_phase is None else run.rate_phase], phases[:-1]))
+        previous = np.concatenate(([run.last_rate], rates[:-1]))
+        run.rate_phase, run.last_rate = int(phases[-1]), float(rates[-1])
+        starts = np.flatnonzero(phases != before)
+        if not len(starts):
+            return steps, rates
+        at = np.repeat(starts, 2)
+        edges = np.repeat(steps[starts] - 0.5, 2)
+        levels = np.column_stack((previous[starts], rates[starts])).ravel()
+        return np.insert(steps, at, edges), np.insert(rates, at, levels)
 
     def add_epoch(self, event: EpochEnded) -> None:
         run = self._ensure_run()
@@ -324,9 +420,9 @@ class TrainingPlots(QWidget):
             names.append(name)
         color = self._series_colors()[names.index(name) % len(self._series_colors())]
         pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine if validation else Qt.PenStyle.SolidLine)
-        label = f"{'val' if validation else 'train'} {name}"
         brush = pg.mkBrush(color if not validation else self._background())
-        return Curve(plot, label, key, markers_up_to=EPOCH_MARKERS_UP_TO, pen=pen, symbol="o", symbolSize=5,
+        # named as Keras logs it (loss, val_loss, val_digit_accuracy): short, and as history.csv has it
+        return Curve(plot, key, key, markers_up_to=EPOCH_MARKERS_UP_TO, pen=pen, symbol="o", symbolSize=5,
                      symbolPen=pg.mkPen(color), symbolBrush=brush)
 
     def _show_best(self) -> None:
@@ -340,7 +436,7 @@ class TrainingPlots(QWidget):
         self._best_item.setToolTip(f"best {self._monitor}: {self._best[1]:.4g} at epoch {self._best[0]:g}")
 
     def _dim(self, run: RunCurves) -> None:
-        """An earlier run: one pale colour per run, a legend entry "run N" per plot."""
+        """An earlier run: one pale colour per run, a legend entry with its name per plot."""
         self.redraw()
         color = QColor(self._run_colors()[(run.number - 1) % len(self._run_colors())])
         color.setAlpha(170)
@@ -350,7 +446,7 @@ class TrainingPlots(QWidget):
         if run.batch_raw is not None:
             run.batch_raw.remove()
             run.batch_raw = None
-        if self._best_item is not None:
+        if run is self._current and self._best_item is not None:
             self.epoch_plot.removeItem(self._best_item)
             self._best_item = None
         labelled = set()
@@ -364,7 +460,7 @@ class TrainingPlots(QWidget):
             if legend is not None:
                 legend.removeItem(curve.item)
                 if curve.plot not in labelled:
-                    legend.addItem(curve.item, run.label)
+                    legend.addItem(curve.item, run.label, secondary=True)
                     labelled.add(curve.plot)
 
     def _drop(self, run: RunCurves) -> None:
@@ -403,25 +499,20 @@ class TrainingPlots(QWidget):
         """Background, axes, titles and legends in the theme's colours (curves keep theirs)."""
         background, text = self._background(), self._palette_color(QPalette.ColorRole.Text)
         dim = self._palette_color(QPalette.ColorRole.PlaceholderText)
+        link = self._palette_color(QPalette.ColorRole.Link)
         grid = blend(dim, background, GRID_OPACITY)
         self.view.setBackground(background)
-        legend_brush = QColor(background)
-        legend_brush.setAlpha(200)
         for plot in self.plots:
-            plot.titleLabel.setText(plot.titleLabel.text, color=text.name(), size="10pt")
+            plot.header.set_title(plot.header.title.text, color=text.name())
             for name in ("left", "bottom"):
                 axis = plot.getAxis(name)
                 axis.setPen(pg.mkPen(dim))
                 axis.setTickPen(pg.mkPen(grid))
                 axis.setTextPen(pg.mkPen(dim))
-                axis.setLabel(axis.labelText, color=dim.name())
-            legend = plot.legend
-            if legend is not None:
-                legend.setBrush(pg.mkBrush(legend_brush))
-                legend.setPen(pg.mkPen(self._palette_color(QPalette.ColorRole.Mid)))
-                legend.setLabelTextColor(text)
-                for _, label in legend.items:
-                    label.setText(label.text, color=text.name())
+            plot.legend.setLabelTextColor(text)
+            for _, label in plot.legend.items:
+                label.setText(label.text, color=text.name())
+            plot.legend.more.setText(plot.legend.more.text, color=link.name())
         self._restyle_current()
 
     def _restyle_current(self) -> None:

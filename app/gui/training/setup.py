@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import copy
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QScrollArea,
@@ -30,13 +31,26 @@ from app.core.document.training_setup import (
 )
 from app.core.nodes import node_type
 from app.core.nodes.base import INPUT, OUTPUT
+from app.core.training.data_checks import DATA_CODES
 from app.gui.panels.fields import label, set_style_property
 from app.gui.theme import icon
 from app.gui.training.setup_editors import MappingEditor, PhasesEditor, SchemaForm, title
 
+MIN_COLUMN_WIDTH = 240
+
+
+class _Column(QScrollArea):
+    """A column of the setup, scrolled up and down, and never narrower than its fields (nor
+    than MIN_COLUMN_WIDTH), so none is cut: a narrow Training dock scrolls the whole setup
+    sideways instead."""
+
+    def minimumSizeHint(self) -> QSize:
+        fields = self.widget().minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+        return QSize(max(MIN_COLUMN_WIDTH, fields), super().minimumSizeHint().height())
+
 
 def _scrolled(widget: QWidget) -> QScrollArea:
-    scroll = QScrollArea()
+    scroll = _Column()
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QScrollArea.Shape.NoFrame)
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -97,9 +111,7 @@ class SetupView(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
         for widget in (settings_column, data_column, phases_column):
-            scroll = _scrolled(widget)
-            scroll.setMinimumWidth(240)
-            self.splitter.addWidget(scroll)
+            self.splitter.addWidget(_scrolled(widget))
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 4)
@@ -144,7 +156,8 @@ class SetupView(QWidget):
         self.push(config, f"Map {node}")
 
     def suggest_mapping(self) -> dict:
-        """Fill the mapping from the data's field names and shapes (one undoable step)."""
+        """Fill the mapping with the fields that fit: by name, or the one field that passes a
+        node's data checks (one undoable step). It reads the data, once while the file is unchanged."""
         from app.core.training.data import suggest_mapping
 
         document = self.document
@@ -153,12 +166,17 @@ class SetupView(QWidget):
             self.mapping.message.show()
             return {}
         data = self.config.data
-        suggested = suggest_mapping(data, document.context.base_dir, document.graph, document.analysis)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            suggested = suggest_mapping(data, document.context.base_dir, document.graph, document.analysis)
+        finally:
+            QApplication.restoreOverrideCursor()
         mapping = {**data["mapping"], **suggested}
         if mapping == data["mapping"]:
-            self.mapping.message.setText("Nothing to suggest: every node Graft can match is mapped already."
-                                         if suggested else "No suggestion: no field matches an unmapped "
-                                         "node by name or shape.")
+            self.mapping.message.setText(
+                "Nothing to suggest: every node Graft can match is mapped already." if suggested else
+                "No suggestion: no field is named like an unmapped node or is the only one that passes "
+                "its data checks; choose one.")
             self.mapping.message.show()
             return suggested
         self.push(self.config.replaced(data={**data, "mapping": mapping}), "Suggest data mapping")
@@ -230,6 +248,7 @@ class SetupView(QWidget):
         self.mapping.refresh(self.io_nodes(), offered, error, self.config.data["mapping"], self._specs(),
                              columns)
         self.mapping.suggest_button.setEnabled(self.document.analysis is not None)
+        self.mapping.show_checks(self.data_problems())
         self.phases.refresh(self.weighted_nodes())
         messages = problems(self.config, self.document.graph)
         self.problems_label.setText("\n".join(messages))
@@ -238,3 +257,8 @@ class SetupView(QWidget):
 
     def setup_problems(self) -> list[str]:
         return problems(self.config, self.document.graph)
+
+    def data_problems(self) -> list:
+        """The data checks' errors and warnings (with the analysis's, from the document)."""
+        analysis = self.document.analysis
+        return [p for p in analysis.problems if p.code in DATA_CODES] if analysis else []

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -31,11 +32,18 @@ from app.core.document.training_setup import (
 from app.core.graph.params import JSON, Param, ParamError, check_params
 from app.core.graph.specs import format_shape
 from app.core.nodes.base import INPUT, PRETRAINED
+from app.core.nodes.pretrained import (
+    FREEZING_CHOICES,
+    FREEZING_LABELS,
+    freezing_params,
+    freezing_word,
+    phase_spec,
+)
 from app.gui.panels.fields import Field, PathField, form_layout, label, make_field
+from app.gui.theme import icon
 
 NOT_MAPPED = "(not mapped)"
 OWN_SETTING = "node's own"
-LAST_N = "last N layers"
 
 
 def title(name: str) -> str:
@@ -111,7 +119,8 @@ class MappingEditor(QWidget):
         self.owner = owner
         self.combos: dict[str, QComboBox] = {}
         self.suggest_button = QPushButton("Suggest")
-        self.suggest_button.setToolTip("Map Inputs and Outputs to fields by name and shape")
+        self.suggest_button.setToolTip("Map each Input and Output to the field that fits it: by name, or "
+                                       "the one field that passes its data checks")
         self.suggest_button.clicked.connect(owner.suggest_mapping)
         self.message = label("", "error", wrap=True)
         self.message.hide()
@@ -129,7 +138,31 @@ class MappingEditor(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.message)
         layout.addLayout(self._grid)
+        self.checks = QWidget()  # the data checks' errors and warnings, under the mapping
+        self._checks_layout = QGridLayout(self.checks)
+        self._checks_layout.setContentsMargins(0, 6, 0, 0)
+        self._checks_layout.setColumnStretch(1, 1)
+        self.checks.hide()
+        layout.addWidget(self.checks)
         self._shown: tuple | None = None
+        self._checks_shown: list | None = None
+
+    def show_checks(self, problems: list) -> None:
+        """The data checks' problems (analysis Problems), each with its severity's icon."""
+        shown = [(p.severity, p.message) for p in problems]
+        if shown == self._checks_shown:
+            return
+        self._checks_shown = shown
+        while self._checks_layout.count():
+            item = self._checks_layout.takeAt(0)
+            item.widget().hide()
+            item.widget().deleteLater()
+        for row, (severity, message) in enumerate(shown):
+            mark = QLabel()
+            mark.setPixmap(icon(severity).pixmap(16, 16))
+            self._checks_layout.addWidget(mark, row, 0, Qt.AlignmentFlag.AlignTop)
+            self._checks_layout.addWidget(label(message, severity, wrap=True, selectable=True), row, 1)
+        self.checks.setVisible(bool(shown))
 
     def refresh(self, nodes: list, offered: dict | None, error: str | None, mapping: dict,
                 specs: dict, csv: bool) -> None:
@@ -205,12 +238,16 @@ class MappingEditor(QWidget):
 
 
 class TrainableCombo(QWidget):
-    """A phase's freezing of one node: its own setting, frozen, all, or (pretrained) the last N layers."""
+    """A phase's freezing of one node, in the inspector's words: the node's own setting,
+    trainable, frozen, or (a pretrained model) the last N layers."""
 
     def __init__(self, pretrained: bool, changed: Callable[[object], None]):
         super().__init__()
         self.combo = QComboBox()
-        self.combo.addItems([OWN_SETTING, "frozen", "all"] + ([LAST_N] if pretrained else []))
+        self.combo.addItem(OWN_SETTING, "")
+        for mode, word in zip(FREEZING_CHOICES, FREEZING_LABELS):
+            if pretrained or mode != "last_n":
+                self.combo.addItem(word, mode)
         self.spin = QSpinBox(minimum=0, maximum=100000)
         self.spin.setToolTip("How many layers at the end of the model train")
         self.spin.setKeyboardTracking(False)
@@ -225,28 +262,29 @@ class TrainableCombo(QWidget):
     def show_value(self, spec) -> None:
         for widget in (self.combo, self.spin):
             widget.blockSignals(True)
-        if isinstance(spec, int) and self.combo.findText(LAST_N) >= 0:
-            self.combo.setCurrentText(LAST_N)
+        mode = "" if spec is None else freezing_params(spec)["trainable"]
+        if mode == "last_n" and self.combo.findData(mode) < 0:  # N layers of a node that has no layers
+            mode = "trainable" if spec else "frozen"
+        self.combo.setCurrentIndex(max(self.combo.findData(mode), 0))
+        if mode == "last_n":
             self.spin.setValue(spec)
-        else:
-            self.combo.setCurrentText(spec if spec in ("frozen", "all") else OWN_SETTING)
-        self.spin.setVisible(self.combo.currentText() == LAST_N)
+        self.spin.setVisible(mode == "last_n")
         for widget in (self.combo, self.spin):
             widget.blockSignals(False)
 
     def value(self):
-        text = self.combo.currentText()
-        if text == LAST_N:
-            return self.spin.value()
-        return None if text == OWN_SETTING else text
+        mode = self.combo.currentData()
+        return phase_spec(mode, self.spin.value()) if mode else None
 
     def _emit(self, *_) -> None:
-        self.spin.setVisible(self.combo.currentText() == LAST_N)
+        self.spin.setVisible(self.combo.currentData() == "last_n")
         self._changed(self.value())
 
 
 class PhasesEditor(QWidget):
     """The phases as a table (add, remove, reorder) and the selected phase's form below it."""
+
+    phaseSelected = Signal(int)  # the row of the phase being edited (-1: none), when it or its values change
 
     COLUMNS = ["Name", "Epochs", "Learning rate", "Trainable", "Losses", "LR multipliers"]
 
@@ -324,6 +362,7 @@ class PhasesEditor(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.detail)
         self._trainable_key = None
+        self._announced: tuple | None = None
 
     # -- values -----------------------------------------------------------------------------
     @property
@@ -334,9 +373,14 @@ class PhasesEditor(QWidget):
         rows = self.table.selectionModel().selectedRows()
         return rows[0].row() if rows else -1
 
-    def _phase_values(self) -> dict:
+    def selected_phase(self) -> Phase | None:
+        """The phase being edited: the canvas and the status bar show how it trains."""
         row = self.selected()
-        return self.phases[row].to_dict() if 0 <= row < len(self.phases) else {}
+        return self.phases[row] if 0 <= row < len(self.phases) else None
+
+    def _phase_values(self) -> dict:
+        phase = self.selected_phase()
+        return phase.to_dict() if phase else {}
 
     def refresh(self, weighted: list) -> None:
         phases, row = self.phases, self.selected()
@@ -345,7 +389,8 @@ class PhasesEditor(QWidget):
         for r, phase in enumerate(phases):
             rate = "run's" if phase.learning_rate is None else f"{phase.learning_rate:g}"
             losses = "every Output" if phase.losses is None else summary(phase.losses)
-            cells = [phase.name, str(phase.epochs), rate, summary(phase.trainable), losses,
+            freezing = {name: freezing_word(freezing_params(spec)) for name, spec in phase.trainable.items()}
+            cells = [phase.name, str(phase.epochs), rate, summary(freezing), losses,
                      summary(phase.lr_multipliers)]
             for c, text in enumerate(cells):
                 item = self.table.item(r, c)
@@ -375,6 +420,7 @@ class PhasesEditor(QWidget):
         self.down_button.setEnabled(0 <= self.selected() < len(phases) - 1)
         self._rebuild_trainable(weighted)
         self._show_selected()
+        self._announce()
 
     def _rebuild_trainable(self, weighted: list) -> None:
         key = [(n.name, n.category) for n in weighted]
@@ -409,6 +455,16 @@ class PhasesEditor(QWidget):
         self.up_button.setEnabled(row > 0)
         self.down_button.setEnabled(0 <= row < len(self.phases) - 1)
         self._show_selected()
+        self._announce()
+
+    def _announce(self) -> None:
+        """Say when another phase is selected or the selected one changed (the canvas's badges
+        and the status bar follow it)."""
+        phase = self.selected_phase()
+        shown = (self.selected(), phase.to_dict() if phase else None)
+        if shown != self._announced:
+            self._announced = shown
+            self.phaseSelected.emit(self.selected())
 
     def _show_selected(self) -> None:
         row = self.selected()
