@@ -54,7 +54,7 @@ from app.gui.export_dialog import ExportDialog
 from app.gui.help import About, GettingStarted, Shortcuts, example_document, examples
 from app.gui.panels.fields import MODEL_FILTER
 from app.gui.panels.inspector import Inspector
-from app.gui.panels.palette import FOLDER, Entry, Palette
+from app.gui.panels.palette import FOLDER, Entry, Palette, RecentChoices
 from app.gui.panels.problems import ProblemsPanel
 from app.gui.panels.quick_add import QuickAdd
 from app.gui.project_info import ProjectInfoDialog
@@ -84,12 +84,13 @@ class MainWindow(QMainWindow):
         # left over this, not the canvas's share.
         self.view.setMinimumHeight(MIN_CANVAS_HEIGHT + 2 * self.view.frameWidth())
         self.setCentralWidget(self.view)
-        self.palette_panel = Palette()
+        self.recent_choices = RecentChoices(self.settings)  # shared by the palette and quick-add
+        self.palette_panel = Palette(recent=self.recent_choices)
         self.inspector = Inspector()
         self.problems = ProblemsPanel()
         self.training = TrainingPanel()
         self.training.save_project = self._save_for_training
-        self.quick_add = QuickAdd(self)
+        self.quick_add = QuickAdd(self, self.recent_choices)
         self._quick_add_at = QPointF()  # where Tab was pressed
         self._model_views: dict = {}  # node id → its open layer table
         self.export_dialog: ExportDialog | None = None
@@ -451,6 +452,7 @@ class MainWindow(QMainWindow):
                 command = Macro(f"Add {node.name}", [command, edge])
         if not self.push(command):
             return None
+        self.recent_choices.add(entry)
         self.scene.select([node.id])
         self.view.ensureVisible(self.scene.node_items[node.id], 40, 40)
         return node.id

@@ -100,8 +100,15 @@ def test_the_quick_add_box_filters_by_every_word_and_enter_adds_the_pick(window,
     assert [n.type for n in window.document.graph.nodes] == ["GlobalMaxPooling2D"]
 
 
-@pytest.mark.parametrize("typed, added", [("dense", "Dense"), ("concat", "Concatenate"),
-                                          ("resnet50", "ResNet50")])
+INTENTS = [("dense", "Dense"), ("conv", "Conv2D"), ("pool", "GlobalAveragePooling2D"),
+           ("resnet", "ResNet50"), ("concat", "Concatenate"), ("resnet50", "ResNet50")]
+
+
+def added_kind(node) -> str:
+    return node.params.get("architecture") or node.params.get("class_name") or node.type
+
+
+@pytest.mark.parametrize("typed, added", INTENTS)
 def test_tab_typing_a_name_and_enter_adds_what_the_name_means(window, qtbot, typed, added):
     """Issue 17: Tab, "dense", Enter added DenseNet121, as Keras Applications came first in
     the catalog; an exact name comes first now, then names that start with what was typed."""
@@ -110,4 +117,34 @@ def test_tab_typing_a_name_and_enter_adds_what_the_name_means(window, qtbot, typ
     qtbot.keyClicks(window.quick_add.search, typed)
     qtbot.keyClick(window.quick_add.search, Qt.Key.Key_Return)
     (node,) = window.document.graph.nodes
-    assert node.type == added or node.params.get("architecture") == added
+    assert added_kind(node) == added
+
+
+@pytest.mark.parametrize("typed, added", INTENTS)
+def test_enter_in_the_palette_search_adds_what_the_name_means(window, qtbot, typed, added):
+    """The palette ranks as quick-add does: exact and prefix matches of a type, then common
+    layers, then pretrained architectures ("conv" gave ConvNeXtTiny, the first in the tree)."""
+    search_palette(window.palette_panel, qtbot, typed)
+    qtbot.keyClick(window.palette_panel.search, Qt.Key.Key_Return)
+    (node,) = window.document.graph.nodes
+    assert added_kind(node) == added
+
+
+def test_recent_choices_come_first_and_are_remembered(make_window, qtbot):
+    """Conv1D chosen once, "conv" means Conv1D next time, in this window and the next one."""
+    window = make_window()
+    window.view.setFocus()
+    qtbot.keyClick(window.view, Qt.Key.Key_Tab)
+    qtbot.keyClicks(window.quick_add.search, "conv1d")
+    qtbot.keyClick(window.quick_add.search, Qt.Key.Key_Return)
+    later = make_window()
+    for each in (window, later):
+        each.view.setFocus()
+        qtbot.keyClick(each.view, Qt.Key.Key_Tab)
+        assert shown_in_quick_add(each.quick_add)[0] == "Conv1D"  # nothing typed: recent first
+        qtbot.keyClicks(each.quick_add.search, "conv")
+        qtbot.keyClick(each.quick_add.search, Qt.Key.Key_Return)
+        assert added_kind(each.document.graph.nodes[-1]) == "Conv1D"
+    search_palette(later.palette_panel, qtbot, "dense")  # an exact name still beats a recent prefix
+    qtbot.keyClick(later.palette_panel.search, Qt.Key.Key_Return)
+    assert added_kind(later.document.graph.nodes[-1]) == "Dense"

@@ -4,6 +4,7 @@ The same entries feed the quick-add box (Tab)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,17 @@ class Entry:
                            "params": self.params, "pick": self.pick})
 
 
+# What most compositions are made of: among equal matches these come before the rest.
+COMMON = {"Input", "Output", "Dense", "Flatten", "GlobalAveragePooling2D", "Dropout", "Concatenate",
+          "Add", "Conv2D", "MaxPooling2D", "Resizing", "Rescaling", "Preprocess", "BatchNormalization"}
+MAX_RECENT_CHOICES = 10
+
+
+def _words(name: str) -> list[str]:
+    """A name's words, camel case split too: GlobalAveragePooling2D → global, average, pooling, 2d."""
+    return re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower().replace("_", " ").split()
+
+
 def match_rank(entry: Entry, text: str) -> int | None:
     """How well `entry` fits what was typed, lower is better; None when a word is missing.
     A name that is exactly the text comes first ("dense" means Dense, not DenseNet121), then
@@ -64,14 +76,44 @@ def match_rank(entry: Entry, text: str) -> int | None:
         return None
     typed = " ".join(words)
     if typed in names:
-        tier = 0
-    elif any(name.startswith(typed) for name in names):
-        tier = 1
-    elif any(part.startswith(words[0]) for part in names[1].split()) if words else False:
-        tier = 2
-    else:
-        tier = 3
-    return tier
+        return 0
+    if any(name.startswith(typed) for name in names):
+        return 1
+    if words and any(part.startswith(words[0]) for name in (entry.type_name, entry.label)
+                     for part in _words(name)):
+        return 2
+    return 3
+
+
+def intent_rank(entry: Entry, text: str, recent: list[str]) -> tuple | None:
+    """What a user most likely means by `text`, lower first; None when it does not match.
+    By how the name matches, then the user's recent choices (most recent first), then common
+    layers before the others and pretrained architectures last (catalog order breaks ties)."""
+    tier = match_rank(entry, text) if text.split() else 0
+    if tier is None:
+        return None
+    kind = entry.params.get("class_name") or entry.type_name
+    weight = 2 if entry.category == PRETRAINED else 0 if kind in COMMON else 1
+    recency = recent.index(entry.label) if entry.label in recent else len(recent)
+    return tier, recency, weight
+
+
+class RecentChoices:
+    """The entries this user added last, newest first, kept in the editor's settings so the
+    palette and quick-add offer them first in every window and the next session."""
+
+    KEY = "recent_nodes"
+
+    def __init__(self, settings=None):
+        self.settings = settings
+        stored = settings.value(self.KEY, []) if settings is not None else []
+        self.labels: list[str] = [stored] if isinstance(stored, str) else list(stored or [])
+
+    def add(self, entry: Entry) -> None:
+        self.labels = [entry.label, *(label for label in self.labels if label != entry.label)]
+        del self.labels[MAX_RECENT_CHOICES:]
+        if self.settings is not None:
+            self.settings.setValue(self.KEY, self.labels)
 
 
 def entries() -> list[Entry]:
@@ -157,8 +199,9 @@ class _Model(QStandardItemModel):
 class Palette(QWidget):
     activated = Signal(object)  # Entry: double-click or Enter adds it at the canvas centre
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, recent: RecentChoices | None = None):
         super().__init__(parent)
+        self.recent = recent or RecentChoices()
         self.search = QLineEdit(placeholderText="Search nodes…", clearButtonEnabled=True)
         self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.model = _Model(self)
@@ -224,14 +267,18 @@ class Palette(QWidget):
             self.activated.emit(entry)
 
     def _activate_first(self) -> None:
-        """Enter in the search box adds the first match."""
-        pending = [self.proxy.index(row, 0) for row in range(self.proxy.rowCount())]
+        """Enter in the search box adds the best match (intent_rank), among those shown."""
+        shown, pending = [], [self.proxy.index(row, 0) for row in range(self.proxy.rowCount())]
         while pending:
             index = pending.pop(0)
             if index.data(Qt.ItemDataRole.UserRole) is not None:
-                self._activate(index)
-                return
+                shown.append(index)
             pending[:0] = [self.proxy.index(row, 0, index) for row in range(self.proxy.rowCount(index))]
+        text, recent = self.search.text(), self.recent.labels
+        ranked = [(rank, order, index) for order, index in enumerate(shown)
+                  if (rank := intent_rank(index.data(Qt.ItemDataRole.UserRole), text, recent)) is not None]
+        if ranked:
+            self._activate(min(ranked, key=lambda row: row[:2])[2])
 
     def index_of(self, label: str):
         """The view index of the entry with this label (for keyboard and test navigation)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
 
-from app.gui.panels.palette import entries, match_rank
+from app.gui.panels.palette import RecentChoices, entries, intent_rank
 from app.gui.theme import category_icon
 
 ENTRY, ORDER = Qt.ItemDataRole.UserRole, Qt.ItemDataRole.UserRole + 1
@@ -14,8 +14,9 @@ ENTRY, ORDER = Qt.ItemDataRole.UserRole, Qt.ItemDataRole.UserRole + 1
 class QuickAdd(QFrame):
     chosen = Signal(object)  # Entry
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, recent: RecentChoices | None = None):
         super().__init__(parent, Qt.WindowType.Popup)
+        self.recent = recent or RecentChoices()
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.search = QLineEdit(placeholderText="Add node…")
         self.list = QListWidget()
@@ -44,14 +45,13 @@ class QuickAdd(QFrame):
         self.search.setFocus()
 
     def _filter(self, text: str) -> None:
-        """Show the entries holding every word, best match first (among equals, and when
-        nothing is typed, in catalog order), and make the best the one Enter adds."""
+        """Show the entries holding every word, what the user most likely means first (recent
+        choices first when nothing is typed; catalog order among equals), and make the best
+        the one Enter adds."""
         ranked = []
         for item in [self.list.takeItem(0) for _ in range(self.list.count())]:
-            rank = match_rank(item.data(ENTRY), text)
-            order = item.data(ORDER)
-            ranked.append(((rank is None, rank or 0, order) if text.split() else (False, 0, order),
-                           item, rank is None))
+            rank = intent_rank(item.data(ENTRY), text, self.recent.labels)
+            ranked.append(((rank is None, rank or (), item.data(ORDER)), item, rank is None))
         ranked.sort(key=lambda row: row[0])
         for _, item, hidden in ranked:
             self.list.addItem(item)
