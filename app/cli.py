@@ -1,5 +1,5 @@
 """Command line: `graft [PROJECT]` (the editor), `graft validate PROJECT`, `graft summary PROJECT`,
-`graft train PROJECT`, `graft export PROJECT`, `graft --version`.
+`graft train PROJECT`, `graft export PROJECT`, `graft runs PROJECT`, `graft --version`.
 
 Exit codes: 0 fine, 1 problems (the project has errors, training or export failed, the disk or
 a permission refused a write), 2 unreadable input (a project file that cannot be read, a wrong
@@ -139,6 +139,12 @@ def cmd_train(args) -> int:
     from app.core.training.events import DIVERGED, FINISHED, STOPPED, RunControl
     from app.core.training.runner import train
 
+    if args.reproduce:
+        return cmd_reproduce(args)
+    if args.project is None:
+        print("graft: train needs a project: graft train PROJECT.graft (or --reproduce RUN_FOLDER)",
+              file=sys.stderr)
+        return EXIT_USAGE
     project = _load(args.project)
     if project is None:
         return EXIT_USAGE
@@ -176,6 +182,67 @@ def cmd_train(args) -> int:
     if interrupts.count:
         return EXIT_INTERRUPTED
     return {FINISHED: EXIT_OK, STOPPED: EXIT_INTERRUPTED}.get(ended.status, EXIT_PROBLEMS)
+
+
+def cmd_reproduce(args) -> int:
+    """`graft train --reproduce RUN_FOLDER`: the run's record trained again into a new folder
+    beside it (or --out), then whether it matches: the same data and every phase's final
+    metrics. A data file that changed since is said first, and the run goes on (its numbers
+    show how much the change matters); the end lists it with the metrics that differ. Exit 0
+    when it matches, 1 when not (or the run did not finish)."""
+    from app.core.training.events import FINISHED, STOPPED, RunControl
+    from app.core.training.record import (
+        RecordError,
+        changed_files,
+        metric_differences,
+        next_run_folder,
+        read_record,
+        recorded_project,
+    )
+    from app.core.training.runner import train
+
+    refused = [option for option, value in (("PROJECT", args.project), ("--resume", args.resume),
+                                            ("--phase", args.phase), ("--epochs", args.epochs),
+                                            ("--strategy", args.strategy != "default")) if value]
+    if refused:
+        print(f"graft: --reproduce runs the record as it was; leave out {', '.join(refused)}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    original = Path(args.reproduce)
+    try:
+        project, record = recorded_project(original)
+    except RecordError as error:
+        print(f"graft: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    changes = changed_files(record, project.context.base_dir)
+    if changes:
+        print(f"graft: the data changed since {original}: {'; '.join(changes)}; the results will differ",
+              file=sys.stderr)
+    folder = Path(args.out) if args.out else next_run_folder(original)
+    control = RunControl()
+    interrupts = _Interrupts(control)
+    previous = signal.signal(signal.SIGINT, interrupts)
+    try:
+        ended = train(project, sink=TextProgress(), control=control, out_dir=folder)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if ended.details:
+        print(ended.details, file=sys.stderr)
+        print(BUG, file=sys.stderr)
+    if ended.status != FINISHED:
+        print(ended.message if ended.status == STOPPED else f"graft: {ended.message}", file=sys.stderr)
+        return EXIT_INTERRUPTED if interrupts.count or ended.status == STOPPED else EXIT_PROBLEMS
+    differences = [f"data: {change}" for change in changes]
+    differences += metric_differences(record, read_record(folder) or {})
+    if differences:
+        print(f"graft: the run does not match {original}:", file=sys.stderr)
+        for line in differences:
+            print(f"  - {line}", file=sys.stderr)
+        print(f"the new run is in {folder}")
+        return EXIT_PROBLEMS
+    print(f"the metrics match {original}: every phase's final metrics within 1e-6 (relative); "
+          f"the new run is in {folder}")
+    return EXIT_OK
 
 
 def _training_data_fits(project) -> bool:
@@ -323,6 +390,40 @@ def cmd_export(args) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
+def cmd_runs(args) -> int:
+    """Every run of the project, from its runs folder: a table, or JSON for scripts."""
+    import json
+
+    from app.core.training.runs import list_runs
+
+    project = _load(args.project)
+    if project is None:
+        return EXIT_USAGE
+    runs = list_runs(project)
+    if args.json:
+        print(json.dumps([run.to_dict() for run in runs], indent=2))
+    elif not runs:
+        print(f"{args.project} has no runs yet; graft train {args.project} makes one")
+    else:
+        print(runs_table(runs))
+    return EXIT_OK
+
+
+def runs_table(runs) -> str:
+    """One row per run, in aligned columns; the notes' first line, cut short."""
+    def notes(text: str) -> str:
+        lines = text.strip().splitlines() or [""]
+        return lines[0] if len(lines) == 1 and len(lines[0]) <= 40 else lines[0][:39] + "…"
+
+    rows = [("name", "date", "status", "phases", "best", "duration", "tags", "notes")]
+    rows += [(run.name, run.date_text, run.status, ", ".join(run.phases), run.best_text, run.duration_text,
+              ", ".join(run.tags), notes(run.notes)) for run in runs]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
 def cmd_editor(paths: list[str]) -> int:
     """Qt only for the editor (TensorFlow loads later, in the background). Without a display, or
     without a library its platform plugin needs, Qt aborts the process with lines about platform
@@ -364,7 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     summary.set_defaults(run=cmd_summary)
     train = commands.add_parser(
         "train", help="train the project as its training setup says; writes history and weights")
-    train.add_argument("project", help="a .graft project file")
+    train.add_argument("project", nargs="?", help="a .graft project file")
+    train.add_argument("--reproduce", metavar="RUN_FOLDER",
+                       help="train a run's record (run.json) again into a new run folder beside it and "
+                       "say whether its metrics match; exit 1 when they do not")
     train.add_argument("--epochs", type=_positive, help="epochs for every phase (overrides the setup)")
     train.add_argument("--phase", help="run only the phase with this name")
     train.add_argument("--out", help="folder for the weights and history (default: PROJECT.runs/run-NNN)")
@@ -382,6 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "script and its weights file; onnx: needs graft-studio[onnx]; report: an HTML page")
     export.add_argument("-o", "--output", required=True, help="the file or folder to write")
     export.set_defaults(run=cmd_export)
+    runs = commands.add_parser("runs", help="list the project's runs: name, date, status, phases, best "
+                               "monitored metric, duration, tags and notes")
+    runs.add_argument("project", help="a .graft project file")
+    runs.add_argument("--json", action="store_true", help="print the runs as JSON, for scripts")
+    runs.set_defaults(run=cmd_runs)
     return parser
 
 

@@ -180,6 +180,73 @@ def runner_on_a_thread(project: Project) -> float:
     return clock.rate()
 
 
+# -- the run record's cost -------------------------------------------------------------------
+RECORDING_GOAL = 0.99  # issue 18: recording costs at most 1 % of training throughput
+
+
+def without_recording():
+    """A context in which runs write no run.json: Run's record steps do nothing."""
+    import contextlib
+
+    from app.core.training.run import Run
+
+    @contextlib.contextmanager
+    def patched():
+        saved = Run._start_record, Run._update_record
+        Run._start_record = lambda self: None
+        Run._update_record = lambda self, status, ended: None
+        try:
+            yield
+        finally:
+            Run._start_record, Run._update_record = saved
+
+    return patched()
+
+
+def recording_cost(rounds: int) -> dict:
+    """(c) with the run record (run.json at the start, each checkpoint and the end, the data
+    hashed) against (c) without it, on the digits example, TensorBoard off; interleaved."""
+    project = digits_parallel()
+    project.training = project.training.replaced(settings={**project.training.settings, "epochs": 15})
+    on, off = [], []
+
+    def unrecorded() -> None:
+        with without_recording():
+            off.append(runner_on_a_thread(project))
+
+    runs = [lambda: on.append(runner_on_a_thread(project)), unrecorded]
+    for round_ in range(rounds):
+        for run in runs if round_ % 2 == 0 else reversed(runs):
+            fresh()
+            run()
+        print(f"recording round {round_ + 1}: with run.json {on[-1]:,.0f} samples/s, without "
+              f"{off[-1]:,.0f} ({on[-1] / off[-1]:.3f})", flush=True)
+    ratios = [a / b for a, b in zip(on, off)]
+    return {"on": statistics.median(on), "off": statistics.median(off), "ratios": ratios,
+            "ratio": statistics.median(ratios)}
+
+
+def recording_report(r: dict) -> str:
+    ratio = r["ratio"]
+    spread = f"{min(r['ratios']):.3f}–{max(r['ratios']):.3f}"
+    return "\n".join([
+        "## The run record's cost (`benchmarks/training.py --recording-only`)",
+        "",
+        "Graft's runner on a plain thread (as (c) below) on the digits example, 15 epochs, TensorBoard "
+        "off, with its run record (`run.json` written at the start, at each checkpoint and at the end; "
+        "the data files hashed once) and with the record steps switched off, in interleaved rounds. "
+        "The ratio is the median of the rounds' own ratios.",
+        "",
+        "| with the record | without | ratio (with/without) | rounds | goal |",
+        "|---|---|---|---|---|",
+        f"| {r['on']:,.0f} samples/s | {r['off']:,.0f} samples/s | **{ratio:.3f}** "
+        f"{'PASS' if ratio >= RECORDING_GOAL else 'FAIL'} | {len(r['ratios'])} ({spread}) | "
+        f"≥ {RECORDING_GOAL} |",
+        "",
+        f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores.",
+    ])
+
+
 # -- (b) the editor's Training dock ---------------------------------------------------------
 def graft_dock(project: Project, probed: bool) -> tuple[float, list[float], int]:
     """Samples per second after the first epoch, the UI's timer lateness (ms) during the
@@ -365,8 +432,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help=f"rounds per model (default: {defaults})")
     parser.add_argument("--model", choices=sorted(MODELS), action="append",
                         help="measure only this model (repeatable); default: all")
+    parser.add_argument("--recording-rounds", type=int, default=12, help="rounds of the run record's cost")
+    parser.add_argument("--recording-only", action="store_true", help="measure only the run record's cost")
     args = parser.parse_args()
     application()
+    recording = recording_report(recording_cost(args.recording_rounds))
+    print("\n" + recording)
+    if not args.no_doc:
+        write_section("recording", recording)
+    if args.recording_only:
+        return
     results = []
     for name in args.model or MODELS:
         label, project, rounds = MODELS[name]

@@ -53,6 +53,9 @@ SETTINGS = (
           minimum=1, maximum=100000),
     Param("seed", INT, 0, "Seed for shuffling, the validation split and initial weights.",
           minimum=0, maximum=2**31 - 1),
+    Param("deterministic", BOOL, False,
+          "Make TensorFlow's ops deterministic, so a run repeated with the same seed gives the same "
+          "weights (slower, and some GPU ops refuse)."),
     Param("early_stopping", INT, 0,
           "Stop a phase when the monitored loss has not improved for this many epochs "
           "(0: off); the best weights are kept.", minimum=0, maximum=10000),

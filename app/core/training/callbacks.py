@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import keras
 
@@ -73,3 +74,87 @@ class Progress(keras.callbacks.Callback):
         if not all(math.isfinite(v) for k, v in logs.items() if k.endswith("loss")):
             raise Diverged.in_validation(self.phase.name, epoch)
         self.run.epoch_done(self.index, epoch, logs)
+
+
+class TensorBoardLog(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard callback as a run wants it: scalars per batch and per epoch, the
+    learning rate the optimizer really uses (a schedule's value; the base rate of a
+    `GroupedOptimizer`, whose inner optimizers Keras's own callback cannot read), and the
+    model's graph, which Keras 3 leaves out on TensorFlow 2.21 (it writes only the layer summary)."""
+
+    def __init__(self, log_dir, steps_per_epoch: int):
+        super().__init__(str(log_dir), update_freq="batch", write_graph=True)
+        self.steps_per_epoch = steps_per_epoch
+
+    # Batches are numbered by the optimizer's step (from 1, going on through epochs and a
+    # resumed phase), not by Keras's count of calls, which with steps_per_execution is fewer
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self.steps_before = epoch * self.steps_per_epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._global_train_batch = self.steps_before + batch  # Keras adds one: this batch's number
+        super().on_train_batch_begin(batch, logs)
+        # Read before the step: the rate this batch trains with (a tensor: no wait for the device)
+        with self._train_writer.as_default():
+            self.summary.scalar("batch_learning_rate", self.model.optimizer.learning_rate,
+                                step=self._global_train_batch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        # The losses are at the execution's last step (an epoch's last execution may run short)
+        self._global_train_batch = self.steps_before + min(batch, self.steps_per_epoch - 1) + 1
+        super().on_train_batch_end(batch, logs)
+
+    def _collect_learning_rate(self, logs):
+        logs["learning_rate"] = current_learning_rate(self.model.optimizer)
+        return logs
+
+    def _write_keras_model_train_graph(self):
+        with self._train_writer.as_default():
+            self.summary.graph(forward_graph(self.model))
+
+
+class SummaryLog:
+    """The same TensorBoard logs as `TensorBoardLog`, written step by step for a loop of its
+    own (distributed.py, which trains without `fit`): `<log_dir>/train` and `/validation`."""
+
+    def __init__(self, log_dir: Path, model):
+        import tensorflow as tf
+
+        self.summary = tf.summary
+        self.train = tf.summary.create_file_writer(str(log_dir / "train"))
+        self.validation = tf.summary.create_file_writer(str(log_dir / "validation"))
+        with self.train.as_default():
+            tf.summary.graph(forward_graph(model))
+
+    def batch_started(self, step: int, learning_rate) -> None:
+        with self.train.as_default():
+            self.summary.scalar("batch_learning_rate", learning_rate, step=step)
+
+    def batch_ended(self, step: int, logs: dict) -> None:
+        with self.train.as_default():
+            for name, value in logs.items():
+                self.summary.scalar(f"batch_{name}", value, step=step)
+
+    def epoch_ended(self, epoch: int, logs: dict, learning_rate: float) -> None:
+        for writer, prefix in ((self.train, ""), (self.validation, "val_")):
+            with writer.as_default():
+                for name, value in logs.items():
+                    if name.startswith("val_") == bool(prefix):
+                        self.summary.scalar(f"epoch_{name.removeprefix(prefix)}", value, step=epoch)
+                if not prefix:
+                    self.summary.scalar("epoch_learning_rate", learning_rate, step=epoch)
+
+    def close(self) -> None:
+        self.train.close()
+        self.validation.close()
+
+
+def forward_graph(model):
+    """The model's forward pass as TensorFlow ops (TensorBoard's Graphs tab), traced once:
+    Keras 3 writes only its layer summary."""
+    import tensorflow as tf
+
+    specs = keras.tree.map_structure(lambda tensor: tf.TensorSpec(tensor.shape, tensor.dtype), model.input)
+    return tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(specs).graph

@@ -145,9 +145,8 @@ class DistributedRun(Run):
 
     def run(self) -> RunEnded:
         self.strategy, self.chief = make_strategy(self.strategy_name)
-        for setting, what in (("xla", "XLA"), ("tensorboard", "TensorBoard logs")):
-            if self.settings[setting]:
-                log.warning("%s: not used with --strategy %s", what, self.strategy_name)
+        if self.settings["xla"]:
+            log.warning("XLA: not used with --strategy %s", self.strategy_name)
         if self.settings["steps_per_execution"] > 1:
             log.warning("steps_per_execution: one step per call with --strategy %s", self.strategy_name)
         try:
@@ -156,6 +155,9 @@ class DistributedRun(Run):
         finally:
             if self.scratch is not None:
                 shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _strategy(self) -> tuple[str, int]:
+        return self.strategy_name, self.strategy.num_replicas_in_sync
 
     def _new_folder(self) -> Path:
         if self.chief:
@@ -193,6 +195,21 @@ class DistributedRun(Run):
         metrics = {n.name: list(n.params["metrics"]) for n in self.project.graph.nodes if n.name in weights}
         loop = _Loop(self, view, optimizer, weights, {name: own[name][0] for name in weights}, metrics)
         self._start_phase(index, first_epoch, view, optimizer)
+        if self.settings["tensorboard"] and self.chief:  # the chief's folder has the run's logs
+            from app.core.training.callbacks import SummaryLog
+
+            loop.board = SummaryLog(self.folder / "tensorboard" / phase.name, view)
+        try:
+            self._train_epochs(index, first_epoch, loop)
+        finally:
+            if loop.board is not None:
+                loop.board.close()
+        self._end_phase()
+
+    def _train_epochs(self, index: int, first_epoch: int, loop: _Loop) -> None:
+        from app.core.training.optim import current_learning_rate
+
+        phase = self.phases[index]
         patience, waited, best_monitored = self.settings["early_stopping"], 0, math.inf
         for epoch in range(first_epoch, phase.epochs):
             logs = loop.train_epoch(index, epoch)
@@ -200,13 +217,14 @@ class DistributedRun(Run):
                 logs.update({f"val_{key}": value for key, value in loop.validate().items()})
             if not all(math.isfinite(v) for k, v in logs.items() if k.endswith("loss")):
                 raise Diverged.in_validation(phase.name, epoch)
+            if loop.board is not None:
+                loop.board.epoch_ended(epoch, logs, current_learning_rate(loop.optimizer))
             self.epoch_done(index, epoch, logs)
             monitored = logs.get(self._monitor(), math.inf)
             waited = 0 if monitored < best_monitored else waited + 1
             best_monitored = min(best_monitored, monitored)
             if patience and waited >= patience:
                 break  # every worker sees the same reduced numbers, so all stop here together
-        self._end_phase()
 
 
 class _Loop:
@@ -240,6 +258,7 @@ class _Loop:
         self.several_workers = run.strategy_name == "multiworker"
         self.samples_per_second = None
         self.rate, self.rate_read = math.nan, -math.inf
+        self.board = None  # a SummaryLog when TensorBoard logs are on (the chief's only)
 
     def _distribute(self, dataset, options):
         if dataset is None:
@@ -325,9 +344,13 @@ class _Loop:
             metric.reset_state()
         for step, batch in enumerate(self.train_data, start=1):
             self._between_steps()
+            if self.board is not None:  # the rate this step trains with, numbered as TensorBoardLog does
+                self.board.batch_started(epoch * steps + step, self.optimizer.learning_rate)
             started = time.perf_counter()
             numbers = self.train_step(batch).numpy()
             sums = numbers if sums is None else sums + numbers
+            if self.board is not None:  # Keras's batch logs: the epoch's means so far
+                self.board.batch_ended(epoch * steps + step, self._logs(sums))
             count = numbers[-1]
             loss = numbers[0] / count if count else math.nan
             run.global_step += 1

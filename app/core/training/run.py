@@ -8,6 +8,7 @@ weights are what the run saves. What the run folder holds is in `store.py`."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import time
@@ -28,6 +29,7 @@ from app.core.nodes.io import CLASSIFIER_LOSSES
 from app.core.nodes.pretrained import apply_freezing, freezing_params, phase_freezes
 from app.core.training.events import (
     DIVERGED,
+    FAILED,
     FINISHED,
     STOPPED,
     Diverged,
@@ -38,6 +40,7 @@ from app.core.training.events import (
     RunStarted,
     StopRequested,
 )
+from app.core.training.record import RUNNING, data_fingerprint, machine_info, start_record, update_record
 from app.core.training.store import (
     BEST_WEIGHTS,
     LAST_WEIGHTS,
@@ -86,6 +89,8 @@ class Run:
         self.optimizer, self.phase_index = None, 0  # the phase's, for checkpoints
         self.phase_loss_weights: dict[str, float] = {}  # by Output, for a divergence's message
         self.saved_at = time.monotonic()
+        self.record: dict | None = None  # run.json as last written (record.py)
+        self.ending: str | None = None  # the status `_end` is writing, for the record
 
     def run(self) -> RunEnded:
         project, ctx = self.project, self.project.context
@@ -106,6 +111,7 @@ class Run:
         from app.core.training.sources import DataError
 
         keras.utils.set_random_seed(self.settings["seed"])
+        was_deterministic = _set_op_determinism(self.settings.get("deterministic", False))
         policy = keras.config.dtype_policy()
         if self.settings["mixed_precision"]:
             keras.config.set_dtype_policy("mixed_float16")
@@ -123,12 +129,50 @@ class Run:
                 raise RunError(f"data: {error}") from None
             if self.resume:
                 self.model.load_weights(self.folder / LAST_WEIGHTS)
+            self._start_record()
             self.sink(RunStarted(str(self.folder), [p.name for p in self.phases], self._outputs(),
                                  self.data.train_count, self.data.validation_count,
                                  str(self.folder) if self.resume else None))
-            return self._train_phases()
+            try:
+                return self._train_phases()
+            except Exception:
+                self._record_failure()
+                raise
         finally:
             keras.config.set_dtype_policy(policy)
+            _set_op_determinism(was_deterministic)
+
+    # -- the run record ----------------------------------------------------------------------
+
+    def _strategy(self) -> tuple[str, int]:
+        """How the run spreads over devices, and over how many replicas."""
+        return "default", 1
+
+    def _start_record(self) -> None:
+        """run.json as the run starts: what produces it (record.py)."""
+        self.began = time.monotonic()
+        data = data_fingerprint(self.config.data, self.project.context.base_dir, self.data.train_count,
+                                self.data.validation_count)
+        document = self.project.to_dict()
+        if self.resume:  # the setup the run trains with is the one it recorded, not today's
+            document["training"] = document["training"] | {
+                "settings": self.settings, "phases": [p.to_dict() for p in self.phases]}
+        self.record = start_record(self.folder, document=document, seed=self.settings["seed"],
+                                   settings=self.settings, phases=[p.to_dict() for p in self.phases],
+                                   data=data, machine=machine_info(*self._strategy()),
+                                   project_path=self.project.path, project_folder=self.project.folder)
+        self.prior_duration = (self.record.get("duration_s") or 0.0) if self.resume else 0.0
+
+    def _update_record(self, status: str, ended: bool) -> None:
+        if self.record is not None:
+            self.record = update_record(self.folder, self.record, status=status, history=self.history,
+                                        ended=ended,
+                                        duration_s=self.prior_duration + time.monotonic() - self.began)
+
+    def _record_failure(self) -> None:
+        """The run failed after it started: the record says so, if it can still be written."""
+        with contextlib.suppress(OSError):  # the failure to report is the one that ended the run
+            self._update_record(FAILED, ended=True)
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -252,14 +296,15 @@ class Run:
                      loss_weights=losses, metrics=metrics, jit_compile=self.settings["xla"],
                      steps_per_execution=self.settings["steps_per_execution"])
         self._start_phase(index, first_epoch, view, optimizer)
-        from app.core.training.callbacks import Progress
+        from app.core.training.callbacks import Progress, TensorBoardLog
 
         callbacks = [Progress(self, index, phase)]
         if self.settings["early_stopping"]:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor=self._monitor(), patience=self.settings["early_stopping"]))
         if self.settings["tensorboard"]:
-            callbacks.append(keras.callbacks.TensorBoard(str(self.folder / "tensorboard" / phase.name)))
+            callbacks.append(TensorBoardLog(self.folder / "tensorboard" / phase.name,
+                                            self.data.steps_per_epoch))
         self.control.checkpoint()
         with warnings.catch_warnings():  # PhaseStarted.warning says it in Graft's words
             warnings.filterwarnings("ignore", "The model does not have any trainable weights")
@@ -402,7 +447,7 @@ class Run:
         self.saved_at = time.monotonic()
 
     def _end(self, status: str, message: str) -> RunEnded:
-        weights = None
+        weights, self.ending = None, status
         if status == DIVERGED:
             self.model.set_weights(self.good_weights)
         if status in (DIVERGED, STOPPED):  # nothing trained so far is lost
@@ -424,6 +469,7 @@ class Run:
         (written with every checkpoint, not every epoch: a small model's epoch is 0.1 s)."""
         write_history(self.folder, self.history)
         write_state(self.folder, status, phase, epoch, self.config, self.phases, self.project.folder)
+        self._update_record(self.ending or RUNNING, ended=self.ending is not None)
 
     def _summary(self) -> str:
         if not self.history:
@@ -468,6 +514,19 @@ class Run:
                                 "predicted": names[int(guess[i])],
                                 "confidence": float(predicted[i, guess[i]])})
         self.sink(Evaluated(metrics, confusion, class_names, preview))
+
+
+def _set_op_determinism(on: bool) -> bool:
+    """TensorFlow's op determinism on or off (it is the process's, so a run puts it back as
+    it found it); returns what it was."""
+    from tensorflow.python.framework import config  # the public API can only switch it on
+
+    was = config.is_op_determinism_enabled()
+    if on and not was:
+        config.enable_op_determinism()
+    elif was and not on:
+        config.disable_op_determinism()
+    return was
 
 
 def targets(dataset, outputs):

@@ -1,4 +1,4 @@
-"""The Training panel: run controls and progress on top, then Setup, Plots and Results.
+"""The Training panel: run controls and progress on top, then Setup, Plots, Results and Runs.
 
 A run trains a snapshot of the project on a worker thread (the user may go on editing;
 the edits apply to the next run). Its events arrive here on the UI thread: plots append,
@@ -45,6 +45,7 @@ from app.gui.theme import colors, icon
 from app.gui.training.banner import Banner, media_icon
 from app.gui.training.plots import TrainingPlots
 from app.gui.training.results import ResultsView
+from app.gui.training.runs import RunsView
 from app.gui.training.setup import SetupView
 from app.gui.training.worker import TrainFunction, TrainingRun
 
@@ -123,6 +124,9 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.setup_page, "Setup")
         self.tabs.addTab(self.plots, "Plots")
         self.tabs.addTab(self.results, "Results")
+        self.runs = RunsView(self.plots)  # every run on disk; ticked ones overlaid in Plots
+        self.runs.statusMessage.connect(self.statusMessage)
+        self.tabs.addTab(self.runs, "Runs")
         # The plots' smoothing and Clear sit in the tab bar, beside the tabs, while Plots is shown:
         # a row of their own cost the plots a fifth of their height in a short dock.
         self.tabs.setCornerWidget(self.plots.controls, Qt.Corner.TopRightCorner)
@@ -220,6 +224,7 @@ class TrainingPanel(QWidget):
             self._reset_progress()
         self._refresh_phase_box()
         self._update_actions()
+        self.runs.set_document(document)
 
     def _show_last_run_on_disk(self) -> None:
         """A project opened again shows its newest run's epochs, dimmed and named by its folder,
@@ -239,6 +244,7 @@ class TrainingPanel(QWidget):
         """Hear no more from the document (the window is closing or shows another one); what
         the panel shows stays."""
         self._document_links.clear()
+        self.runs.release_document()
 
     def _training_changed(self) -> None:
         self.setup.refresh()
@@ -448,6 +454,7 @@ class TrainingPanel(QWidget):
                 self._set_state(RUNNING)
         elif isinstance(event, RunStarted):
             self.plots.name_run(run_name(event))
+            self.runs.refresh()  # the new run's folder, running
             self._phase_count = len(event.phases)
             what = "Resumed" if event.resumed_from else "Training"
             phases = f"{self._phase_count} phase{'s' * (self._phase_count != 1)}"
@@ -499,6 +506,7 @@ class TrainingPanel(QWidget):
             self.statusMessage.emit(f"Training failed: {message.splitlines()[0]}", 0)
             self.show_failure(ended)
         self._update_actions()
+        self.runs.refresh()
         self.runEnded.emit(ended)
 
     def _store_weights(self, weights: str) -> None:
@@ -578,6 +586,7 @@ class TrainingPanel(QWidget):
         self._theme_icons()
         self.plots.apply_theme()
         self.results.apply_theme()
+        self.runs.apply_theme()
         if self.banner.isVisible():
             self.banner.apply_theme()
         self.setup.problems_icon.setPixmap(icon("error").pixmap(16, 16))

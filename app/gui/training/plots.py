@@ -75,6 +75,7 @@ class TrainingPlots(QWidget):
     """Four plots in a grid: batch loss, learning rate, epoch loss, epoch metrics."""
 
     redrawn = Signal()
+    earlierRunsChanged = Signal()  # an earlier run was added or removed (the Runs panel ticks it)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -213,6 +214,7 @@ class TrainingPlots(QWidget):
             else:
                 self._dim(self._current)
                 self._earlier.append(self._current)
+                self.earlierRunsChanged.emit()
         self._runs_started += 1
         self._current = RunCurves(label or f"run {self._runs_started}", self._runs_started)
         self._monitor = monitor
@@ -242,6 +244,18 @@ class TrainingPlots(QWidget):
         self._earlier.append(run)
         self._dim(run)
         self.clear_button.setEnabled(True)
+        self.earlierRunsChanged.emit()
+
+    def remove_earlier_run(self, label: str) -> bool:
+        """The earlier run named `label` leaves the plots (unticked in the Runs panel)."""
+        for run in self._earlier:
+            if run.label == label:
+                self._drop(run)
+                self._earlier.remove(run)
+                self.clear_button.setEnabled(bool(self._earlier))
+                self.earlierRunsChanged.emit()
+                return True
+        return False
 
     def mark_phase(self, name: str) -> None:
         """A phase starts at the next step: a labelled line where it does (not for the first)."""
@@ -316,8 +330,10 @@ class TrainingPlots(QWidget):
     def clear_earlier_runs(self) -> None:
         for run in self._earlier:
             self._drop(run)
-        self._earlier = []
+        had_runs, self._earlier = bool(self._earlier), []
         self.clear_button.setEnabled(False)
+        if had_runs:
+            self.earlierRunsChanged.emit()
 
     def clear(self) -> None:
         """Everything, the current run too (another project was opened)."""
