@@ -13,7 +13,10 @@ loop's latency is measured in one more run of (b): a 10 ms timer on the UI threa
 how late each tick is. That probe costs throughput itself, so it runs on its own.
 
     .venv/bin/python benchmarks/training.py           # measure, rewrite docs/benchmarks.md
-    .venv/bin/python benchmarks/training.py --no-doc  # measure and print only"""
+    .venv/bin/python benchmarks/training.py --no-doc  # measure and print only
+    .venv/bin/python benchmarks/training.py --recording-only  # only the run record's cost
+
+First, the run record's cost: the runner with and without writing run.json, interleaved."""
 
 from __future__ import annotations
 
@@ -232,10 +235,12 @@ def recording_report(r: dict) -> str:
     return "\n".join([
         "## The run record's cost (`benchmarks/training.py --recording-only`)",
         "",
-        "Graft's runner on a plain thread (as (c) below) on the digits example, 15 epochs, TensorBoard "
-        "off, with its run record (`run.json` written at the start, at each checkpoint and at the end; "
-        "the data files hashed once) and with the record steps switched off, in interleaved rounds. "
-        "The ratio is the median of the rounds' own ratios.",
+        "Graft's runner on a plain thread (as (c) in the training section above) on the digits "
+        "example, 15 epochs, TensorBoard off, with its run record (`run.json` written at the "
+        "start, at each checkpoint and at the end; the data files hashed once) and with the record "
+        "steps switched off, in interleaved rounds. "
+        "The ratio is the median of the rounds' own ratios. Single rounds vary widely on this "
+        "shared two-core machine (the spread in brackets), hence the many rounds.",
         "",
         "| with the record | without | ratio (with/without) | rounds | goal |",
         "|---|---|---|---|---|",
