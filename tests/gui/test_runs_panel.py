@@ -108,3 +108,18 @@ def test_renaming_tagging_and_noting_a_run_writes_its_run_json_and_shows_in_the_
     view.table.item(view.row_of("wider head"), NAME).setText("   ")  # refused: the table shows the name again
     qtbot.waitUntil(lambda: view.row_of("wider head") != -1 and "   " not in column(view, NAME))
     assert read_record(folder)["name"] == "wider head"
+
+
+def test_runs_started_within_one_second_are_listed_newest_first_by_number(make_window, trained, tmp_path):
+    """Scripts start runs within one second of each other: their dates tie, and the table's
+    order was then left to chance (run-002 came first once on a clean machine)."""
+    import json
+    import shutil
+
+    copy = shutil.copytree(trained.parent, tmp_path / "copy")
+    for folder in (copy / "wine.runs").iterdir():
+        record = json.loads((folder / "run.json").read_text())
+        record |= {"started": "2026-12-05T12:00:00+00:00", "name": folder.name}  # (another test renames)
+        (folder / "run.json").write_text(json.dumps(record))
+    window = open_window(make_window, copy / trained.name)
+    assert column(window.training.runs, NAME) == ["run-003", "run-002", "run-001"]

@@ -120,7 +120,7 @@ class RunsView(QWidget):
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(self.runs))
         for row, run in enumerate(self.runs):
-            for column, cell in enumerate(self._cells(run)):
+            for column, cell in enumerate(self._cells(run, row)):
                 self.table.setItem(row, column, cell)
         self.table.setSortingEnabled(True)
         self._filling = False
@@ -134,10 +134,12 @@ class RunsView(QWidget):
         self.table.setVisible(bool(self.runs))
         self.empty_label.setVisible(not self.runs)
 
-    def _cells(self, run: RunSummary) -> list[QTableWidgetItem]:
+    def _cells(self, run: RunSummary, order: int) -> list[QTableWidgetItem]:
+        """`order`: the run's place by folder number, which breaks ties of dates (runs started
+        within one second, as scripts start them)."""
         texts = (run.name, run.date_text, run.status, ", ".join(run.phases), run.best_text,
                  run.duration_text, ", ".join(run.tags), run.notes.strip().replace("\n", " ⏎ "))
-        sort_keys = {DATE: run.started.timestamp(), BEST: run.best, DURATION: run.duration_s}
+        sort_keys = {DATE: (run.started.timestamp(), order), BEST: run.best, DURATION: run.duration_s}
         cells = []
         for column, text in enumerate(texts):
             cell = _Cell(text)
