@@ -158,17 +158,13 @@ def cmd_train(args) -> int:
     if args.strategy != "default":
         _show_strategy_notes()
     control = RunControl()
-    interrupts = _Interrupts(control)
-    previous = signal.signal(signal.SIGINT, interrupts)  # from here on Ctrl+C never raises
-    try:
+    with _ctrl_c_stops(control) as interrupts:
         ended = train(project, sink=TextProgress(), control=control, phase=args.phase,
                       epochs=args.epochs, out_dir=args.out, resume=args.resume, strategy=args.strategy)
         interrupts.saving = True
         saved = True
         if ended.weights and ended.status in (FINISHED, STOPPED, DIVERGED):
             saved = _use_weights(project, ended.weights, args.project)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if ended.details:  # the traceback of what the runner did not foresee
         print(ended.details, file=sys.stderr)
     if ended.status == FINISHED:
@@ -220,12 +216,8 @@ def cmd_reproduce(args) -> int:
               file=sys.stderr)
     folder = Path(args.out) if args.out else next_run_folder(original)
     control = RunControl()
-    interrupts = _Interrupts(control)
-    previous = signal.signal(signal.SIGINT, interrupts)
-    try:
+    with _ctrl_c_stops(control) as interrupts:
         ended = train(project, sink=TextProgress(), control=control, out_dir=folder)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if ended.details:
         print(ended.details, file=sys.stderr)
         print(BUG, file=sys.stderr)
@@ -285,6 +277,17 @@ class _Interrupts:
             line = "graft: already stopping; the weights and the project are saved first"
         with contextlib.suppress(OSError):  # os.write: safe whatever the main thread was printing
             os.write(2, (line + "\n").encode())
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(control):
+    """While the block runs, Ctrl+C never raises: it asks the run to stop (see _Interrupts)."""
+    interrupts = _Interrupts(control)
+    previous = signal.signal(signal.SIGINT, interrupts)
+    try:
+        yield interrupts
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _use_weights(project, weights: str, shown: str) -> bool:

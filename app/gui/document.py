@@ -54,13 +54,18 @@ def import_keras() -> None:
     _keras_ready = True
 
 
-def _imagenet_key(node: Node) -> str | None:
-    """Which imagenet weights an Application node needs (None: none), as one string."""
+def _imagenet_settings(node: Node) -> dict | None:
+    """The settings an Application node's imagenet weights depend on (None: it needs none)."""
     p = node.params
     if node.type != "Application" or p["weights"] != "imagenet":
         return None
-    settings = {k: p[k] for k in ("include_top", "input_shape", "pooling", "classes")}
-    return json.dumps([p["architecture"], settings], sort_keys=True)
+    return {k: p[k] for k in ("include_top", "input_shape", "pooling", "classes")}
+
+
+def _imagenet_key(node: Node) -> str | None:
+    """Which imagenet weights an Application node needs (None: none), as one string."""
+    settings = _imagenet_settings(node)
+    return None if settings is None else json.dumps([node.params["architecture"], settings], sort_keys=True)
 
 
 def load_keras() -> Job:
@@ -335,8 +340,7 @@ class Document(QObject):
             if key is None or key in _fetched:
                 continue
             _fetched.add(key)
-            p = node.params
-            settings = {k: p[k] for k in ("include_top", "input_shape", "pooling", "classes")}
+            p, settings = node.params, _imagenet_settings(node)
             label = f"{p['architecture']} imagenet weights"
 
             def fetch(report, architecture=p["architecture"], settings=settings, key=key) -> str:
