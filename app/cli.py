@@ -1,5 +1,6 @@
 """Command line: `graft [PROJECT]` (the editor), `graft validate PROJECT`, `graft summary PROJECT`,
-`graft train PROJECT`, `graft export PROJECT`, `graft runs PROJECT`, `graft --version`.
+`graft train PROJECT`, `graft export PROJECT`, `graft runs PROJECT`, `graft sweep PROJECT`,
+`graft --version`.
 
 Exit codes: 0 fine, 1 problems (the project has errors, training or export failed, the disk or
 a permission refused a write), 2 unreadable input (a project file that cannot be read, a wrong
@@ -160,7 +161,8 @@ def cmd_train(args) -> int:
     control = RunControl()
     with _ctrl_c_stops(control) as interrupts:
         ended = train(project, sink=TextProgress(), control=control, phase=args.phase,
-                      epochs=args.epochs, out_dir=args.out, resume=args.resume, strategy=args.strategy)
+                      epochs=args.epochs, out_dir=args.out, resume=args.resume, strategy=args.strategy,
+                      tracking_uri=args.mlflow)
         interrupts.saving = True
         saved = True
         if ended.weights and ended.status in (FINISHED, STOPPED, DIVERGED):
@@ -171,6 +173,8 @@ def cmd_train(args) -> int:
         print(ended.message)
     else:
         print(ended.message if ended.status == STOPPED else f"graft: {ended.message}", file=sys.stderr)
+    if ended.warning:
+        print(f"graft: warning: {ended.warning}", file=sys.stderr)
     if ended.details:
         print(BUG, file=sys.stderr)
     if not saved:
@@ -217,7 +221,7 @@ def cmd_reproduce(args) -> int:
     folder = Path(args.out) if args.out else next_run_folder(original)
     control = RunControl()
     with _ctrl_c_stops(control) as interrupts:
-        ended = train(project, sink=TextProgress(), control=control, out_dir=folder)
+        ended = train(project, sink=TextProgress(), control=control, out_dir=folder, tracking_uri=args.mlflow)
     if ended.details:
         print(ended.details, file=sys.stderr)
         print(BUG, file=sys.stderr)
@@ -257,14 +261,18 @@ def _training_data_fits(project) -> bool:
     return not errors
 
 
+STOPPING_RUN = "graft: stopping after this step; go on later with --resume"
+STOPPING_SWEEP = "graft: stopping the sweep after this step; run it again to go on with the study"
+
+
 class _Interrupts:
     """Ctrl+C during `graft train`, as a SIGINT handler. The first stops the run where a
     resume can go on; none cuts anything short after that, above all not the save of the
     project that follows the run (a half-handled save is what "nothing lost" rules out).
-    `cmd_train` exits 130 once everything is written."""
+    `cmd_train` exits 130 once everything is written. `stopping` is the first Ctrl+C's line."""
 
-    def __init__(self, control):
-        self.control, self.count, self.saving = control, 0, False
+    def __init__(self, control, stopping: str = STOPPING_RUN):
+        self.control, self.count, self.saving, self.stopping = control, 0, False, stopping
 
     def __call__(self, signum, frame) -> None:
         self.count += 1
@@ -272,7 +280,7 @@ class _Interrupts:
         if self.saving:
             line = "graft: interrupted; finishing the save of the project first"
         elif self.count == 1:
-            line = "graft: stopping after this step; go on later with --resume"
+            line = self.stopping
         else:
             line = "graft: already stopping; the weights and the project are saved first"
         with contextlib.suppress(OSError):  # os.write: safe whatever the main thread was printing
@@ -280,9 +288,9 @@ class _Interrupts:
 
 
 @contextlib.contextmanager
-def _ctrl_c_stops(control):
+def _ctrl_c_stops(control, stopping: str = STOPPING_RUN):
     """While the block runs, Ctrl+C never raises: it asks the run to stop (see _Interrupts)."""
-    interrupts = _Interrupts(control)
+    interrupts = _Interrupts(control, stopping)
     previous = signal.signal(signal.SIGINT, interrupts)
     try:
         yield interrupts
@@ -427,6 +435,71 @@ def runs_table(runs) -> str:
     return "\n".join(lines)
 
 
+def cmd_sweep(args) -> int:
+    """Trials of the project's sweep (training.sweep; without one, the learning rate and the
+    batch size), each a run of its own: a line per trial, then the best. With --apply the best
+    trial's values are saved into the project. Ctrl+C stops after the current step; running
+    it again goes on with the study."""
+    from app.core.training.events import RunControl
+    from app.core.training.sweep import (
+        SweepError,
+        TrialEnded,
+        best_changes,
+        run_sweep,
+        space_of,
+        sweep_results,
+    )
+
+    project = _load(args.project)
+    if project is None:
+        return EXIT_USAGE
+    if space_of(project)[1]:
+        print(f"{args.project} sets up no sweep (training.sweep); searching the learning rate (1e-4 to 1e-1, "
+              "log) and the batch size (16, 32, 64)")
+    folder = project.folder
+
+    def trial_line(event) -> None:
+        if isinstance(event, TrialEnded):
+            print(_trial_text(event.trial, folder), flush=True)
+
+    control = RunControl()
+    with _ctrl_c_stops(control, STOPPING_SWEEP) as interrupts:
+        try:
+            ended = run_sweep(project, args.trials, args.storage, args.timeout, sink=trial_line,
+                              control=control)
+        except SweepError as error:
+            print(f"graft: {error}", file=sys.stderr)
+            return EXIT_PROBLEMS
+        print(ended.message, file=sys.stderr if ended.failed else sys.stdout)
+        best = sweep_results(project, args.storage).best
+        if best is None:
+            print("no trial has completed yet, so there is no best one")
+        else:
+            print(f"best: {_trial_text(best, folder)}")
+        interrupts.saving = True
+        if args.apply and best is not None:
+            from app.core.editing.commands import CommandStack
+
+            CommandStack(project).push(best_changes(project, best))
+            save(project, project.path)
+            print(f"{args.project} now has the values of trial {best.number}")
+    if interrupts.count or ended.stopped:
+        return EXIT_INTERRUPTED
+    return EXIT_PROBLEMS if ended.failed else EXIT_OK
+
+
+def _trial_text(trial, folder) -> str:
+    """`trial 3  learning_rate 0.00286  batch_size 32  val_loss 0.4123  complete  digits.runs/run-004`."""
+    def shown(value) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    values = "  ".join(f"{name} {shown(value)}" for name, value in trial.params.items())
+    objective = "" if trial.value is None else f"  objective {trial.value:.4f}"
+    run = f"  {os.path.relpath(trial.run_dir, folder)}" if trial.run_dir else ""
+    why = f" ({trial.message})" if trial.message and trial.state == "failed" else ""
+    return f"trial {trial.number}  {values}{objective}  {trial.state}{why}{run}"
+
+
 def cmd_editor(paths: list[str]) -> int:
     """Qt only for the editor (TensorFlow loads later, in the background). Without a display, or
     without a library its platform plugin needs, Qt aborts the process with lines about platform
@@ -479,6 +552,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--strategy", choices=STRATEGIES, default="default",
                        help="default: Keras fit on one device; mirrored: every local GPU; multiworker: "
                        "several machines, as the TF_CONFIG environment variable describes (docs/cluster.md)")
+    train.add_argument("--mlflow", metavar="URI",
+                       help="log this run to MLflow at URI instead of the tracking_uri setting: a folder "
+                       "(a SQLite store in it), sqlite:///FILE or a server http://HOST:PORT; needs "
+                       "graft-studio[mlflow]")
     train.set_defaults(run=cmd_train)
     export = commands.add_parser(
         "export", help="write the trained model as a SavedModel, .keras, Python script or ONNX, checked "
@@ -494,6 +571,19 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("project", help="a .graft project file")
     runs.add_argument("--json", action="store_true", help="print the runs as JSON, for scripts")
     runs.set_defaults(run=cmd_runs)
+    sweep = commands.add_parser(
+        "sweep", help="search hyperparameters with Optuna: trials of the project's sweep "
+        "(training.sweep), each a run of its own; several processes may share one study")
+    sweep.add_argument("project", help="a .graft project file")
+    sweep.add_argument("--trials", type=_positive,
+                       help="trials the study should have in all, counting those already run (default: the "
+                       "sweep's trials)")
+    sweep.add_argument("--storage", metavar="URL",
+                       help="the study's database (default: sqlite:///PROJECT.sweep.db beside the project); "
+                       "a shared database URL lets several machines work on one study")
+    sweep.add_argument("--timeout", type=_positive, metavar="S", help="start no new trial after S seconds")
+    sweep.add_argument("--apply", action="store_true", help="save the best trial's values into the project")
+    sweep.set_defaults(run=cmd_sweep)
     return parser
 
 

@@ -2,6 +2,7 @@
 how the canvas looks without a display.
 
     .venv/bin/python docs/gen_screenshots.py   # or: make screenshots
+    .venv/bin/python docs/gen_screenshots.py experiments   # only docs/experiments.md's
 
 Writes `<example>.png` for each resources/examples/*.graft in the dark theme,
 `broken-light.png` (the broken example in the light theme), `inspector.png` (a
@@ -10,8 +11,11 @@ pretrained node selected, so the inspector shows its details) and `training.png`
 its results; the run's files go to a scratch folder) and `export.png` (File ▸ Export… after a
 checked SavedModel export of the cascade example, written to the scratch folder),
 `small-window.png` (the transfer example at 1024×700 with the Training dock open),
-`empty.png` (a new, empty window), `quick-add-dense.png` (Tab, "dense") and `node-cards.png`
-(a card of each kind, zoomed in). It uses a throwaway
+`empty.png` (a new, empty window), `quick-add-dense.png` (Tab, "dense"), `node-cards.png`
+(a card of each kind, zoomed in), and for docs/experiments.md `runs-panel.png`,
+`runs-overlay.png` and `runs-compare.png` (three real runs of the transfer example with other
+settings: the Runs tab, their curves overlaid, two compared) and `sweep.png` (an 8-trial sweep
+of it in the Sweep tab). It uses a throwaway
 settings file and recovery folder, so neither the user's editor state nor this run's
 leaks into the other."""
 
@@ -30,10 +34,12 @@ SCRATCH = tempfile.TemporaryDirectory(prefix="graft-shots-")  # removed at exit
 os.environ["GRAFT_RECOVERY_DIR"] = str(Path(SCRATCH.name) / "recovery")
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QEventLoop, QSettings  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, Qt  # noqa: E402
 
+from app.core.document.fileformat import load, save  # noqa: E402
 from app.core.document.project import Project  # noqa: E402
 from app.core.editing.builder import GraphBuilder  # noqa: E402
+from app.core.editing.commands import CommandStack, SetParams, edit_training  # noqa: E402
 from app.core.training.runner import train  # noqa: E402
 from app.gui.app import application  # noqa: E402
 from app.gui.document import Document  # noqa: E402
@@ -213,9 +219,88 @@ def shoot_export(theme: str = "dark") -> Path:
     return path
 
 
+def experiment_project() -> Path:
+    """The transfer example saved into the scratch folder (its runs and study go there), with
+    three runs on disk: as shipped; a faster head with more dropout; as shipped with a deeper
+    fine-tune."""
+    path = Path(SCRATCH.name) / "experiments" / "transfer.graft"
+    path.parent.mkdir()
+    save(load(EXAMPLES / "transfer.graft"), path)
+    project = load(path)
+    stack = CommandStack(project)
+    for change in (None, "faster head", "deeper fine-tune"):
+        if change == "faster head":
+            stack.push(SetParams(project.graph.node_by_name("dropout").id, {"rate": 0.4}))
+            phases = [p.to_dict() for p in project.training.phases]
+            phases[0]["learning_rate"] = 0.03
+            stack.push(edit_training(project.training, change, phases=phases))
+        elif change == "deeper fine-tune":  # the shipped settings again, but for the fine-tune
+            stack.undo()
+            stack.undo()
+            phases = [p.to_dict() for p in project.training.phases]
+            phases[1]["trainable"] = {"backbone": 6}
+            stack.push(edit_training(project.training, change, phases=phases))
+        ended = train(project)
+        if ended.status != "finished":
+            raise SystemExit(f"the {change or 'first'} run ended {ended.status}: {ended.message}")
+    sweep = {"trials": 8, "parameters": [
+        {"kind": "learning_rate", "phase": "head", "low": 1e-4, "high": 0.3},
+        {"kind": "dropout", "node": "dropout", "low": 0.0, "high": 0.6},
+        {"kind": "trainable", "phase": "fine_tune", "node": "backbone", "low": 0, "high": 6}]}
+    stack.push(edit_training(project.training, "sweep", sweep=sweep))
+    save(project, path)
+    return path
+
+
+def shoot_experiments(theme: str = "dark") -> list[Path]:
+    """The Runs tab with three runs ticked, their curves overlaid, two compared; then an
+    8-trial sweep run from the Sweep tab."""
+    apply_theme(application(), theme)
+    window = MainWindow(settings=SETTINGS)
+    window.resize(*SIZE)
+    window.show()
+    if not window.open_path(experiment_project()):
+        raise SystemExit("cannot open the experiments project")
+    window.document.wait_until_analysed(120)
+    window.view.frame_all()
+    runs = window.training.runs
+    window.show_training("runs")
+    for row in range(runs.table.rowCount()):
+        runs.set_ticked(row, True)
+    runs.select("run-002", "run-003")
+    settle()
+    paths = [saved(window, "runs-panel")]
+    window.show_training("plots")
+    settle()
+    paths.append(saved(window, "runs-overlay"))
+    window.show_training("runs")
+    runs.select("run-001", "run-002")
+    dialog = runs.compare_selected()
+    settle()
+    paths.append(saved(dialog, "runs-compare"))
+    dialog.close()
+    sweep = window.training.sweep
+    window.training.tabs.setCurrentWidget(sweep)
+    window.resizeDocks([window.training_dock], [560], Qt.Orientation.Vertical)  # room for the trials
+    if not sweep.start():
+        raise SystemExit(f"sweep refused: {sweep.refusal()}")
+    while sweep.running:
+        application().processEvents()
+        sweep.job.wait(50)
+    settle()
+    paths.append(saved(window, "sweep"))
+    window.document.undo_stack.setClean()
+    window.close()
+    return paths
+
+
 def main() -> None:
     application()
     OUT.mkdir(parents=True, exist_ok=True)
+    if sys.argv[1:] == ["experiments"]:  # only docs/experiments.md's pictures
+        for path in shoot_experiments():
+            print(f"wrote {path.relative_to(ROOT)}")
+        return
     shots = [(p.stem, "dark", p.stem, None) for p in sorted(EXAMPLES.glob("*.graft"))]
     shots += [("broken", "light", "broken-light", None),
               (INSPECTED[0], "dark", "inspector", INSPECTED[1])]
@@ -224,6 +309,8 @@ def main() -> None:
     for path in shoot_training():
         print(f"wrote {path.relative_to(ROOT)}")
     print(f"wrote {shoot_export().relative_to(ROOT)}")
+    for path in shoot_experiments():
+        print(f"wrote {path.relative_to(ROOT)}")
     for shot in (shoot_small_window, shoot_empty, shoot_quick_add, shoot_node_cards):
         print(f"wrote {shot().relative_to(ROOT)}")
 

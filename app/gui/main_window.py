@@ -147,6 +147,7 @@ class MainWindow(QMainWindow):
         self.inspector.showModelRequested.connect(self.show_model)
         self.training.statusMessage.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         self.training.setup.phases.phaseSelected.connect(lambda row: self._show_phase())
+        self.training.runs.openProjectRequested.connect(self.open_in_new_window)
 
     def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, menu=None) -> QAction:
         action = QAction(text, self)
@@ -233,6 +234,7 @@ class MainWindow(QMainWindow):
         self._action("Training &Setup", lambda: self.show_training("setup"), None, None, menu)
         self._action("Training &Plots", lambda: self.show_training("plots"), None, None, menu)
         self._action("Training &Results", lambda: self.show_training("results"), None, None, menu)
+        self._action("Training R&uns", lambda: self.show_training("runs"), None, None, menu)
 
         menu = self.menuBar().addMenu("&Help")
         self._action("&Getting Started", self.show_getting_started, None, None, menu)
@@ -615,6 +617,15 @@ class MainWindow(QMainWindow):
         window.show()
         return window
 
+    def open_in_new_window(self, project: Project) -> MainWindow:
+        """A project made here, not read from a file (a run's snapshot), in a new window: unsaved,
+        so closing asks and Save asks where to keep it; its paths stay relative to its folder."""
+        document = Document(project)
+        document.undo_stack.resetClean()
+        window = MainWindow(document, settings=self.settings)
+        window.show()
+        return window
+
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open project", self._last_folder(), PROJECT_FILTER)
         if path:
@@ -769,7 +780,8 @@ class MainWindow(QMainWindow):
         if dock.height() < wanted and not dock.isFloating():
             self.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
         training = self.training
-        pages = {"setup": training.setup_page, "plots": training.plots, "results": training.results}
+        pages = {"setup": training.setup_page, "plots": training.plots, "results": training.results,
+                 "runs": training.runs}
         if tab in pages:
             self.training.tabs.setCurrentWidget(pages[tab])
 

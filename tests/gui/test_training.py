@@ -709,3 +709,15 @@ def test_the_data_path_dialog_offers_data_files_and_stores_the_choice(make_windo
     qtbot.mouseClick(browse, Qt.MouseButton.LeftButton)
     assert offered == ["Data files (*.npz *.csv);;All files (*)"]
     assert window.document.training.data["path"] == "wine.csv"
+
+
+def test_a_run_that_finished_with_a_warning_beside_it_shows_a_warning_banner(make_window, qtbot, tmp_path):
+    warning = "MLflow: not logged to http://127.0.0.1:9 (cannot connect: refused); check the server"
+    end = RunEnded(FINISHED, "training finished", weights="wine.runs/run-001/best.weights.h5",
+                   warning=warning)
+    window = _wine_window(make_window, tmp_path, FakeRunner(steps=3, end=end))
+    panel = window.training
+    with qtbot.waitSignal(panel.runEnded, timeout=5000):
+        panel.start()
+    assert panel.banner.kind == "warning"
+    assert "Training finished." in panel.banner.text.text() and warning + "." in panel.banner.text.text()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+from app.core.document.sweep_space import SweepError, rename_in_sweep, sweep_from_dict
 from app.core.graph.graph import Graph
 from app.core.graph.params import (
     BOOL,
@@ -64,6 +65,9 @@ SETTINGS = (
     Param("mixed_precision", BOOL, False, "Compute in float16 with float32 weights (for GPUs)."),
     Param("xla", BOOL, False, "Compile the training step with XLA (for GPUs)."),
     Param("tensorboard", BOOL, False, "Also write TensorBoard logs into the run's folder."),
+    Param("tracking_uri", STR, "",
+          "Log each run to MLflow at this tracking URI (a folder, sqlite:///…, or a server "
+          "http://…); empty: off. Needs `pip install graft-studio[mlflow]`."),
 )
 
 DATA = (
@@ -129,6 +133,7 @@ class TrainingConfig:
     data: dict = field(default_factory=lambda: check_params(DATA, {"validation_path": held_out(BUNDLED[0])}))
     phases: list[Phase] = field(default_factory=list)
     weights: str | None = None  # the trained weights, relative to the project file
+    sweep: dict | None = None  # what a sweep searches (sweep_space.py); None: no sweep set up
 
     def __getattr__(self, name):  # config.batch_size reads a setting
         settings = self.__dict__.get("settings", {})
@@ -153,12 +158,15 @@ class TrainingConfig:
         return phases
 
     def to_dict(self) -> dict:
-        return {"settings": copy.deepcopy(self.settings), "data": copy.deepcopy(self.data),
-                "phases": [p.to_dict() for p in self.phases], "weights": self.weights}
+        document = {"settings": copy.deepcopy(self.settings), "data": copy.deepcopy(self.data),
+                    "phases": [p.to_dict() for p in self.phases], "weights": self.weights}
+        if self.sweep is not None:  # only when set: a project without one is written as before
+            document["sweep"] = copy.deepcopy(self.sweep)
+        return document
 
     def replaced(self, **parts) -> TrainingConfig:
-        """A new, checked setup: this one with whole parts (settings, data, phases, weights)
-        replaced; raises ConfigError for a part that does not check."""
+        """A new, checked setup: this one with whole parts (settings, data, phases, weights,
+        sweep) replaced; raises ConfigError for a part that does not check."""
         document = self.to_dict()
         for key, value in parts.items():
             document[key] = ([p.to_dict() if isinstance(p, Phase) else p for p in value]
@@ -186,9 +194,9 @@ def _follow_data_source(before: dict, data: dict) -> None:
 
 def rename_node(config: TrainingConfig, old: str, new: str) -> TrainingConfig | None:
     """The setup with node `old` called `new` wherever it names it (the data mapping, and each
-    phase's freezing, losses and learning-rate multipliers), in the same order; None when it
-    never names `old`. Renaming a node in the editor renames it here too, or the setup would
-    point at a node that no longer exists."""
+    phase's freezing, losses and learning-rate multipliers, the sweep's parameters), in the same
+    order; None when it never names `old`. Renaming a node in the editor renames it here too,
+    or the setup would point at a node that no longer exists."""
     document = config.to_dict()
     changed = False
 
@@ -203,6 +211,9 @@ def rename_node(config: TrainingConfig, old: str, new: str) -> TrainingConfig | 
     for phase in document["phases"]:
         for key in ("trainable", "losses", "lr_multipliers"):
             phase[key] = renamed(phase[key])
+    sweep = rename_in_sweep(config.sweep, old, new)
+    if sweep is not None:
+        document["sweep"], changed = sweep, True
     return config_from_dict(document) if changed else None
 
 
@@ -213,8 +224,9 @@ def config_from_dict(document, where: str = "training") -> TrainingConfig:
     if not isinstance(document, dict):
         raise ConfigError(where, f"expected an object, got {describe(document)}")
     for key in document:
-        if key not in ("settings", "data", "phases", "weights"):
-            raise ConfigError(place(where, key), "unknown field (expected: data, phases, settings, weights)")
+        if key not in ("settings", "data", "phases", "weights", "sweep"):
+            raise ConfigError(place(where, key), "unknown field (expected: data, phases, settings, sweep, "
+                              "weights)")
     settings = _checked(SETTINGS, document.get("settings", {}), f"{where}.settings")
     data = _checked(DATA, document.get("data", {}), f"{where}.data")
     _check_mapping(data["mapping"], f"{where}.data.mapping")
@@ -231,7 +243,13 @@ def config_from_dict(document, where: str = "training") -> TrainingConfig:
     weights = document.get("weights")
     if weights is not None and not (isinstance(weights, str) and weights):
         raise ConfigError(f"{where}.weights", f"expected a file path or null, got {describe(weights)}")
-    return TrainingConfig(settings, data, phases, weights)
+    sweep = document.get("sweep")
+    if sweep is not None:
+        try:
+            sweep = sweep_from_dict(sweep, SETTINGS, f"{where}.sweep")
+        except SweepError as error:
+            raise ConfigError(error.where, error.message) from None
+    return TrainingConfig(settings, data, phases, weights, sweep)
 
 
 def phase_from_dict(item, where: str) -> Phase:

@@ -80,6 +80,7 @@ class RunEnded:
     message: str
     details: str = ""  # a traceback for "failed"
     weights: str | None = None  # the weights file the project now points at
+    warning: str = ""  # what failed beside the run (logging it to MLflow); the run still ended as said
 
 
 FINISHED, STOPPED, DIVERGED, FAILED = "finished", "stopped", "diverged", "failed"

@@ -235,9 +235,14 @@ class Run:
         base = runs_dir(self.project)
         base.mkdir(exist_ok=True)
         taken = [int(p.name[4:]) for p in base.glob("run-*") if p.name[4:].isdigit()]
-        folder = base / f"run-{max(taken, default=0) + 1:03d}"
-        folder.mkdir()
-        return folder
+        number = max(taken, default=0) + 1
+        while True:  # mkdir claims a number atomically: another process's run takes the next one
+            folder = base / f"run-{number:03d}"
+            try:
+                folder.mkdir()
+                return folder
+            except FileExistsError:
+                number += 1
 
     # -- phases ------------------------------------------------------------------------------
 

@@ -19,17 +19,24 @@ from app.core.document.project import Project
 from app.core.training.distributed import DistributedRun
 from app.core.training.events import FAILED, RunControl, RunEnded, failure_message
 from app.core.training.run import Run, RunError
+from app.core.training.tracking import tracker
 
 
 def train(project: Project, *, sink: Callable[[object], None] = lambda event: None,
           control: RunControl | None = None, phase: str | None = None, epochs: int | None = None,
-          out_dir: str | Path | None = None, resume: bool = False, strategy: str = "default") -> RunEnded:
+          out_dir: str | Path | None = None, resume: bool = False, strategy: str = "default",
+          tracking_uri: str | None = None) -> RunEnded:
     """Train `project` (not changed here: the caller stores `RunEnded.weights`). Never raises
     for a training problem: the result, also sent to `sink`, says what happened. `strategy`
-    "mirrored" or "multiworker" trains under tf.distribute (see distributed.py) instead of `fit`."""
+    "mirrored" or "multiworker" trains under tf.distribute (see distributed.py) instead of `fit`.
+    `tracking_uri` overrides the setup's MLflow tracking URI for this run (tracking.py)."""
+    tracked = None
     try:
-        arguments = (project, sink, control or RunControl(), phase, epochs, out_dir, resume)
+        tracked = tracker(project, sink, tracking_uri)  # None when tracking is off
+        arguments = (project, tracked or sink, control or RunControl(), phase, epochs, out_dir, resume)
         run = Run(*arguments) if strategy == "default" else DistributedRun(*arguments, strategy)
+        if tracked is not None:
+            tracked.run = run
         ended = run.run()
     except RunError as error:
         ended = RunEnded(FAILED, str(error))
@@ -38,6 +45,8 @@ def train(project: Project, *, sink: Callable[[object], None] = lambda event: No
     except Exception as error:  # a bug or a Keras failure: readable message, details kept
         ended = RunEnded(FAILED, readable_failure(error, project.graph) or failure_message(error),
                          traceback.format_exc())
+    if tracked is not None:
+        ended = tracked.end(ended)
     sink(ended)
     return ended
 

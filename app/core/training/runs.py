@@ -2,22 +2,31 @@
 Runs panel and `graft runs` list. A run's record (`run.json`, see record.py) says it all; a run
 made before records existed is read from its `state.json` and `history.json`, and started when
 its folder last changed. Nothing here raises for a damaged run: its row says "unreadable" and
-the others are listed."""
+the others are listed.
+
+Deleting runs is a command (`DeleteRuns`) on the project's undo stack: the folders move aside
+into `<project>.runs/.deleted/`, which `list_runs` does not list, and come back on undo, until
+the project closes and `empty_trash` removes them for good."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import shutil
+import warnings
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from app.core.document.project import Project
+from app.core.editing.commands import Command
+from app.core.training.compare import graph_differences
 from app.core.training.events import duration
 from app.core.training.record import FORMAT, RECORD_FILE, read_record
-from app.core.training.store import runs_dir
+from app.core.training.store import BEST_WEIGHTS, LAST_WEIGHTS, runs_dir
 
 UNREADABLE, UNKNOWN = "unreadable", "unknown"
+TRASH = ".deleted"  # in the runs folder: deleted runs, until the project closes
 
 
 @dataclass(frozen=True)
@@ -140,3 +149,104 @@ def _folder_order(folder: Path) -> tuple[int, int, str]:
     """run-2 before run-10: by number, then folders that are not numbered, by name."""
     number = folder.name.removeprefix("run-")
     return (0, int(number), "") if number.isdigit() else (1, 0, folder.name)
+
+
+# -- a run's weights -----------------------------------------------------------------------------
+
+class RunWeightsError(ValueError):
+    """A run's weights that cannot go into the project, and why, in words."""
+
+
+def run_weights(folder: Path) -> Path | None:
+    """The weights a run left: its best, else its last; None where it wrote neither."""
+    return next((Path(folder) / name for name in (BEST_WEIGHTS, LAST_WEIGHTS)
+                 if (Path(folder) / name).is_file()), None)
+
+
+def checked_run_weights(project: Project, folder: Path) -> Path:
+    """The run's weights file, once it loaded into the project's model as the graph is now
+    (built here: call it off the UI thread). Raises RunWeightsError naming what differs."""
+    from app.core.build.compile import CompileError, compile_graph
+
+    folder = Path(folder)
+    record = read_record(folder) or {"name": folder.name}
+    weights = run_weights(folder)
+    if weights is None:
+        raise RunWeightsError(f"{record['name']} has no weights ({folder} holds no {BEST_WEIGHTS} or "
+                              f"{LAST_WEIGHTS}: it ended before its first epoch); choose another run")
+    try:
+        model = compile_graph(project.graph, project.context).model
+    except CompileError as error:
+        raise RunWeightsError(f"the graph cannot be built to load {record['name']}'s weights: "
+                              f"{str(error).splitlines()[0]}; fix the graph first") from None
+    try:
+        with warnings.catch_warnings():  # Keras warns of each layer it skips before it refuses
+            warnings.simplefilter("ignore")
+            model.load_weights(weights)
+    except Exception:  # noqa: BLE001 - Keras's account lists whole weight arrays: told in words instead
+        recorded = (record.get("project") or {}).get("document")
+        changes = graph_differences(recorded, project.to_dict()) if isinstance(recorded, dict) else []
+        said = "; ".join(f"{row.what}: {row.left} → {row.right}" for row in changes[:4])
+        more = f" (and {len(changes) - 4} more)" if len(changes) > 4 else ""
+        why = f": the graph differs from the run's in {said}{more}" if said else ""
+        raise RunWeightsError(f"{record['name']}'s weights do not fit the graph as it is now{why}; "
+                              "change the graph back, or train it again") from None
+    return weights
+
+
+# -- deleting runs -------------------------------------------------------------------------------
+
+@dataclass
+class DeleteRuns(Command):
+    """Move run folders into the trash beside them (`<project>.runs/.deleted/run-003-1`); undo
+    moves them back, to a new number where a run took the old one meanwhile. Refused (OSError,
+    nothing moved) where a folder cannot be moved. The project itself does not change."""
+
+    folders: list[Path]
+    _moved: list[tuple[Path, Path]] = field(default_factory=list, init=False)
+
+    @property
+    def text(self):
+        count = len(self.folders)
+        return f"Delete {self.folders[0].name}" if count == 1 else f"Delete {count} runs"
+
+    def do(self, project):
+        moved = []
+        try:
+            for folder in self.folders:
+                place = _trash_place(folder)
+                place.parent.mkdir(exist_ok=True)
+                folder.rename(place)
+                moved.append((folder, place))
+        except OSError:
+            for folder, place in reversed(moved):
+                place.rename(folder)
+            raise
+        self._moved = moved
+
+    def undo(self, project):
+        restored = []
+        for folder, place in self._moved:
+            back = folder if not folder.exists() else _next_free(folder.parent)
+            if place.exists():  # not emptied meanwhile by another window of the project
+                place.rename(back)
+            restored.append(back)
+        self.folders = restored
+
+
+def empty_trash(runs: Path) -> None:
+    """Remove the runs deleted from the runs folder `runs` for good (the project closes: their
+    delete can no longer be undone). A folder that resists stays, hidden, until next time."""
+    shutil.rmtree(Path(runs) / TRASH, ignore_errors=True)
+
+
+def _trash_place(folder: Path) -> Path:
+    count = 1
+    while (place := folder.parent / TRASH / f"{folder.name}-{count}").exists():
+        count += 1
+    return place
+
+
+def _next_free(runs: Path) -> Path:
+    taken = [int(p.name[4:]) for p in runs.glob("run-*") if p.name[4:].isdigit()]
+    return runs / f"run-{max(taken, default=0) + 1:03d}"

@@ -47,6 +47,7 @@ from app.gui.training.plots import TrainingPlots
 from app.gui.training.results import ResultsView
 from app.gui.training.runs import RunsView
 from app.gui.training.setup import SetupView
+from app.gui.training.sweep import SweepView
 from app.gui.training.worker import TrainFunction, TrainingRun
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
@@ -127,6 +128,10 @@ class TrainingPanel(QWidget):
         self.runs = RunsView(self.plots)  # every run on disk; ticked ones overlaid in Plots
         self.runs.statusMessage.connect(self.statusMessage)
         self.tabs.addTab(self.runs, "Runs")
+        self.sweep = SweepView(lambda: self.busy)  # trials run one at a time, never beside a run
+        self.sweep.statusMessage.connect(self.statusMessage)
+        self.sweep.runsChanged.connect(self.runs.refresh)
+        self.tabs.addTab(self.sweep, "Sweep")
         # The plots' smoothing and Clear sit in the tab bar, beside the tabs, while Plots is shown:
         # a row of their own cost the plots a fifth of their height in a short dock.
         self.tabs.setCornerWidget(self.plots.controls, Qt.Corner.TopRightCorner)
@@ -225,6 +230,7 @@ class TrainingPanel(QWidget):
         self._refresh_phase_box()
         self._update_actions()
         self.runs.set_document(document)
+        self.sweep.set_document(document)
 
     def _show_last_run_on_disk(self) -> None:
         """A project opened again shows its newest run's epochs, dimmed and named by its folder,
@@ -245,6 +251,7 @@ class TrainingPanel(QWidget):
         the panel shows stays."""
         self._document_links.clear()
         self.runs.release_document()
+        self.sweep.release_document()
 
     def _training_changed(self) -> None:
         self.setup.refresh()
@@ -280,6 +287,8 @@ class TrainingPanel(QWidget):
         document = self.document
         if document is None:
             return "There is no project to train."
+        if self.sweep.running:
+            return "Cannot start training while a sweep runs; stop it first (Sweep tab)."
         analysis = document.analysis
         if analysis is None:
             what = (document.loading or "the graph is being analysed").rstrip("…")
@@ -407,10 +416,10 @@ class TrainingPanel(QWidget):
             self.statusMessage.emit("Stopping training…", 0)
 
     def shutdown(self, timeout_ms: int = 60000) -> bool:
-        """Stop a run and wait for its thread (the window is closing); True when it ended."""
+        """Stop a run (or a sweep) and wait for its thread (the window is closing); True when it ended."""
         run = self.run
         if run is None or not run.running:
-            return True
+            return self.sweep.shutdown(timeout_ms)
         self.stop()
         # Delivers the RunEnded, which stores the weights. A run still busy after that finishes
         # on its own: the background module keeps its job and thread until it ends.
@@ -454,6 +463,7 @@ class TrainingPanel(QWidget):
                 self._set_state(RUNNING)
         elif isinstance(event, RunStarted):
             self.plots.name_run(run_name(event))
+            self.runs.training_now = Path(event.run_dir)  # not to be deleted while it trains
             self.runs.refresh()  # the new run's folder, running
             self._phase_count = len(event.phases)
             what = "Resumed" if event.resumed_from else "Training"
@@ -469,6 +479,8 @@ class TrainingPanel(QWidget):
     def _finish(self, ended: RunEnded) -> None:
         self.plots.redraw()
         self.last_result = ended
+        if ended.warning:
+            self._warnings.append(ended.warning[:1].upper() + ended.warning[1:] + ".")
         if ended.status == STOPPED:
             self._resume_phase = self._run_phase
         if ended.weights and self._run_document is self.document:
@@ -506,6 +518,7 @@ class TrainingPanel(QWidget):
             self.statusMessage.emit(f"Training failed: {message.splitlines()[0]}", 0)
             self.show_failure(ended)
         self._update_actions()
+        self.runs.training_now = None
         self.runs.refresh()
         self.runEnded.emit(ended)
 

@@ -1,19 +1,27 @@
 """The Runs tab: every run of the project as its runs folder has it (this session's, earlier
 sessions' and `graft train`'s), in a sortable table. A tick overlays a run's epochs in the
 Plots tab, in a colour of its own and named in the legend; a run's name, tags and notes are
-edited in place and written to its run.json (they are the run's, not the project's: no undo)."""
+edited in place and written to its run.json (they are the run's, not the project's: no undo).
+
+Selected runs can be compared (two, side by side: compare_view.py), opened as a project of
+their own (the run's snapshot, in a new window), have their weights used by this project (one
+undoable command, once they are found to fit the graph) and be deleted (moved aside by an
+undoable command; closing the project removes them for good). Each has a button, a place in
+the right-click menu and a key while the table has the focus."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -21,17 +29,35 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.training.record import write_user_fields
-from app.core.training.runs import UNREADABLE, RunSummary, list_runs
+from app.core.document.fileformat import snapshot
+from app.core.document.paths import inside, stored_path
+from app.core.editing.commands import edit_training
+from app.core.training.compare import compare_records, graph_differences
+from app.core.training.record import RUNNING, RecordError, read_record, recorded_project, write_user_fields
+from app.core.training.runs import (
+    UNREADABLE,
+    DeleteRuns,
+    RunSummary,
+    RunWeightsError,
+    checked_run_weights,
+    empty_trash,
+    list_runs,
+    run_weights,
+)
 from app.core.training.store import read_history
+from app.gui.background import LOADER, Job
 from app.gui.document import Subscriptions
 from app.gui.theme import colors
+from app.gui.training.banner import Banner
+from app.gui.training.compare_view import CompareDialog
 
 COLUMNS = ("Name", "Date", "Status", "Phases", "Best", "Duration", "Tags", "Notes")
 NAME, DATE, STATUS, PHASES, BEST, DURATION, TAGS, NOTES = range(len(COLUMNS))
 EDITABLE = (NAME, TAGS, NOTES)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # what a column sorts by, where its text would mislead
-HINT = "Tick runs to overlay their curves in Plots. Double-click a name, tags or notes to edit them."
+HINT = ("Tick runs to overlay their curves in Plots. Double-click a name, tags or notes to edit them. "
+        "Select two to compare them; right-click for more.")
+SHIFT_F10 = QKeySequence("Shift+F10")[0].toCombined()  # the right-click menu, from the keyboard
 EMPTY_TEXT = "No runs yet. Start Training (F5) makes one; runs of graft train are listed here too."
 
 
@@ -46,24 +72,32 @@ class _Cell(QTableWidgetItem):
 
 
 class RunsView(QWidget):
-    """The table of the project's runs, over the Training dock's `plots`."""
+    """The table of the project's runs, over the Training dock's `plots`. `training_now` is the
+    folder of the run this editor is training (the dock sets it): that one cannot be deleted."""
 
     statusMessage = Signal(str, int)
+    openProjectRequested = Signal(object)  # a Project: a run's snapshot, for a new window
 
     def __init__(self, plots, parent: QWidget | None = None):
         super().__init__(parent)
         self.plots = plots
         self.document = None
         self.runs: list[RunSummary] = []
+        self.training_now: Path | None = None
+        self.compare_dialog: CompareDialog | None = None
         self._links = Subscriptions()
         self._filling = False
+        self._stack_index = 0  # where the undo stack was: an undone delete brings runs back
+        self._trashes: set[Path] = set()  # runs folders this project deleted runs from
 
         self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
         self.hint.setProperty("role", "hint")
+        self.banner = Banner()
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Read the project's runs folder again")
         self.refresh_button.clicked.connect(self.refresh)
+        self._build_actions()
         self.empty_label = QLabel(EMPTY_TEXT)
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -82,29 +116,77 @@ class RunsView(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(DATE, Qt.SortOrder.DescendingOrder)  # the newest run first
         self.table.itemChanged.connect(self._item_changed)
+        self.table.itemSelectionChanged.connect(self._update_actions)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self.show_menu)
+        self.table.installEventFilter(self)
         self.plots.earlierRunsChanged.connect(self.sync_ticks)
 
         top = QHBoxLayout()
         top.setContentsMargins(8, 6, 8, 0)
         top.addWidget(self.hint, 1)
+        for action in (self.compare_action, self.open_action, self.use_weights_action, self.delete_action):
+            button = QPushButton(action.text().replace("…", ""))
+            button.setToolTip(action.toolTip())
+            button.clicked.connect(action.trigger)
+            action.changed.connect(lambda button=button, action=action: button.setEnabled(action.isEnabled()))
+            button.setEnabled(action.isEnabled())
+            top.addWidget(button)
         top.addWidget(self.refresh_button)
+        banner_row = QHBoxLayout()
+        banner_row.setContentsMargins(8, 0, 8, 0)
+        banner_row.addWidget(self.banner)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addLayout(top)
+        layout.addLayout(banner_row)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.empty_label, 1)
+        self._update_actions()
+
+    def _build_actions(self) -> None:
+        """The table's actions. Their keys work while the table has the focus (see eventFilter):
+        Delete and Ctrl+D mean other things to the canvas and the Edit menu."""
+        def action(text: str, slot, key: str, tip: str) -> QAction:
+            made = QAction(text, self)
+            made.setShortcut(QKeySequence(key))  # shown in the menu; the table handles the key
+            made.setToolTip(f"{tip} ({QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)})")
+            made.triggered.connect(slot)
+            return made
+
+        self.compare_action = action("&Compare", self.compare_selected, "Ctrl+D",
+                                     "Show what changed between the two selected runs, side by side")
+        self.open_action = action("&Open as Project", self.open_selected, "Ctrl+Shift+O",
+                                  "Open the selected run's project, as it trained, in a new window")
+        self.use_weights_action = action("&Use These Weights", self.use_selected_weights, "Ctrl+U",
+                                         "Make the selected run's weights the project's trained weights")
+        self.delete_action = action("&Delete…", self.delete_selected, "Del",
+                                    "Delete the selected runs (Edit ▸ Undo brings them back until the "
+                                    "project is closed)")
+        self.table_actions = [self.compare_action, self.open_action, self.use_weights_action,
+                              self.delete_action]
+        self._keys = {action.shortcut()[0].toCombined(): action for action in self.table_actions}
+        self._keys[QKeySequence(Qt.Key.Key_Backspace)[0].toCombined()] = self.delete_action
 
     # -- the document ----------------------------------------------------------------------
     def set_document(self, document) -> None:
         """List another project's runs; a Save As elsewhere lists the runs beside its new file."""
-        self._links.clear()
+        self.release_document()
         self.document = document
+        self._stack_index = document.undo_stack.index()
         self._links.connect(document.fileChanged, self.refresh)  # saved, perhaps somewhere else
+        self._links.connect(document.undo_stack.indexChanged, self._stack_moved)
         self.refresh()
 
     def release_document(self) -> None:
+        """The project closes (the window closes or shows another one): hear no more from it,
+        and remove the runs it deleted for good, since their delete can no longer be undone."""
         self._links.clear()
+        for runs in self._trashes:
+            empty_trash(runs)
+        self._trashes.clear()
+        self.banner.hide()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -176,6 +258,221 @@ class RunsView(QWidget):
             if run is not None and name in (run.name, run.folder.name):
                 return row
         return -1
+
+    def selected_runs(self) -> list[RunSummary]:
+        """The selected rows' runs, top to bottom."""
+        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        return [run for run in map(self._run, rows) if run is not None]
+
+    def select(self, *names: str) -> None:
+        """Select the runs called `names` (or in those folders), and only them."""
+        self.table.clearSelection()
+        mode = self.table.selectionMode()
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        for name in names:
+            self.table.selectRow(self.row_of(name))
+        self.table.setSelectionMode(mode)
+
+    def _update_actions(self) -> None:
+        selected = self.selected_runs()
+        readable = [run for run in selected if run.status != UNREADABLE]
+        self.compare_action.setEnabled(len(readable) == 2 == len(selected))
+        self.open_action.setEnabled(len(readable) == 1 == len(selected))
+        self.use_weights_action.setEnabled(len(readable) == 1 == len(selected) and self.document is not None)
+        self.delete_action.setEnabled(bool(selected) and self.document is not None)
+
+    def show_menu(self, at=None) -> QMenu:
+        """The right-click menu (also the Menu key and Shift+F10) over the selected runs."""
+        menu = QMenu(self)
+        menu.addActions(self.table_actions[:3])
+        row = self.table.currentRow()
+        run = self._run(row) if row >= 0 else None
+        if run is not None:
+            ticked = self._shown_as(run) is not None
+            overlay = menu.addAction("Hide from Plots" if ticked else "Overlay in Plots")
+            overlay.triggered.connect(lambda: self.set_ticked(self.row_of(run.folder.name), not ticked))
+            rename = menu.addAction("Rename")
+            rename.setShortcut(QKeySequence(Qt.Key.Key_F2))
+            rename.triggered.connect(lambda: self.table.editItem(self._name_cell(run)))
+        menu.addSeparator()
+        menu.addAction(self.delete_action)
+        menu.addAction("Refresh", self.refresh)
+        if at is None:  # from the keyboard: beside the current row
+            rect = self.table.visualRect(self.table.currentIndex())
+            at = rect.bottomLeft() if rect.isValid() else self.table.rect().center()
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self.table.viewport().mapToGlobal(at))
+        return menu
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """The table's keys go to its actions, before the window's shortcuts see them."""
+        if watched is self.table and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            combined = event.keyCombination().toCombined()
+            menu_key = combined == SHIFT_F10
+            if combined in self._keys or menu_key:
+                event.accept()
+                if event.type() == QEvent.Type.KeyPress:
+                    if menu_key:
+                        self.show_menu()
+                    elif self._keys[combined].isEnabled():
+                        self._keys[combined].trigger()
+                return True
+        return super().eventFilter(watched, event)
+
+    def _name_cell(self, run: RunSummary) -> QTableWidgetItem | None:
+        """The run's Name cell as the table is now (a refresh makes new cells)."""
+        return self.table.item(self.row_of(run.folder.name), NAME)
+
+    def _single(self) -> RunSummary | None:
+        selected = self.selected_runs()
+        if len(selected) != 1:
+            self._tell("info", "Select one run for this.")
+            return None
+        return selected[0]
+
+    def _tell(self, kind: str, text: str) -> None:
+        self.banner.show_message(kind, text)
+        self.statusMessage.emit(text, 10000)
+
+    # -- compare, open, use weights, delete --------------------------------------------------
+    def compare_selected(self) -> CompareDialog | None:
+        """The two selected runs side by side, the earlier on the left (so a difference reads as
+        what the later run changed)."""
+        selected = sorted(self.selected_runs(), key=lambda run: (run.started, run.folder.name))
+        if len(selected) != 2:
+            self._tell("info", "Select two runs to compare them (Ctrl+click the second).")
+            return None
+        records = [read_record(run.folder) for run in selected]
+        if None in records:
+            self._tell("error", f"Cannot compare: {selected[records.index(None)].folder} can no longer be "
+                       "read; refresh the list")
+            return None
+        if self.compare_dialog is not None:
+            self.compare_dialog.close()
+            self.compare_dialog.deleteLater()
+        self.compare_dialog = CompareDialog(compare_records(*records), self)
+        self.compare_dialog.show()
+        return self.compare_dialog
+
+    def open_selected(self) -> None:
+        """The selected run's project as it trained, in a new, unsaved window (paths found from
+        the original project's folder), with the run's weights as its trained weights."""
+        run = self._single()
+        if run is None:
+            return
+        try:
+            project, _ = recorded_project(run.folder)
+        except RecordError as error:
+            self._tell("error", f"Cannot open {run.name} as a project: {error}")
+            return
+        if not project.folder.is_dir():  # the project moved since: its runs folder is beside it now
+            project.folder = run.folder.parent.parent
+        project.path = None
+        project.name = f"{project.name} ({run.name})"
+        weights = run_weights(run.folder)
+        project.training = project.training.replaced(
+            weights=stored_path(weights, project.folder) if weights else None)
+        self.openProjectRequested.emit(project)
+        self.statusMessage.emit(f"Opened {run.name}'s project in a new window; Save asks where to keep it",
+                                6000)
+
+    def use_selected_weights(self) -> None:
+        """Check, off the UI thread, that the run's weights load into the graph as it is now; then
+        make them the project's trained weights as one undoable command."""
+        run = self._single()
+        if run is None or self.document is None:
+            return
+        project, document = snapshot(self.document.project), self.document
+        job = Job(lambda report: checked_run_weights(project, run.folder), name="Checking a run's weights")
+        job.returned.connect(lambda weights: self._use_weights(document, run, weights))
+        job.failed.connect(lambda failure: self._weights_refused(document, run, failure.error))
+        self.statusMessage.emit(f"Checking that {run.name}'s weights fit the graph…", 0)
+        job.start(LOADER)
+
+    def _use_weights(self, document, run: RunSummary, weights: Path) -> None:
+        if document is not self.document or document.closed:
+            return  # another project meanwhile
+        training = document.project.training
+        relative = stored_path(weights, document.project.folder)
+        if training.weights == relative:
+            self._tell("info", f"The project already uses {run.name}'s weights.")
+            return
+        if document.push(edit_training(training, f"Use weights of {run.name}", weights=relative)):
+            recorded = (read_record(run.folder) or {}).get("project") or {}
+            changes = (graph_differences(recorded["document"], document.project.to_dict())
+                       if isinstance(recorded.get("document"), dict) else [])
+            note = (f" They fit, though the graph differs from the run's in {changes[0].what} "
+                    f"({changes[0].left} → {changes[0].right})." if changes else "")
+            self._tell("ok", f"The project's trained weights are now {run.name}'s ({relative}); "
+                       f"Ctrl+Z undoes it, saving keeps it.{note}")
+
+    def _weights_refused(self, document, run: RunSummary, error: BaseException) -> None:
+        if document is not self.document or document.closed:
+            return
+        if isinstance(error, RunWeightsError):  # it names the run and what to do
+            self._tell("error", f"{str(error)[:1].upper()}{str(error)[1:]}.")
+        else:
+            self._tell("error", f"Cannot use {run.name}'s weights: {type(error).__name__}: {error}")
+
+    def delete_selected(self) -> bool:
+        """Ask, then move the selected runs aside as one undoable command."""
+        selected = self.selected_runs()
+        if not selected or self.document is None:
+            return False
+        now = self.training_now.resolve() if self.training_now is not None else None
+        busy = [run for run in selected if run.folder.resolve() == now]
+        if busy:
+            self._tell("error", f"Cannot delete {busy[0].name}: it is training now; stop it (Shift+F5) "
+                       "first.")
+            return False
+        if not self.ask_delete(self._delete_question(selected)):
+            return False
+        try:
+            self.document.push(DeleteRuns([run.folder for run in selected]))
+        except OSError as error:
+            where = error.filename or selected[0].folder
+            self._tell("error", f"Cannot delete: {where} could not be moved ({error.strerror or error}); "
+                       "nothing was deleted. Close what uses it and try again.")
+            return False
+        self._trashes.add(selected[0].folder.parent)
+        for run in selected:
+            label = self._shown_as(run)
+            if label is not None:
+                self.plots.remove_earlier_run(label)
+        self.refresh()
+        self.statusMessage.emit(f"Deleted {_names(selected)}; Edit ▸ Undo (Ctrl+Z) brings "
+                                f"{'it' if len(selected) == 1 else 'them'} back", 8000)
+        return True
+
+    def _delete_question(self, runs: list[RunSummary]) -> str:
+        lines = [f"Delete {_names(runs)}? {'It moves' if len(runs) == 1 else 'They move'} aside: Edit ▸ "
+                 "Undo (Ctrl+Z) brings them back until the project is closed, which removes them for good."]
+        weights = self.document.project.training.weights
+        if weights:
+            used = self.document.project.context.resolve(weights)
+            owner = next((run for run in runs if inside(used, run.folder)), None)
+            if owner is not None:
+                lines.append(f"The project uses {owner.name}'s weights ({weights}): it will have no "
+                             "trained weights once the run is gone.")
+        running = [run.name for run in runs if run.status == RUNNING]
+        if running:
+            lines.append(f"{', '.join(running)} says it is still training (graft train in a terminal?); "
+                         "deleting it makes that run fail.")
+        return "\n\n".join(lines)
+
+    def ask_delete(self, question: str) -> bool:
+        answer = QMessageBox.question(self, "Delete runs", question,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _stack_moved(self, index: int) -> None:
+        """An undo or redo of a delete: its runs come back or go again."""
+        stack = self.document.undo_stack
+        low, high = sorted((self._stack_index, index))
+        self._stack_index = index
+        if any(isinstance(getattr(stack.command(i), "command", None), DeleteRuns) for i in range(low, high)):
+            self.refresh()
 
     # -- ticks: runs in the plots ----------------------------------------------------------
     def _shown_as(self, run: RunSummary) -> str | None:
@@ -250,3 +547,11 @@ class RunsView(QWidget):
 
     def apply_theme(self) -> None:
         self.refresh()
+        if self.banner.isVisible():
+            self.banner.apply_theme()
+
+
+def _names(runs: list[RunSummary]) -> str:
+    """`run-002`, `run-002 and run-003`, `run-001, run-002 and run-003`."""
+    names = [run.name for run in runs]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
