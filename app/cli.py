@@ -440,6 +440,7 @@ def cmd_sweep(args) -> int:
     batch size), each a run of its own: a line per trial, then the best. With --apply the best
     trial's values are saved into the project. Ctrl+C stops after the current step; running
     it again goes on with the study."""
+    from app.core.document.sweep_space import parameter_name
     from app.core.training.events import RunControl
     from app.core.training.sweep import (
         SweepError,
@@ -453,9 +454,11 @@ def cmd_sweep(args) -> int:
     project = _load(args.project)
     if project is None:
         return EXIT_USAGE
-    if space_of(project)[1]:
-        print(f"{args.project} sets up no sweep (training.sweep); searching the learning rate (1e-4 to 1e-1, "
-              "log) and the batch size (16, 32, 64)")
+    space, default = space_of(project)
+    if default:
+        searched = ", ".join(parameter_name(entry) for entry in space["parameters"])
+        print(f"{args.project} sets up no sweep (training.sweep); searching {searched} (learning rates "
+              "1e-4 to 1e-1 on a log range, batch sizes 16, 32, 64)")
     folder = project.folder
 
     def trial_line(event) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -21,6 +22,19 @@ def quiet_tensorflow() -> None:
     """TensorFlow's own logging is for its developers, not Graft's users: level 3 keeps only
     fatal lines. A user's own level is kept (see `filter_tensorflow_start_up`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not _asked_for_info_lines():
+        logger = logging.getLogger("tensorflow")
+        if not any(isinstance(f, _NoRetracingNotes) for f in logger.filters):
+            logger.addFilter(_NoRetracingNotes())
+
+
+class _NoRetracingNotes(logging.Filter):
+    """TensorFlow's note that a function was traced again ("5 out of the last 13 calls … triggered
+    tf.function retracing") is advice on its caching: each run, and each trial of a sweep, builds
+    a new model whose predict function is traced anew, as it should be."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
 
 
 def _asked_for_info_lines() -> bool:

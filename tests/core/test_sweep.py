@@ -140,3 +140,17 @@ def test_a_run_folder_another_process_claimed_meanwhile_is_skipped(tmp_path, mon
     monkeypatch.setattr(Path, "glob", lambda self, pattern: iter([]))  # … after this one looked
     run = Run(project, lambda event: None, RunControl(), None, None, None, False)
     assert run._new_folder() == tmp_path / "digits.runs" / "run-002"
+
+
+def test_a_pruned_trial_is_no_run_to_resume(swept):
+    """A pruned trial's run ended stopped, with the trial's values, not the project's."""
+    from app.core.training.events import FAILED, STOPPED
+    from app.core.training.runner import train
+    from app.core.training.store import latest_run
+
+    path, *_ = swept
+    project = load(path)
+    assert latest_run(project, STOPPED) is not None  # the pruned trials' runs
+    assert latest_run(project, STOPPED, trials=False) is None
+    ended = train(project, resume=True)
+    assert ended.status == FAILED and ended.message == "there is no stopped run to resume"

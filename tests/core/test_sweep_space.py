@@ -130,3 +130,19 @@ def test_an_edit_of_the_space_is_undoable_and_clearing_it_removes_it():
     assert tiny.training.sweep is None and "sweep" not in tiny.training.to_dict()
     stack.undo()
     assert tiny.training.sweep["trials"] == 12
+
+
+def test_the_default_space_searches_the_learning_rates_the_phases_use():
+    from app.core.document.sweep_space import default_space, parameter_name
+    from app.core.document.training_setup import SETTINGS, Phase
+
+    def names(phases) -> list[str]:
+        space = default_space(SETTINGS, phases)
+        assert not problems(space, project().graph, phases)
+        return [parameter_name(entry) for entry in space["parameters"]]
+
+    assert names([]) == ["learning_rate", "batch_size"]  # no phases: the run's
+    own = [Phase("warm", 1, learning_rate=1e-2), Phase("tune", 1, learning_rate=1e-4)]
+    assert names(own) == ["learning_rate[warm]", "learning_rate[tune]", "batch_size"]  # the run's is unused
+    mixed = [Phase("warm", 1), Phase("tune", 1, learning_rate=1e-4)]
+    assert names(mixed) == ["learning_rate", "learning_rate[tune]", "batch_size"]

@@ -22,7 +22,7 @@ import pytest
 
 import app.cli
 from app.cli import main
-from app.tensorflow_noise import tensorflow_noise_filtered
+from app.tensorflow_noise import quiet_tensorflow, tensorflow_noise_filtered
 from benchmarks.reliability_training import wine_project
 from tests.conftest import EXAMPLES, ROOT, small_project
 
@@ -284,6 +284,17 @@ def test_the_noise_filter_keeps_every_other_line_on_stderr(capfd):
     lines = capfd.readouterr().err.splitlines()
     assert sorted(lines) == ["E0000 00:00:1796460022.647345   22645 some_op.cc:52] a real failure",
                              "a Python warning"]
+
+
+def test_tensorflow_retracing_notes_are_not_shown_and_its_other_warnings_are(caplog):
+    """Each run (each trial of a sweep) builds a new model, which TensorFlow notes as retracing."""
+    import logging
+
+    quiet_tensorflow()
+    logger = logging.getLogger("tensorflow")
+    logger.warning("5 out of the last 13 calls to <function f> triggered tf.function retracing. Tracing …")
+    logger.warning("a warning that matters")
+    assert [record.getMessage() for record in caplog.records] == ["a warning that matters"]
 
 
 def test_a_reader_that_goes_away_is_no_traceback(tmp_path):

@@ -45,7 +45,7 @@ def test_a_project_without_a_sweep_searches_the_default_space_and_apply_saves_th
     path = digits_sweep_project(tmp_path, sweep=None, epochs=1)
     done = graft("sweep", path, "--trials", "2", "--apply")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "sets up no sweep (training.sweep); searching the learning rate" in done.stdout
+    assert "sets up no sweep (training.sweep); searching learning_rate, batch_size (" in done.stdout
     assert "the study 'digits' has 2 of 2 trials" in done.stdout
     best = sweep_results(load(path)).best
     assert f"best: trial {best.number}  learning_rate" in done.stdout

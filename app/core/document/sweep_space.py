@@ -48,11 +48,14 @@ class SweepError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
-def default_space(settings: tuple[Param, ...]) -> dict:
+def default_space(settings: tuple[Param, ...], phases=()) -> dict:
     """What `graft sweep` searches in a project without a sweep: the learning rate on a log
-    range and the batch size."""
-    return sweep_from_dict({"parameters": [new_parameter(LEARNING_RATE), new_parameter(BATCH_SIZE)]},
-                           settings)
+    range (each phase's that sets its own, and the run's where a phase uses it) and the batch
+    size."""
+    rates = [new_parameter(LEARNING_RATE, phase=p.name) for p in phases if p.learning_rate is not None]
+    if not phases or any(p.learning_rate is None for p in phases):
+        rates.insert(0, new_parameter(LEARNING_RATE))
+    return sweep_from_dict({"parameters": [*rates, new_parameter(BATCH_SIZE)]}, settings)
 
 
 def parameter_name(entry: dict) -> str:

@@ -211,7 +211,7 @@ class Run:
 
     def _stopped_run(self, only_phase, epochs) -> tuple[Path, TrainingConfig, list[Phase]]:
         """The stopped run to go on with: its folder, and the setup and phases it recorded."""
-        folder = Path(self.out_dir) if self.out_dir else latest_run(self.project, STOPPED)
+        folder = Path(self.out_dir) if self.out_dir else latest_run(self.project, STOPPED, trials=False)
         state = read_state(folder) if folder else None
         if not state or state.get("status") != STOPPED:
             raise RunError("there is no stopped run to resume")

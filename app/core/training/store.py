@@ -17,6 +17,7 @@ from pathlib import Path
 from app.core.document.atomic import atomic_write_bytes, atomic_write_text
 from app.core.document.project import Project
 from app.core.document.training_setup import ConfigError, Phase, TrainingConfig, config_from_dict
+from app.core.training.record import read_record
 
 LAST_WEIGHTS, BEST_WEIGHTS = "last.weights.h5", "best.weights.h5"
 OPTIMIZER_FILE = "optimizer.npz"
@@ -27,13 +28,16 @@ def runs_dir(project: Project) -> Path:
     return project.path.parent / f"{project.path.stem}.runs"
 
 
-def latest_run(project: Project, status: str | None = None) -> Path | None:
-    """The newest run folder of the project (optionally only one that ended with `status`)."""
+def latest_run(project: Project, status: str | None = None, *, trials: bool = True) -> Path | None:
+    """The newest run folder of the project (optionally only one that ended with `status`, and
+    with `trials` False not a sweep's trial: a trial trains its own values, not the project's,
+    so a pruned one, which ended stopped, is no run for Resume to go on with)."""
     if project.path is None or not runs_dir(project).is_dir():
         return None
     for folder in sorted(runs_dir(project).glob("run-*"), reverse=True):
         state = read_state(folder)
-        if state and (status is None or state.get("status") == status):
+        if (state and (status is None or state.get("status") == status)
+                and (trials or "sweep" not in (read_record(folder) or {}))):
             return folder
     return None
 

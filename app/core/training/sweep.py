@@ -124,7 +124,7 @@ def default_storage(project: Project) -> str:
 def space_of(project: Project) -> tuple[dict, bool]:
     """The project's sweep space, or the default one (and True) when it has none."""
     sweep = project.training.sweep
-    return (sweep, False) if sweep is not None else (default_space(SETTINGS), True)
+    return (sweep, False) if sweep is not None else (default_space(SETTINGS, project.training.phases), True)
 
 
 def sweep_problems(project: Project, space: dict) -> list[str]:

@@ -321,7 +321,7 @@ class TrainingPanel(QWidget):
 
         try:
             newest = latest_run(self.document.project)
-            return newest is not None and newest == latest_run(self.document.project, STOPPED)
+            return newest is not None and newest == latest_run(self.document.project, STOPPED, trials=False)
         except OSError:
             return False
 
