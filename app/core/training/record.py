@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.core.document.atomic import atomic_write_text
+from app.core.training.store import RECORD_FILE, read_history
 
-RECORD_FILE = "run.json"
 FORMAT, FORMAT_VERSION = "graft-run", 1
 USER_KEYS = ("name", "tags", "notes")
 RUNNING = "running"
@@ -104,8 +104,6 @@ def _with_defaults(record: dict, folder: Path) -> dict:
 
 def _from_state(state: dict, folder: Path) -> dict:
     """What a run from before records existed tells of itself."""
-    from app.core.training.store import read_history
-
     settings = state.get("settings") if isinstance(state.get("settings"), dict) else {}
     phases = state.get("phases") if isinstance(state.get("phases"), list) else []
     monitor = settings.get("monitor", "val_loss")

@@ -17,10 +17,10 @@ from pathlib import Path
 from app.core.document.atomic import atomic_write_bytes, atomic_write_text
 from app.core.document.project import Project
 from app.core.document.training_setup import ConfigError, Phase, TrainingConfig, config_from_dict
-from app.core.training.record import read_record
 
 LAST_WEIGHTS, BEST_WEIGHTS = "last.weights.h5", "best.weights.h5"
 OPTIMIZER_FILE = "optimizer.npz"
+RECORD_FILE = "run.json"  # the run record (record.py)
 
 
 def runs_dir(project: Project) -> Path:
@@ -37,9 +37,18 @@ def latest_run(project: Project, status: str | None = None, *, trials: bool = Tr
     for folder in sorted(runs_dir(project).glob("run-*"), reverse=True):
         state = read_state(folder)
         if (state and (status is None or state.get("status") == status)
-                and (trials or "sweep" not in (read_record(folder) or {}))):
+                and (trials or not _is_trial(folder))):
             return folder
     return None
+
+
+def _is_trial(folder: Path) -> bool:
+    """Whether a sweep ran the run as a trial: its record has a "sweep" key (sweep.py)."""
+    try:
+        record = json.loads((folder / RECORD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and "sweep" in record
 
 
 def read_state(folder: Path) -> dict | None:
