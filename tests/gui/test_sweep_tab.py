@@ -63,3 +63,9 @@ def test_edit_the_space_run_a_sweep_and_apply_its_best(make_window, qtbot, tmp_p
     assert document.project.graph.node_by_name("drop").params["rate"] == best.params["dropout[drop]"]
     stack.undo()
     assert document.project.to_dict() == before
+
+
+def test_the_sweep_tab_asks_no_more_height_than_the_plots(make_window, tmp_path):
+    """The dock's tallest tab sets how short it can be, and so how much the canvas keeps."""
+    panel = open_window(make_window, digits_sweep_project(tmp_path)).training
+    assert panel.sweep.minimumSizeHint().height() <= panel.plots.minimumSizeHint().height()

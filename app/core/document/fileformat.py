@@ -27,7 +27,7 @@ from app.core.graph.params import ParamError, describe, finite, place, printable
 from app.core.nodes import REGISTRY
 from app.core.nodes.base import PRETRAINED
 
-PLACE_CHARACTERS = 100  # of a place in a message: a key may be megabytes long, a value nested 100 deep
+PLACE_CHARACTERS = 80  # of a place in a message: a key may be megabytes long, a value nested 100 deep
 
 
 class ProjectError(ValueError):

@@ -600,6 +600,7 @@ class TrainingPanel(QWidget):
         self.plots.apply_theme()
         self.results.apply_theme()
         self.runs.apply_theme()
+        self.sweep.apply_theme()
         if self.banner.isVisible():
             self.banner.apply_theme()
         self.setup.problems_icon.setPixmap(icon("error").pixmap(16, 16))

@@ -166,6 +166,7 @@ class SweepView(QWidget):
             self.plot.getAxis(axis).enableAutoSIPrefix(False)  # 0.001, not "1 (x0.001)"
             self.plot.getAxis(axis).setStyle(maxTickLevel=0)  # a log axis labels its decades only
         self._build_layout()
+        self.apply_theme()
 
     def _build_layout(self) -> None:
         top = QHBoxLayout()
@@ -210,6 +211,9 @@ class SweepView(QWidget):
         body.setStretchFactor(0, 3)
         body.setStretchFactor(1, 2)
         body.setContentsMargins(8, 0, 8, 4)
+        # A short dock keeps the canvas its room: the tables share what height there is
+        for widget in (self.space, self.trials, self.plot_view, tables):
+            widget.setMinimumHeight(36)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -554,7 +558,17 @@ class SweepView(QWidget):
                     [xs[trials.index(t)] for t in group], [t.value for t in group], pen=None, symbol=symbol,
                     symbolSize=size, symbolPen=pg.mkPen(color, width=1.5), name=label,
                     symbolBrush=pg.mkBrush(color) if symbol != "x" else None))
+
+    def apply_theme(self) -> None:
+        """The plot's background and axes in the theme's colours; its points take theirs when drawn."""
+        dim = self.palette().color(QPalette.ColorRole.PlaceholderText)
         self.plot_view.setBackground(self.palette().color(QPalette.ColorRole.Base))
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setPen(pg.mkPen(dim))
+            axis.setTextPen(pg.mkPen(dim))
+        self.plot.legend.setLabelTextColor(self.palette().color(QPalette.ColorRole.Text))
+        self._draw()
 
     def apply_best(self) -> None:
         best = self.results.best if self.results else None
