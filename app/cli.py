@@ -93,6 +93,7 @@ def cmd_summary(args) -> int:
             return EXIT_PROBLEMS
     print(f"{project.name} ({args.project})")
     print(_node_table(project.graph, analysis, compiled.param_counts() if compiled else {}))
+    print(_cost_totals(project, analysis))
     for problem in analysis.problems:
         print(problem)
     if compiled is None:
@@ -104,10 +105,14 @@ def cmd_summary(args) -> int:
 
 
 def _node_table(graph, analysis, compiled_counts: dict) -> str:
-    """One row per node: its output shape(s), parameters and, once compiled, trainable ones."""
+    """One row per node: its output shape(s), parameters and, once compiled, trainable ones,
+    then its cost (analysis/cost.py): multiply-adds and activation memory per sample, and the
+    memory of its parameters."""
+    from app.core.analysis.cost import cost_texts
     from app.core.nodes import node_type
 
-    rows = [("node", "type", "output shape", "params", "trainable")]
+    rows = [("node", "type", "output shape", "params", "trainable", "multiply-adds", "params memory",
+             "activations")]
     for node in graph.nodes:
         result = analysis.nodes.get(node.id)
         if result is None or result.outputs is None:
@@ -122,7 +127,8 @@ def _node_table(graph, analysis, compiled_counts: dict) -> str:
             total, trainable = result.param_count, result.trainable_count
         rows.append((node.name, node_type(node.type).title, shape,
                      "?" if total is None else f"{total:,}",
-                     "" if trainable is None else f"{trainable:,}"))
+                     "" if trainable is None else f"{trainable:,}",
+                     *cost_texts(result.cost if result is not None else None)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):
@@ -130,6 +136,30 @@ def _node_table(graph, analysis, compiled_counts: dict) -> str:
                                for j, (cell, w) in enumerate(zip(row, widths))).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cost_totals(project, analysis) -> str:
+    """The graph's cost summed, and what training takes for the setup's batch size: in each
+    phase, the one that takes the most (or with each node's own freezing, without phases)."""
+    from app.core.analysis.cost import cost_texts, training_memory, training_memory_text
+    from app.core.analysis.freezing import trainable_by_node
+
+    total = analysis.cost_totals()
+    macs, params, activations = cost_texts(total)
+    lines = [f"total: {'at least ' if total.partial else ''}{macs} multiply-adds per sample, {params} "
+             f"of parameters, {activations} of activations per sample"]
+    estimates = []
+    for phase in project.training.phases or [None]:
+        by_node = trainable_by_node(project.graph, analysis, project.context,
+                                    phase.trainable if phase else None)
+        if by_node is not None:
+            estimate = training_memory(analysis, project.graph, by_node, project.training.settings)
+            estimates.append((estimate.total, phase.name if phase else "", estimate))
+    if estimates:
+        _, phase_name, estimate = max(estimates, key=lambda item: item[0])
+        in_phase = f" (phase {phase_name!r}, the largest)" if len(estimates) > 1 else ""
+        lines.append(training_memory_text(estimate) + in_phase)
     return "\n".join(lines)
 
 

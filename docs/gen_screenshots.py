@@ -15,7 +15,8 @@ checked SavedModel export of the cascade example, written to the scratch folder)
 (a card of each kind, zoomed in), and for docs/experiments.md `runs-panel.png`,
 `runs-overlay.png` and `runs-compare.png` (three real runs of the transfer example with other
 settings: the Runs tab, their curves overlaid, two compared) and `sweep.png` (an 8-trial sweep
-of it in the Sweep tab). It uses a throwaway
+of it in the Sweep tab), `previews.png` and `previews-cascade.png` (previews on, a node
+selected, its Preview panel shown). It uses a throwaway
 settings file and recovery folder, so neither the user's editor state nor this run's
 leaks into the other."""
 
@@ -25,6 +26,7 @@ import functools
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,6 +221,29 @@ def shoot_export(theme: str = "dark") -> Path:
     return path
 
 
+def shoot_previews(theme: str = "dark") -> list[Path]:
+    """The transfer example and a small CNN with previews on: each card's output on the first
+    batch of the held-out digits, and the Preview panel for a selected node."""
+    shots = []
+    for example, select, name in (("transfer", "head", "previews"), ("cascade", "classifier_a",
+                                                                       "previews-cascade")):
+        window = opened(example, theme)
+        window.previews.set_enabled(True)
+        while not window.previews.settled:  # the preview thread's results arrive as events
+            application().processEvents()
+            time.sleep(0.02)
+        node = next(n for n in window.document.graph.nodes if n.name == select)
+        window.scene.select([node.id])
+        window.preview_panel.parentWidget().raise_()
+        settle()
+        window.view.frame_all()
+        settle()
+        shots.append(saved(window, name))
+        window.previews.set_enabled(False)
+        window.close()
+    return shots
+
+
 def experiment_project() -> Path:
     """The transfer example saved into the scratch folder (its runs and study go there), with
     three runs on disk: as shipped; a faster head with more dropout; as shipped with a deeper
@@ -297,8 +322,9 @@ def shoot_experiments(theme: str = "dark") -> list[Path]:
 def main() -> None:
     application()
     OUT.mkdir(parents=True, exist_ok=True)
-    if sys.argv[1:] == ["experiments"]:  # only docs/experiments.md's pictures
-        for path in shoot_experiments():
+    only = {"experiments": shoot_experiments, "previews": shoot_previews}  # a part of them alone
+    if sys.argv[1:] and sys.argv[1] in only:
+        for path in only[sys.argv[1]]():
             print(f"wrote {path.relative_to(ROOT)}")
         return
     shots = [(p.stem, "dark", p.stem, None) for p in sorted(EXAMPLES.glob("*.graft"))]
@@ -309,7 +335,7 @@ def main() -> None:
     for path in shoot_training():
         print(f"wrote {path.relative_to(ROOT)}")
     print(f"wrote {shoot_export().relative_to(ROOT)}")
-    for path in shoot_experiments():
+    for path in shoot_experiments() + shoot_previews():
         print(f"wrote {path.relative_to(ROOT)}")
     for shot in (shoot_small_window, shoot_empty, shoot_quick_add, shoot_node_cards):
         print(f"wrote {shot().relative_to(ROOT)}")

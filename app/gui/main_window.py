@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (
     QProgressBar,
 )
 
-from app.core.analysis.freezing import trainable_params
+from app.core.analysis.cost import macs_text, training_memory, training_memory_text
+from app.core.analysis.freezing import trainable_by_node, trainable_params
+from app.core.analysis.memory import human
 from app.core.analysis.validate import ERROR, WARNING
 from app.core.cards.loading import ModelLoadError, is_model_file
 from app.core.document.fileformat import ProjectError
@@ -52,11 +54,13 @@ from app.gui.canvas.view import GraphView
 from app.gui.document import Document, Subscriptions
 from app.gui.export_dialog import ExportDialog
 from app.gui.help import About, GettingStarted, Shortcuts, example_document, examples
-from app.gui.panels.fields import MODEL_FILTER
+from app.gui.panels.fields import MODEL_FILTER, set_style_property
 from app.gui.panels.inspector import Inspector
 from app.gui.panels.palette import FOLDER, Entry, Palette, RecentChoices
 from app.gui.panels.problems import ProblemsPanel
 from app.gui.panels.quick_add import QuickAdd
+from app.gui.preview.controller import PreviewController
+from app.gui.preview.panel import PreviewPanel
 from app.gui.project_info import ProjectInfoDialog
 from app.gui.theme import ICON_DIR, THEMES, apply_theme, current_theme, icon
 from app.gui.training import TrainingPanel
@@ -99,6 +103,11 @@ class MainWindow(QMainWindow):
         problems_dock = self._add_dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.training_dock = self._add_dock("Training", self.training, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(problems_dock, self.training_dock)
+        self.previews = PreviewController(self.settings, self)  # off until View ▸ Preview Outputs
+        self.preview_panel = PreviewPanel(self.previews)
+        # Beside Problems and Training: a second group of tabbed docks leaves a stray tab bar in Qt 6
+        self.tabifyDockWidget(self.training_dock, self._add_dock("Preview", self.preview_panel,
+                                                                 Qt.DockWidgetArea.BottomDockWidgetArea))
         problems_dock.raise_()
         self._build_status_bar()
         self.recovery = recovery.RecoveryFile()
@@ -131,7 +140,9 @@ class MainWindow(QMainWindow):
         self.loading_bar.setRange(0, 0)  # busy: how long TensorFlow takes is not known
         self.validation_label = QLabel()
         self.params_label = QLabel()
-        for widget in (self.loading_label, self.loading_bar, self.validation_label, self.params_label):
+        self.cost_label = QLabel()  # multiply-adds and training memory (analysis/cost.py)
+        for widget in (self.loading_label, self.loading_bar, self.validation_label, self.params_label,
+                       self.cost_label):
             bar.addPermanentWidget(widget)
 
     def _connect_panels(self) -> None:
@@ -146,6 +157,7 @@ class MainWindow(QMainWindow):
         self.inspector.renameRequested.connect(lambda node_id, name: self.document.rename(node_id, name))
         self.inspector.showModelRequested.connect(self.show_model)
         self.training.statusMessage.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        self.previews.statusMessage.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         self.training.setup.phases.phaseSelected.connect(lambda row: self._show_phase())
         self.training.runs.openProjectRequested.connect(self.open_in_new_window)
 
@@ -212,6 +224,12 @@ class MainWindow(QMainWindow):
             action.setChecked(name == current_theme())
             group.addAction(action)
         menu.addSeparator()
+        self.previews.toggle_action.setIcon(icon("preview"))
+        menu.addAction(self.previews.toggle_action)
+        self.addAction(self.previews.toggle_action)
+        sample_menu = menu.addMenu("Preview &Sample")
+        sample_menu.addActions([self.previews.validation_action, self.previews.files_action])
+        menu.addSeparator()
         for dock in self.findChildren(QDockWidget):
             menu.addAction(dock.toggleViewAction())
 
@@ -250,6 +268,8 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         for action in (training.start_action, training.pause_action, training.stop_action):
             toolbar.addAction(action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.previews.toggle_action)
 
     def _stack_action(self, menu, undo: bool) -> QAction:
         """Undo/Redo whose text names the command ("Undo Connect")."""
@@ -286,12 +306,14 @@ class MainWindow(QMainWindow):
         self.scene = GraphScene(document, self)
         self.view.show_scene(self.scene)
         self.training.set_document(document)
+        self.previews.set_document(document, self.scene)
         self._show_phase()
         links = self._document_links
         for signal, slot in ((self.scene.selectionChanged, self._selection_changed),
                              (self.scene.nodeActivated, self.show_model),
                              (document.analysisChanged, self._analysis_changed),
                              (document.loadingChanged, self._loading_changed),
+                             (document.trainingChanged, self._show_param_counts),  # the batch size
                              (document.fileChanged, self._update_title),
                              (document.editFailed, self._edit_failed),
                              (document.downloadProgress, self._download_progress),
@@ -311,6 +333,7 @@ class MainWindow(QMainWindow):
         self._analysis_changed()
         self._refresh_undo_actions()
         self.inspector.show_node(None)
+        self.preview_panel.show_node(None)
         QTimer.singleShot(0, self.view.frame_all)
 
     def _release_document(self) -> None:
@@ -319,6 +342,7 @@ class MainWindow(QMainWindow):
         if self.scene is not None:
             self.scene.close()
         self.training.release_document()
+        self.previews.release_document()
         if self.document is not None:
             self.document.close()
 
@@ -344,6 +368,7 @@ class MainWindow(QMainWindow):
             self.problems.set_problems([], waiting=self.document.loading or "Analysing…")
             self.validation_label.setText("")
             self.params_label.setText("")
+            self.cost_label.setText("")
             return
         empty = not self.document.graph.nodes  # not an error yet: a start, with a hint what to do
         self.problems.set_problems(analysis.problems, empty_graph=empty)
@@ -372,6 +397,7 @@ class MainWindow(QMainWindow):
             return
         phases = self.training.setup.phases
         phase = phases.selected_phase()
+        self._show_cost(phase)
         total, trainable = analysis.param_totals()
         if phase is None:
             self.params_label.setText(f"{count_text(total)} parameters · {count_text(trainable)} trainable")
@@ -380,6 +406,25 @@ class MainWindow(QMainWindow):
         learning = "?" if trainable is None else count_text(trainable)
         self.params_label.setText(f"Phase {phases.selected() + 1} {phase.name!r}: {learning} of "
                                   f"{count_text(total)} parameters trainable")
+
+    def _show_cost(self, phase) -> None:
+        """Multiply-adds per sample, and what training takes for the setup's batch size in the
+        phase being edited; in the warning colour when that is more than this machine has."""
+        analysis, graph = self.document.analysis, self.document.graph
+        total = analysis.cost_totals()
+        text = f"{'≥ ' if total.partial else ''}{macs_text(total.macs)} MACs per sample"
+        by_node = trainable_by_node(graph, analysis, self.document.context,
+                                    phase.trainable if phase else None)
+        estimate = by_node is not None and training_memory(analysis, graph, by_node,
+                                                           self.document.training.settings)
+        too_big = bool(estimate) and estimate.exceeds_machine
+        if estimate:
+            text += f" · training {'≥' if estimate.partial else '≈'} {human(estimate.total)}"
+            if too_big:
+                text = f"⚠ {text}: more than this machine's {human(estimate.machine)}"
+        self.cost_label.setText(text)
+        self.cost_label.setToolTip(training_memory_text(estimate) if estimate else "")
+        set_style_property(self.cost_label, "role", "warning" if too_big else "")
 
     def _loading_changed(self, text: str) -> None:
         self.loading_label.setText(text)
@@ -406,6 +451,8 @@ class MainWindow(QMainWindow):
 
     def _selection_changed(self) -> None:
         self._refresh_inspector()
+        selected = self.scene.selected_node_ids()
+        self.preview_panel.show_node(selected[0] if len(selected) == 1 else None)
 
     def _refresh_inspector(self) -> None:
         if self.scene is None:

@@ -42,7 +42,15 @@ def freezing_badge(graph: Graph, node: Node, result: NodeAnalysis | None, overri
 def trainable_params(graph: Graph, analysis: Analysis, ctx: Context, overrides: dict | None) -> int | None:
     """Parameters that learn in a phase with these `overrides` (None: each node's own setting),
     from the analysis and the model cards; None while a model it refreezes has no card yet."""
-    total = 0
+    by_node = trainable_by_node(graph, analysis, ctx, overrides)
+    return None if by_node is None else sum(by_node.values())
+
+
+def trainable_by_node(graph: Graph, analysis: Analysis, ctx: Context,
+                      overrides: dict | None) -> dict[str, int] | None:
+    """trainable_params node by node (by id; nodes without weights left out), which the
+    training memory estimate needs to know where backpropagation goes (cost.py)."""
+    counts = {}
     for node in graph.nodes:
         result = analysis.nodes.get(node.id)
         if result is None or not result.param_count:
@@ -50,14 +58,15 @@ def trainable_params(graph: Graph, analysis: Analysis, ctx: Context, overrides: 
         spec = (overrides or {}).get(node.name)
         kind = node_type(node.type)
         if spec is None:
-            total += result.trainable_count or 0
+            counts[node.id] = result.trainable_count or 0
         elif kind.category != PRETRAINED:
-            total += 0 if phase_freezes(spec) else result.trainable_count or 0
+            counts[node.id] = 0 if phase_freezes(spec) else result.trainable_count or 0
         elif kind.has_card(node, ctx):
-            total += trainable_count(kind.card(node, ctx), pretrained_freezing(graph, node, overrides))
+            freezing = pretrained_freezing(graph, node, overrides)
+            counts[node.id] = trainable_count(kind.card(node, ctx), freezing)
         else:
             return None
-    return total
+    return counts
 
 
 def trains_nothing(phase: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from app.core.analysis.cost import Cost, node_cost, total_cost
 from app.core.analysis.fixes import Fix, suggest
 from app.core.analysis.memory import too_big
 from app.core.graph.bulk import collector_paused
@@ -46,6 +47,7 @@ class NodeAnalysis:
     param_count: int | None = None
     trainable_count: int | None = None
     problems: list[Problem] = field(default_factory=list)
+    cost: Cost | None = None  # None: its shapes could not be inferred (cost.py)
 
 
 @dataclass
@@ -66,6 +68,13 @@ class Analysis:
         results = self.nodes.values()
         return (sum(r.param_count or 0 for r in results),
                 sum(r.trainable_count or 0 for r in results))
+
+    def cost_totals(self) -> Cost:
+        """The nodes' costs summed; `partial` when some node's is unknown."""
+        results = self.nodes.values()
+        total = total_cost(r.cost for r in results if r.cost is not None)
+        return Cost(total.macs, total.param_bytes, total.activation_bytes,
+                    total.partial or any(r.cost is None for r in results))
 
     def output_spec(self, node_id: str, port: str = "out") -> TensorSpec | None:
         outputs = self.nodes[node_id].outputs
@@ -261,6 +270,8 @@ class Analyzer:
         result.outputs = inferred.outputs
         result.param_count = inferred.param_count
         result.trainable_count = inferred.trainable
+        card = kind.try_card(node, self.ctx) if kind.category == PRETRAINED else None
+        result.cost = node_cost(node, kind, result.inputs, result.outputs, result.param_count, card)
         if big := too_big(node.name, result.inputs, result.outputs, result.param_count, self.ctx.batch_size):
             result.problems.append(Problem(ERROR, "too_big", big, node.id))
         return result

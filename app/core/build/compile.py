@@ -64,13 +64,7 @@ def compile_graph(graph: Graph, ctx: Context | None = None,
         node_inputs = {e.target_port: tensors[(e.source, e.source_port)]
                        for e in graph.in_edges(node_id)}
         try:
-            if kind.category == PRETRAINED:  # one model per owner: sharing nodes reuse it
-                owner = graph.node_by_name(node.params["share_weights_with"]) or node
-                if owner.id not in shared:
-                    shared[owner.id] = kind.make_model(owner, ctx)
-                produced = kind.apply(shared[owner.id], node_inputs, owner.params["taps"])
-            else:
-                produced = kind.build(node, node_inputs, ctx)
+            produced = build_node(graph, node, node_inputs, ctx, shared)
         except ShapeError as error:
             raise CompileError(f"{node.name!r}: {error}") from None
         except Exception as error:  # Keras's message is the useful part, unless memory ran out
@@ -98,3 +92,16 @@ def compile_graph(graph: Graph, ctx: Context | None = None,
                           if n.name in names and node_type(n.type).category not in (INPUT, OUTPUT)}
     result.model = model
     return result
+
+
+def build_node(graph: Graph, node, inputs: dict, ctx: Context, shared: dict[str, object]) -> dict:
+    """One node applied to Keras tensors by input port; its output tensors by port. A pretrained
+    model is made once per owner (the node whose weights it uses) and kept in `shared` by the
+    owner's id, so nodes sharing its weights apply the same model."""
+    kind = node_type(node.type)
+    if kind.category == PRETRAINED:
+        owner = graph.node_by_name(node.params["share_weights_with"]) or node
+        if owner.id not in shared:
+            shared[owner.id] = kind.make_model(owner, ctx)
+        return kind.apply(shared[owner.id], inputs, owner.params["taps"])
+    return kind.build(node, inputs, ctx)

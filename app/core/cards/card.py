@@ -9,6 +9,7 @@ import json
 import threading
 from dataclasses import dataclass, replace
 
+from app.core.cards.arithmetic import layer_macs
 from app.core.cards.loading import ModelLoadError, signature_output_names
 from app.core.graph.params import place
 from app.core.graph.specs import TensorSpec
@@ -22,6 +23,7 @@ class LayerInfo:
     params: int
     trainable: bool
     learnable: int | None = None  # parameters trained when the layer is unfrozen; None: all
+    macs: int | None = None  # multiply-adds per sample (cards/arithmetic.py); None: unknown
 
     @property
     def learnable_params(self) -> int:
@@ -38,6 +40,7 @@ class ModelCard:
     layers: tuple[LayerInfo, ...]
     file_size: int | None = None  # bytes on disk, for model files
     output_names: tuple[str, ...] = ()  # a SavedModel's, as its signature names them (see loading.py)
+    costed: bool = False  # its layers' multiply-adds were counted (cards older than that were not)
 
     def layer(self, name: str) -> LayerInfo | None:
         return next((info for info in self.layers if info.name == name), None)
@@ -90,7 +93,8 @@ def card_from_model(model, source: str) -> ModelCard:
             spec = None
         layers.append(LayerInfo(layer.name, type(layer).__name__, spec,
                                 int(layer.count_params()), saved_flag,
-                                sum(int(w.numpy().size) for w in layer.trainable_weights)))
+                                sum(int(w.numpy().size) for w in layer.trainable_weights),
+                                model_layer_macs(layer)))
     return ModelCard(
         source=source,
         inputs=tuple(_spec(t) for t in model.inputs),
@@ -99,7 +103,40 @@ def card_from_model(model, source: str) -> ModelCard:
         trainable_params=trainable,
         layers=tuple(layers),
         output_names=signature_output_names(model),
+        costed=True,
     )
+
+
+def model_layer_macs(layer) -> int | None:
+    """A built Keras layer's multiply-adds per sample; a nested model's are its layers' sum."""
+    inner = getattr(layer, "layers", None)
+    if inner:
+        counts = [model_layer_macs(sub) for sub in inner]
+        return None if None in counts else sum(counts)
+    try:  # a layer called more than once has no single input, nor a known cost
+        inputs, output = layer.input, layer.output
+        config = layer.get_config()
+    except (AttributeError, ValueError, NotImplementedError):
+        return None if layer.weights else 0
+    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    output = None if isinstance(output, (list, tuple, dict)) else tuple(output.shape)
+    return layer_macs(type(layer).__name__, config, [tuple(t.shape) for t in inputs], output,
+                      bool(layer.weights))
+
+
+def refresh_costs(key: dict, model) -> None:
+    """Give a card read from an older project file, which has no multiply-adds, those of
+    `model` (just built for it), so its node's cost is known from now on and saved with it."""
+    text = json.dumps(key, sort_keys=True)
+    with _lock:
+        card = _cards.get(text)
+    if not isinstance(card, ModelCard) or card.costed:
+        return
+    by_name = {layer.name: layer for layer in model.layers}
+    layers = tuple(replace(info, macs=model_layer_macs(by_name[info.name]))
+                   if info.name in by_name else info for info in card.layers)
+    with _lock:
+        _cards[text] = replace(card, layers=layers, costed=True)
 
 
 # -- cards in project files ----------------------------------------------------------------
@@ -107,12 +144,14 @@ def card_from_model(model, source: str) -> ModelCard:
 def card_to_dict(card: ModelCard) -> dict:
     spec = _spec_dict
     names = {"output_names": list(card.output_names)} if card.output_names else {}
+    costed = {"costed": True} if card.costed else {}
     return {"source": card.source, "inputs": [spec(s) for s in card.inputs],
             "outputs": [spec(s) for s in card.outputs], **names, "params": card.params,
-            "trainable_params": card.trainable_params, "file_size": card.file_size,
+            "trainable_params": card.trainable_params, "file_size": card.file_size, **costed,
             "layers": [{"name": layer.name, "class_name": layer.class_name,
                         "output": spec(layer.output) if layer.output else None, "params": layer.params,
-                        "trainable": layer.trainable, "learnable": layer.learnable_params}
+                        "trainable": layer.trainable, "learnable": layer.learnable_params,
+                        **({"macs": layer.macs} if card.costed else {})}
                        for layer in card.layers]}
 
 
@@ -132,6 +171,7 @@ def card_from_dict(data) -> ModelCard:
         file_size=record.count("file_size", optional=True),
         layers=tuple(_layer_from(item, f"layers[{i}]") for i, item in enumerate(record.list("layers"))),
         output_names=record.names("output_names"),
+        costed=record.flag("costed", optional=True),
     )
     record.done()
     return card
@@ -174,7 +214,11 @@ class _Record:
             raise CardError(self._at(key), "expected an integer >= 0")
         return value
 
-    def flag(self, key: str) -> bool:
+    def flag(self, key: str, optional: bool = False) -> bool:
+        """True or false; `optional`: false where the key is left out."""
+        if optional and key not in self.data:
+            self.read.add(key)
+            return False
         value = self._get(key)
         if not isinstance(value, bool):
             raise CardError(self._at(key), "expected true or false")
@@ -215,7 +259,8 @@ def _layer_from(data, where: str) -> LayerInfo:
     output = record._get("output")
     layer = LayerInfo(record.string("name"), record.string("class_name"),
                       None if output is None else _spec_from(output, f"{where}.output"),
-                      record.count("params"), record.flag("trainable"), record.count("learnable"))
+                      record.count("params"), record.flag("trainable"), record.count("learnable"),
+                      record.count("macs", optional=True) if "macs" in data else None)
     record.done()
     return layer
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from app.core.cards.applications import APPLICATIONS, build_application
-from app.core.cards.card import ModelCard, card_for, has_card
+from app.core.cards.card import ModelCard, card_for, has_card, refresh_costs
 from app.core.cards.loading import (
     MODEL_FILE_SUFFIXES,
     ModelLoadError,
@@ -132,6 +132,7 @@ class Pretrained(NodeType):
             model = self.load(node, ctx)
         except ModelLoadError as error:
             raise ShapeError(str(error), code="invalid_node") from None
+        refresh_costs(self.card_key(node, ctx), model)  # a card from an older project file
         model.name = node.name  # two copies of one model must not share a name
         taps = node.params["taps"]
         if taps:

@@ -16,6 +16,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem, QStyleOptionGraphicsItem
 
+from app.core.analysis.cost import macs_text
 from app.core.analysis.validate import ERROR, WARNING, NodeAnalysis, Problem
 from app.core.graph.graph import Node
 from app.core.nodes import Port, node_type
@@ -56,6 +57,8 @@ _PILL.setBold(True)
 _METRICS = QFontMetricsF(_FONT)
 _BOLD_METRICS, _SMALL_METRICS = QFontMetricsF(_BOLD), QFontMetricsF(_SMALL)
 _PILL_METRICS = QFontMetricsF(_PILL)
+_MACS = QFont(_FONT)  # the footer's multiply-adds, smaller: they share it with the pill and the count
+_MACS.setPointSizeF(7.0)
 TEXT_LEFT = 10.0  # where a card's title, subtitle and footer start
 
 
@@ -125,6 +128,7 @@ class NodeItem(QGraphicsObject):
         self._far = False
         self._height = node_height(0)
         self._bounds = QRectF(-2, -10, WIDTH + 12, self._height + 12)
+        self.preview: QGraphicsItem | None = None  # drawn under the footer (app.gui.preview.strip)
         self.setPos(*node.position)
 
     # -- state from the scene ----------------------------------------------------
@@ -174,8 +178,26 @@ class NodeItem(QGraphicsObject):
             y += ROW_HEIGHT
         self._height = node_height(len(inputs) + len(outputs))
         self._bounds = QRectF(-2, -10, WIDTH + 12, self._height + 12)
+        self._place_preview()
         for edge in self.edges:
             edge.update_path()
+
+    def set_preview(self, strip: QGraphicsItem | None) -> None:
+        """Show `strip` (a preview of the node's output) under the footer; None: none."""
+        if strip is self.preview:
+            return
+        if self.preview is not None:
+            self.preview.setParentItem(None)
+            if self.preview.scene() is not None:
+                self.preview.scene().removeItem(self.preview)
+        self.preview = strip
+        if strip is not None:
+            strip.setParentItem(self)
+            self._place_preview()
+
+    def _place_preview(self) -> None:
+        if self.preview is not None:
+            self.preview.setPos(0, self._height)
 
     @property
     def node(self) -> Node:
@@ -276,6 +298,9 @@ class NodeItem(QGraphicsObject):
         rect = QRectF(x, y, WIDTH - TEXT_LEFT - x, FOOTER_HEIGHT)
         painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                          self._count_text(rect.width()))
+        if macs := self._macs_text(rect.width()):  # multiply-adds per sample, left of the count
+            painter.setFont(_MACS)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, macs)
 
     def _count_text(self, width: float) -> str:
         """The parameter count ("…" while loading), or whose weights a node sharing them uses."""
@@ -285,6 +310,16 @@ class NodeItem(QGraphicsObject):
         if owner:
             return _elide(f"weights of {owner}", width)
         return params_text(self._analysis.param_count if self._analysis else None)
+
+    def _macs_text(self, width: float) -> str:
+        """The node's multiply-adds per sample ("3.87 G MACs"), where the footer has room for
+        them beside the count; "" for none, unknown, or no room."""
+        cost = self._analysis.cost if self._analysis and not self._loading else None
+        if cost is None or not cost.macs:
+            return ""
+        text = f"{macs_text(cost.macs)} MACs"
+        room = width - _METRICS.horizontalAdvance(self._count_text(width)) - 4
+        return text if QFontMetricsF(_MACS).horizontalAdvance(text) <= room else ""
 
     def _paint_badge(self, painter: QPainter, c) -> None:
         severities = {p.severity for p in self._problems}

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.analysis.cost import cost_texts
 from app.core.analysis.validate import NodeAnalysis
 from app.core.graph.graph import GraphError, Node, check_name
 from app.core.graph.params import (
@@ -183,6 +184,8 @@ class Inspector(QWidget):
             if analysis.param_count is not None:
                 count = analysis.param_count
                 layout.addWidget(label(f"{count:,} parameter{'' if count == 1 else 's'}", "dim"))
+            if analysis.cost is not None:
+                layout.addWidget(self._cost_section(analysis))
             for problem in analysis.problems:
                 layout.addSpacing(2)
                 layout.addWidget(label(problem.message, _SEVERITY_ROLES.get(problem.severity, "dim"),
@@ -190,6 +193,27 @@ class Inspector(QWidget):
         self._content_layout.replaceWidget(self._shapes, section)
         self._shapes.deleteLater()
         self._shapes = section
+
+    @staticmethod
+    def _cost_section(analysis: NodeAnalysis) -> QWidget:
+        """What the node costs (analysis/cost.py), per sample where it scales with the batch."""
+        section = QWidget()
+        layout = QVBoxLayout(section)
+        layout.setContentsMargins(0, 8, 0, 0)
+        layout.setSpacing(4)
+        heading = label("Cost", "heading")
+        heading.setToolTip("Multiply-adds as papers count them: convolutions, dense and attention "
+                           "products; biases, normalisation, activations and pooling count 0. "
+                           "Parameters are float32 (4 bytes each).")
+        layout.addWidget(heading)
+        rows = form_layout()
+        macs, params, activations = cost_texts(analysis.cost)
+        for what, value in (("multiply-adds", f"{macs} per sample"), ("parameters", params),
+                            ("activations", f"{activations} per sample")):
+            rows.addRow(label(what, "dim"), label("unknown" if value.startswith("?") else value,
+                                                  selectable=True))
+        layout.addLayout(rows)
+        return section
 
     # -- values ----------------------------------------------------------------------------
     def _refresh_values(self, node: Node) -> None:
