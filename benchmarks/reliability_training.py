@@ -111,6 +111,9 @@ def state_of(folder: Path) -> dict:
 # -- threads -----------------------------------------------------------------------------------
 
 
+THREADS_GRACE_S = 5.0  # how long the threads a run started may take to end after it returned
+
+
 def live_threads() -> set[int]:
     """The native ids of the process's threads, as the OS lists them: Python keeps its record
     of a foreign thread (a QThread) after the thread ended, so `threading` cannot tell."""
@@ -153,6 +156,9 @@ def on_a_thread(function, *args, **kwargs):
     worker.join()
     waiting = len(live_threads() - before)
     gc.collect()
+    deadline = time.monotonic() + THREADS_GRACE_S  # a thread told to end may need a moment to
+    while live_threads() - before and time.monotonic() < deadline:  # on a busy machine
+        time.sleep(0.05)
     return result[0], len(live_threads() - before), waiting
 
 

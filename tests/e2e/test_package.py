@@ -63,6 +63,17 @@ def test_the_bundle_exports_with_tensorflow_and_keras_inside(bundle, tmp_path):
         assert (tmp_path / target).exists()
 
 
+def test_the_bundle_runs_a_sweep_with_its_study_database(bundle, tmp_path):
+    """Optuna's storage reads its migrations as files, which the bundle must carry."""
+    from tests.core.test_sweep import digits_sweep_project
+
+    project = digits_sweep_project(tmp_path, epochs=1)
+    done = bundled(bundle, "sweep", project, "--trials", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the study 'digits' has 2 of 2 trials" in done.stdout
+    assert (tmp_path / "digits.sweep.db").is_file()
+
+
 def test_the_bundle_says_its_version_and_those_it_runs_on(bundle, tmp_path):
     """Read from the packages' metadata, which the bundle must carry ("TensorFlow not installed")."""
     done = bundled(bundle, "--version", cwd=tmp_path)
