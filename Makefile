@@ -32,6 +32,9 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/editor.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/project_scale.py
+	$(BIN)/python benchmarks/plots.py
+	$(BIN)/python benchmarks/previews.py
+	$(BIN)/python benchmarks/prefix_cache.py
 
 # The long parts of the reliability suite (about ten minutes) → docs/reliability.md
 reliability: $(VENV)/.installed

@@ -32,6 +32,7 @@ from app.core.editing.layout import open_project
 from app.core.graph.graph import Node
 from app.core.nodes import Port, node_type
 from app.core.nodes.base import PRETRAINED
+from app.core.nodes.pretrained import KerasApplication
 from app.gui.background import LOADER, Job
 from app.gui.data_checks import DataChecks
 
@@ -240,6 +241,10 @@ class Document(QObject):
         """Whether analysing this node would import TensorFlow or load a model now."""
         kind = node_type(node.type)
         if not kind.needs_keras:
+            return False
+        if isinstance(kind, KerasApplication) and kind.has_card(node, self.context):
+            # Its card (the project file keeps it) has its shapes and counts: nothing to load. A
+            # model file's card is known only once the file is hashed, off the UI thread.
             return False
         if not _keras_ready:
             return True

@@ -254,6 +254,7 @@ def _load_saved_model(path: Path):
             "save the model as .keras instead")
     try:
         layer = keras.layers.TFSMLayer(str(path.resolve()), call_endpoint="serving_default")
+        layer.autocast = False  # its graph takes the dtypes it was exported with, under mixed precision too
         (name, spec), = layer.call_endpoint_fn.structured_input_signature[1].items()
         if spec.shape.rank is None or spec.shape.rank < 1:
             raise ModelLoadError(f"SavedModel folder {shown(path)}: its input {name!r} has no batch "

@@ -64,6 +64,9 @@ SETTINGS = (
           choices=MONITORS),
     Param("mixed_precision", BOOL, False, "Compute in float16 with float32 weights (for GPUs)."),
     Param("xla", BOOL, False, "Compile the training step with XLA (for GPUs)."),
+    Param("cache_frozen_prefix", BOOL, True,
+          "Compute a phase's frozen, deterministic first nodes once per data set and train the rest "
+          "on their outputs (the same losses, much faster); off where it would change results."),
     Param("tensorboard", BOOL, False, "Also write TensorBoard logs into the run's folder."),
     Param("tracking_uri", STR, "",
           "Log each run to MLflow at this tracking URI (a folder, sqlite:///…, or a server "

@@ -97,9 +97,13 @@ class Output(NodeType):
 
     def build(self, node, inputs, ctx):
         # An Identity layer named after the Output gives the Keras model that output name;
-        # its dtype is the tensor's so that Keras does not cast the output.
-        tensor = inputs["in"]
-        return {"out": lazy_keras().layers.Identity(name=node.name, dtype=tensor.dtype)(tensor)}
+        # its dtype is the tensor's so that Keras does not cast the output, except under mixed
+        # precision, where it casts float16 to float32: predictions and losses are float32.
+        keras, tensor = lazy_keras(), inputs["in"]
+        policy, dtype = keras.config.dtype_policy(), tensor.dtype
+        if dtype == policy.compute_dtype != policy.variable_dtype:
+            dtype = policy.variable_dtype
+        return {"out": keras.layers.Identity(name=node.name, dtype=dtype)(tensor)}
 
 
 IO = (Input, Output)

@@ -133,6 +133,7 @@ class Pretrained(NodeType):
         except ModelLoadError as error:
             raise ShapeError(str(error), code="invalid_node") from None
         refresh_costs(self.card_key(node, ctx), model)  # a card from an older project file
+        model = in_current_policy(model)
         model.name = node.name  # two copies of one model must not share a name
         taps = node.params["taps"]
         if taps:
@@ -154,6 +155,45 @@ class Pretrained(NodeType):
         ports = dict(zip(indexed("out", own), results))
         ports |= dict(zip(output_ports(own, signature_output_names(model)[:own]), results))
         return ports | {TAP_PREFIX + tap: tensor for tap, tensor in zip(taps, results[own:])}
+
+
+def in_current_policy(model):
+    """`model` computing in Keras's current dtype policy, its weights kept. A model file keeps
+    the policy it was saved with (float32, usually), so under mixed precision its layers are
+    rebuilt with the run's policy (float16 compute, float32 variables) and given its weights. A
+    model with layers already in that policy (a Keras Application built under it, a file saved
+    with mixed precision, whose per-layer choices stay) is left as it is, and so is a
+    SavedModel, whose graph has fixed dtypes."""
+    import keras
+
+    policy = keras.config.dtype_policy()
+    if policy.name == "float32":
+        return model
+    layers = [layer for layer in _leaf_layers(model) if not isinstance(layer, keras.layers.InputLayer)]
+    if any(layer.dtype_policy.name == policy.name or isinstance(layer, keras.layers.TFSMLayer)
+           for layer in layers):
+        return model
+
+    def recast(layer):
+        config = layer.get_config()
+        if not isinstance(layer, keras.layers.InputLayer):  # an input's dtype is its data's
+            config["dtype"] = policy
+        return type(layer).from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=recast, recursive=True)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _leaf_layers(model):
+    """Every layer of `model` that is not itself a model, nested models' included."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
 
 
 def trainable_count(card: ModelCard, params: dict) -> int:

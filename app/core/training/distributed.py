@@ -138,9 +138,6 @@ class DistributedRun(Run):
             raise RunError("--resume is not supported with --strategy multiworker; resume the chief's "
                            "stopped run on one machine (graft train PROJECT --resume --out RUN_FOLDER), "
                            "or start a new distributed run")
-        if self.settings["mixed_precision"]:
-            raise RunError(f"mixed precision is not supported with --strategy {strategy}; switch it "
-                           "off in the training settings")
         self.scratch = None  # a non-chief's temporary run folder, removed at the end
 
     def run(self) -> RunEnded:
@@ -191,6 +188,10 @@ class DistributedRun(Run):
         own = self._output_losses()
         view = self._view(weights)
         optimizer = self._phase_optimizer(phase)
+        if self.settings["mixed_precision"]:  # as Keras's compile does for mixed_float16
+            import keras
+
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(view.trainable_variables)
         metrics = {n.name: list(n.params["metrics"]) for n in self.project.graph.nodes if n.name in weights}
         loop = _Loop(self, view, optimizer, weights, {name: own[name][0] for name in weights}, metrics)
@@ -237,6 +238,7 @@ class _Loop:
         import tensorflow as tf
 
         self.run, self.view, self.optimizer = run, view, optimizer
+        self.loss_scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         self.strategy = run.strategy
         self.names = list(loss_weights)
         self.loss_weights = loss_weights
@@ -302,11 +304,30 @@ class _Loop:
         def replica_step(batch):
             with tf.GradientTape() as tape:
                 loss, numbers = self._sums(batch, training=True)
+                scaled = self.optimizer.scale_loss(loss)  # × the loss scale under mixed precision
             variables = self.view.trainable_variables
-            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            gradients = self._overflow_everywhere(tape.gradient(scaled, variables))
+            self.optimizer.apply_gradients(zip(gradients, variables))
             return numbers
 
         return self._reduced(self.strategy.run(replica_step, args=(batch,)))
+
+    def _overflow_everywhere(self, gradients):
+        """Under loss scaling, gradients that overflowed float16 on any replica made not finite on
+        every one, so that all skip the step together: Keras's LossScaleOptimizer decides from
+        gradients that are not summed over the replicas yet (one replica's, or each its own)."""
+        import tensorflow as tf
+
+        dense = [i for i, g in enumerate(gradients) if isinstance(g, tf.Tensor)]
+        if not self.loss_scaling or not dense:
+            return gradients
+        overflowed = tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(gradients[i]), tf.float32))
+                               for i in dense])
+        overflowed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, overflowed)
+        first = gradients[dense[0]]  # one not finite gradient is enough for the optimizer to skip
+        gradients = list(gradients)
+        gradients[dense[0]] = first + tf.cast(tf.where(overflowed > 0, math.nan, 0.0), first.dtype)
+        return gradients
 
     def _validation_step(self, batch):
         return self._reduced(self.strategy.run(lambda batch: self._sums(batch, training=False)[1],

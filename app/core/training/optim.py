@@ -68,6 +68,8 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
         self._multipliers, self._optimizers, self._group_of = (), (), ()
 
     def build(self, variables):
+        if self.built:  # as Keras's optimizers: a LossScaleOptimizer builds it again
+            return
         multipliers = [self._multiplier_of.get(id(v), 1) for v in variables]
         self._multipliers = tuple(sorted(set(multipliers)))
         self._optimizers = tuple(_plain(self.kind, self._scaled_rate(m), name=f"{self.name}_x{m:g}")

@@ -91,10 +91,11 @@ class Run:
         self.saved_at = time.monotonic()
         self.record: dict | None = None  # run.json as last written (record.py)
         self.ending: str | None = None  # the status `_end` is writing, for the record
+        self.cache = None  # the phase's frozen-prefix cache (prefix_cache.py), or None
 
     def run(self) -> RunEnded:
         project, ctx = self.project, self.project.context
-        analysis = analyze(project.graph, ctx)
+        analysis = self.analysis = analyze(project.graph, ctx)
         if not analysis.ok:
             listing = "\n".join(f"  - {p.message}" for p in analysis.errors)
             raise RunError(f"the graph has {len(analysis.errors)} error(s); fix them first:\n{listing}")
@@ -107,7 +108,6 @@ class Run:
             self.folder = self._new_folder()
         import keras
 
-        from app.core.training.data import prepare
         from app.core.training.sources import DataError
 
         keras.utils.set_random_seed(self.settings["seed"])
@@ -122,9 +122,7 @@ class Run:
                 raise RunError(str(error)) from None
             self.model = self.compiled.model
             try:
-                self.data = prepare(self.config.data, project.graph, analysis, ctx.base_dir,
-                                    batch_size=self.settings["batch_size"], seed=self.settings["seed"],
-                                    losses=self._all_losses())
+                self.data = self._prepare()
             except DataError as error:
                 raise RunError(f"data: {error}") from None
             if self.resume:
@@ -138,9 +136,21 @@ class Run:
             except Exception:
                 self._record_failure()
                 raise
+            finally:
+                self._close_cache()
         finally:
             keras.config.set_dtype_policy(policy)
             _set_op_determinism(was_deterministic)
+
+    def _prepare(self, shuffle: bool | None = None):
+        """The run's data (data.py), its training samples shuffled as the setup says unless
+        `shuffle` says otherwise."""
+        from app.core.training.data import prepare
+
+        data = self.config.data if shuffle is None else self.config.data | {"shuffle": shuffle}
+        return prepare(data, self.project.graph, self.analysis, self.project.context.base_dir,
+                       batch_size=self.settings["batch_size"], seed=self.settings["seed"],
+                       losses=self._all_losses())
 
     # -- the run record ----------------------------------------------------------------------
 
@@ -296,6 +306,10 @@ class Run:
         own = self._output_losses()
         metrics = {n.name: list(n.params["metrics"]) for n in self.project.graph.nodes if n.name in losses}
         view = self._view(losses)
+        train, validation = targets(self.data.train, losses), targets(self.data.validation, losses)
+        cache = self._cached_prefix(phase, losses)
+        if cache is not None:
+            view, train, validation = cache.view, cache.feed(train), cache.feed(validation)
         optimizer = self._phase_optimizer(phase)
         view.compile(optimizer=optimizer, loss={name: own[name][0] for name in losses},
                      loss_weights=losses, metrics=metrics, jit_compile=self.settings["xla"],
@@ -313,10 +327,43 @@ class Run:
         self.control.checkpoint()
         with warnings.catch_warnings():  # PhaseStarted.warning says it in Graft's words
             warnings.filterwarnings("ignore", "The model does not have any trainable weights")
-            view.fit(targets(self.data.train, losses), validation_data=targets(self.data.validation, losses),
-                     epochs=phase.epochs,
+            view.fit(train, validation_data=validation, epochs=phase.epochs,
                      initial_epoch=first_epoch, shuffle=False, verbose=0, callbacks=callbacks)
         self._end_phase()
+
+    def _cached_prefix(self, phase: Phase, losses):
+        """The phase's frozen prefix computed once, when it has one and the setting is on
+        (prefix_cache.py), or None; run.json says per phase whether, and why not. The cache is
+        kept till the next phase or the run's end: the evaluation after the last phase predicts
+        through it."""
+        from app.core.training.prefix_cache import OFF, cache_phase, plan
+
+        self._close_cache()
+        cache, note = None, {"used": False, "reason": OFF}
+        if self.settings["cache_frozen_prefix"]:
+            found = plan(self.project.graph, self.model, losses)
+            note = {"used": False, "reason": found.reason}
+            if found.reason is None:
+                samples = self._prepare(shuffle=False)  # its own pipeline: the run's keeps its shuffling
+                cache, note = cache_phase(found, self.model, losses, [samples.train, samples.validation],
+                                          samples.train_count + samples.validation_count, self.folder)
+        if self.record is not None:
+            self.record.setdefault("prefix_cache", {})[phase.name] = note
+        self.cache = cache
+        return cache
+
+    def _close_cache(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+    def _predict(self, outputs, inputs) -> dict:
+        """The model's predictions of `outputs` for `inputs`: through the last phase's cache of its
+        frozen prefix when it gives them all (that prefix has not changed since)."""
+        batch_size = self.settings["batch_size"]
+        if self.cache is not None and set(outputs) <= set(self.cache.outputs):
+            return self.cache.predict(inputs, batch_size)
+        return self._view(outputs).predict(inputs, verbose=0, batch_size=batch_size)
 
     def _phase_optimizer(self, phase: Phase):
         """A fresh optimizer for `phase`: its learning rate and schedule, and its groups."""
@@ -494,7 +541,7 @@ class Run:
         if best.is_file():
             self.model.load_weights(best)
         inputs, targets = self.data.validation_arrays
-        predictions = self._view(targets).predict(inputs, verbose=0, batch_size=self.settings["batch_size"])
+        predictions = self._predict(targets, inputs)
         own = self._output_losses()
         metrics, confusion, class_names, preview = {}, {}, {}, []
         for name, target in targets.items():

@@ -3,7 +3,10 @@ them (the core node, its ports and its analysis); they hold no state of their ow
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from dataclasses import dataclass
+from functools import lru_cache
+
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -59,11 +62,41 @@ _BOLD_METRICS, _SMALL_METRICS = QFontMetricsF(_BOLD), QFontMetricsF(_SMALL)
 _PILL_METRICS = QFontMetricsF(_PILL)
 _MACS = QFont(_FONT)  # the footer's multiply-adds, smaller: they share it with the pill and the count
 _MACS.setPointSizeF(7.0)
+_MACS_METRICS = QFontMetricsF(_MACS)
 TEXT_LEFT = 10.0  # where a card's title, subtitle and footer start
 
 
 def _elide(text: str, width: float, metrics: QFontMetricsF = _METRICS) -> str:
     return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+
+
+@lru_cache(maxsize=256)
+def _colour(name: str) -> QColor:
+    """One QColor per colour name: a far-out frame fills thousands of blocks (never mutate it)."""
+    return QColor(name)
+
+
+@lru_cache(maxsize=64)
+def _card_paths(height: float) -> tuple[QPainterPath, QPainterPath]:
+    """A card's rounded outline and its title bar (the outline's top), for a card this tall:
+    made once, where clipping to the outline at every paint cost a fifth of a zoom frame."""
+    outline = QPainterPath()
+    outline.addRoundedRect(QRectF(0, 0, WIDTH, height), CORNER, CORNER)
+    top = QPainterPath()
+    top.addRect(QRectF(0, 0, WIDTH, TITLE_HEIGHT))
+    return outline, outline.intersected(top)
+
+
+@dataclass(frozen=True)
+class _CardText:
+    """A card's strings as drawn, elided to their room: measured once per change of the node or
+    its analysis rather than at every paint (zooming re-renders every card's cache each step)."""
+
+    name: str
+    subtitle: str
+    rows: tuple[tuple[str, str, float], ...]  # port name, shape, the name's width; inputs first
+    count: str
+    macs: str
 
 
 class PortItem(QGraphicsItem):
@@ -126,6 +159,7 @@ class NodeItem(QGraphicsObject):
         self._card_text = ""
         self._freezing = ""
         self._far = False
+        self._text: _CardText | None = None  # measured at the next full-detail paint
         self._height = node_height(0)
         self._bounds = QRectF(-2, -10, WIDTH + 12, self._height + 12)
         self.preview: QGraphicsItem | None = None  # drawn under the footer (app.gui.preview.strip)
@@ -134,6 +168,7 @@ class NodeItem(QGraphicsObject):
     # -- state from the scene ----------------------------------------------------
     def set_node(self, node: Node, inputs: list[Port], outputs: list[str]) -> None:
         self._node = node
+        self._text = None
         if [p.name for p in inputs] != list(self.inputs) or outputs != list(self.outputs):
             self._set_ports([p.name for p in inputs], outputs)
         self.update()
@@ -146,18 +181,25 @@ class NodeItem(QGraphicsObject):
         if shown == (self._analysis, self._problems, self._loading, self._card_text, self._freezing):
             return
         self._analysis, self._problems, self._loading, self._card_text, self._freezing = shown
+        self._text = None
         self.setToolTip("\n\n".join(filter(None, ["\n".join(p.message for p in problems), card_text])))
         self.update()
 
     def set_far(self, far: bool) -> None:
-        """Zoomed far out a node is a plain block: no port items to visit, and no cache to
-        re-render at every zoom step (a block is cheaper to paint than to cache; text is not,
-        so nearer in the cache stays)."""
+        """Zoomed far out a node is a plain block that the scene draws with all the others in
+        one call per colour (GraphScene.drawForeground): the item paints nothing, has no port
+        items to visit and no cache to re-render at every zoom step; it is still there to be
+        clicked, dragged and selected. Nearer, its text is cheaper to cache than to paint."""
         self._far = far
         for port in [*self.inputs.values(), *self.outputs.values()]:
             port.setVisible(not far)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, far)
         self.setCacheMode(QGraphicsItem.CacheMode.NoCache if far
                           else QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    def block(self) -> QRectF:
+        """The card's body in scene coordinates: what it is drawn as when zoomed far out."""
+        return QRectF(self.pos(), QSizeF(WIDTH, self._height))
 
     def _set_ports(self, inputs: list[str], outputs: list[str]) -> None:
         for port in [*self.inputs.values(), *self.outputs.values()]:
@@ -167,6 +209,7 @@ class NodeItem(QGraphicsObject):
         self.prepareGeometryChange()
         self.inputs = {name: PortItem(self, name, True) for name in inputs}
         self.outputs = {name: PortItem(self, name, False) for name in outputs}
+        self._text = None
         for port in [*self.inputs.values(), *self.outputs.values()]:
             port.setVisible(not self._far)
         y = TITLE_HEIGHT + ROW_HEIGHT / 2
@@ -231,59 +274,73 @@ class NodeItem(QGraphicsObject):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None):
         c = colors()
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        kind = node_type(self._node.type)
+        category = node_type(self._node.type).category
         body = QRectF(0, 0, WIDTH, self._height)
         selected = self.isSelected()
-        border = QColor(c.error if self.has_error else c.node_selected if selected else c.node_border)
-        if lod < TITLE_LOD:  # far away: coloured blocks only
-            painter.fillRect(body, QColor(c.category[kind.category]))
-            if selected or self.has_error:
-                painter.setPen(QPen(border, 3 / max(lod, 0.05)))
-                painter.drawRect(body)
+        error = self.has_error
+        border = _colour(c.error if error else c.node_selected if selected else c.node_border)
+        if lod < TITLE_LOD:  # far away: a coloured block (as the scene draws them, set_far)
+            paint_block(painter, body, _colour(c.category[category]),
+                        border if selected or error else None, lod)
             return
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        outline = QPainterPath()
-        outline.addRoundedRect(body, CORNER, CORNER)
-        painter.fillPath(outline, QColor(c.node_body))
-        painter.save()
-        painter.setClipPath(outline)
-        painter.fillRect(QRectF(0, 0, WIDTH, TITLE_HEIGHT), QColor(c.category[kind.category]))
-        painter.restore()
-        painter.setPen(QPen(border, 2.0 if selected or self.has_error else 1.0))
+        outline, title_bar = _card_paths(self._height)
+        painter.fillPath(outline, _colour(c.node_body))
+        painter.fillPath(title_bar, _colour(c.category[category]))
+        painter.setPen(QPen(border, 2.0 if selected or error else 1.0))
         painter.drawPath(outline)
         self._paint_badge(painter, c)
+        text = self.card_text()
         left = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
         title_width = WIDTH - TEXT_LEFT - 2 * BADGE_INSET
-        painter.setPen(QColor(c.title_text))
+        painter.setPen(_colour(c.title_text))
         painter.setFont(_BOLD)
         if lod < DETAIL_LOD:  # the name alone, centred: the subtitle would be too small to read
-            painter.drawText(QRectF(TEXT_LEFT, 0, title_width, TITLE_HEIGHT), left,
-                             _elide(self._node.name, title_width, _BOLD_METRICS))
+            painter.drawText(QRectF(TEXT_LEFT, 0, title_width, TITLE_HEIGHT), left, text.name)
             return
-        painter.drawText(QRectF(TEXT_LEFT, NAME_TOP, title_width, NAME_HEIGHT), left,
-                         _elide(self._node.name, title_width, _BOLD_METRICS))
+        painter.drawText(QRectF(TEXT_LEFT, NAME_TOP, title_width, NAME_HEIGHT), left, text.name)
         subtitle_colour = QColor(c.title_text)
         subtitle_colour.setAlphaF(0.8)
         painter.setPen(subtitle_colour)
         painter.setFont(_SMALL)
-        painter.drawText(QRectF(TEXT_LEFT, SUBTITLE_TOP, title_width, SUBTITLE_HEIGHT), left,
-                         _elide(kind.subtitle(self._node), title_width, _SMALL_METRICS))
+        painter.drawText(QRectF(TEXT_LEFT, SUBTITLE_TOP, title_width, SUBTITLE_HEIGHT), left, text.subtitle)
         painter.setFont(_FONT)
         y = TITLE_HEIGHT
-        for name in self.inputs:
-            self._paint_row(painter, c, y, name, self._spec_text(name, True), True)
+        for index, row in enumerate(text.rows):
+            self._paint_row(painter, c, y, *row, index < len(self.inputs))
             y += ROW_HEIGHT
-        for name in self.outputs:
-            self._paint_row(painter, c, y, name, self._spec_text(name, False), False)
-            y += ROW_HEIGHT
-        self._paint_footer(painter, c, y)
+        self._paint_footer(painter, c, y, text)
 
-    def _paint_footer(self, painter: QPainter, c, y: float) -> None:
+    def card_text(self) -> _CardText:
+        """The card's strings elided to fit, measured again only after the card changed."""
+        if self._text is None:
+            title_width = WIDTH - TEXT_LEFT - 2 * BADGE_INSET
+            rows = [*((name, self._spec_text(name, True)) for name in self.inputs),
+                    *((name, self._spec_text(name, False)) for name in self.outputs)]
+            row_width = WIDTH - 24
+            elided_rows = []
+            for name, shape in rows:
+                name_width = min(_METRICS.horizontalAdvance(name) + 8, WIDTH * 0.45)
+                elided_rows.append((_elide(name, name_width), _elide(shape, row_width - name_width),
+                                    name_width))
+            count_width = WIDTH - TEXT_LEFT - self._footer_left()
+            self._text = _CardText(
+                _elide(self._node.name, title_width, _BOLD_METRICS),
+                _elide(node_type(self._node.type).subtitle(self._node), title_width, _SMALL_METRICS),
+                tuple(elided_rows), self._count_text(count_width), self._macs_text(count_width))
+        return self._text
+
+    def _footer_left(self) -> float:
+        """Where the footer's count area starts: after the freezing pill, if there is one."""
+        if not self._freezing:
+            return TEXT_LEFT
+        return TEXT_LEFT + _PILL_METRICS.horizontalAdvance(self._freezing) + 2 * PILL_PADDING + 8
+
+    def _paint_footer(self, painter: QPainter, c, y: float, text: _CardText) -> None:
         """How the node trains as a pill on the left, its parameter count on the right, whole."""
-        x = TEXT_LEFT
         if self._freezing:
             width = _PILL_METRICS.horizontalAdvance(self._freezing) + 2 * PILL_PADDING
-            pill = QRectF(x, y + (FOOTER_HEIGHT - PILL_HEIGHT) / 2, width, PILL_HEIGHT)
+            pill = QRectF(TEXT_LEFT, y + (FOOTER_HEIGHT - PILL_HEIGHT) / 2, width, PILL_HEIGHT)
             colour = QColor(c.info if self._freezing == "frozen" else c.ok)
             fill = QColor(colour)
             fill.setAlphaF(0.16)
@@ -292,15 +349,14 @@ class NodeItem(QGraphicsObject):
             painter.drawRoundedRect(pill, PILL_HEIGHT / 2, PILL_HEIGHT / 2)
             painter.setFont(_PILL)
             painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, self._freezing)
-            x = pill.right() + 8
-        painter.setPen(QColor(c.dim_text))
+        x = self._footer_left()
+        painter.setPen(_colour(c.dim_text))
         painter.setFont(_FONT)
         rect = QRectF(x, y, WIDTH - TEXT_LEFT - x, FOOTER_HEIGHT)
-        painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                         self._count_text(rect.width()))
-        if macs := self._macs_text(rect.width()):  # multiply-adds per sample, left of the count
+        painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, text.count)
+        if text.macs:  # multiply-adds per sample, left of the count
             painter.setFont(_MACS)
-            painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, macs)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text.macs)
 
     def _count_text(self, width: float) -> str:
         """The parameter count ("…" while loading), or whose weights a node sharing them uses."""
@@ -319,7 +375,7 @@ class NodeItem(QGraphicsObject):
             return ""
         text = f"{macs_text(cost.macs)} MACs"
         room = width - _METRICS.horizontalAdvance(self._count_text(width)) - 4
-        return text if QFontMetricsF(_MACS).horizontalAdvance(text) <= room else ""
+        return text if _MACS_METRICS.horizontalAdvance(text) <= room else ""
 
     def _paint_badge(self, painter: QPainter, c) -> None:
         severities = {p.severity for p in self._problems}
@@ -344,21 +400,29 @@ class NodeItem(QGraphicsObject):
         specs = analysis.inputs if is_input else (analysis.outputs or {})
         return spec_text(specs.get(port), "" if is_input else "?")
 
-    def _paint_row(self, painter: QPainter, c, y: float, name: str, shape: str, is_input: bool) -> None:
+    def _paint_row(self, painter: QPainter, c, y: float, name: str, shape: str, name_width: float,
+                   is_input: bool) -> None:
+        """A port's row: its name dim on the port's side, its shape beside it (both elided)."""
         rect = QRectF(12, y, WIDTH - 24, ROW_HEIGHT)
-        name_width = min(_METRICS.horizontalAdvance(name) + 8, WIDTH * 0.45)
         align = Qt.AlignmentFlag.AlignVCenter
-        painter.setPen(QColor(c.dim_text))
+        painter.setPen(_colour(c.dim_text))
         if is_input:
-            painter.drawText(rect, align | Qt.AlignmentFlag.AlignLeft, _elide(name, name_width))
-            painter.setPen(QColor(c.text))
-            painter.drawText(rect.adjusted(name_width, 0, 0, 0), align | Qt.AlignmentFlag.AlignLeft,
-                             _elide(shape, rect.width() - name_width))
+            painter.drawText(rect, align | Qt.AlignmentFlag.AlignLeft, name)
+            painter.setPen(_colour(c.text))
+            painter.drawText(rect.adjusted(name_width, 0, 0, 0), align | Qt.AlignmentFlag.AlignLeft, shape)
         else:
-            painter.drawText(rect, align | Qt.AlignmentFlag.AlignRight, _elide(name, name_width))
-            painter.setPen(QColor(c.text))
-            painter.drawText(rect.adjusted(0, 0, -name_width, 0), align | Qt.AlignmentFlag.AlignRight,
-                             _elide(shape, rect.width() - name_width))
+            painter.drawText(rect, align | Qt.AlignmentFlag.AlignRight, name)
+            painter.setPen(_colour(c.text))
+            painter.drawText(rect.adjusted(0, 0, -name_width, 0), align | Qt.AlignmentFlag.AlignRight, shape)
+
+
+def paint_block(painter: QPainter, body: QRectF, fill: QColor, border: QColor | None, lod: float) -> None:
+    """A node far out: its category's colour, outlined when it is selected or in error."""
+    painter.fillRect(body, fill)
+    if border is not None:
+        painter.setPen(QPen(border, 3 / max(lod, 0.05)))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(body)
 
 
 def connection_path(start: QPointF, end: QPointF) -> QPainterPath:

@@ -16,15 +16,25 @@ from PySide6.QtGui import QColor, QFontMetricsF
 from PySide6.QtWidgets import QSizePolicy
 
 LOG_KEYS_SKIPPED = ("learning_rate", "lr")  # plotted per batch already
+# Above this many points in view a curve hands pyqtgraph the lowest and highest point of each
+# stretch instead of every point: pyqtgraph's own downsampling and clipping pass over all the
+# points at each redraw (and the rate plot's log axis takes the log of all), 40 ms at a million.
+DECIMATE_ABOVE = 20_000
+BUCKET = 16  # points per stretch whose lowest and highest point a Series keeps as it grows
+DRAWN_POINTS = 4_000  # at most about this many points handed over: a plot's width, twice, and more
 
 
 class Series:
-    """x and y in growing numpy buffers (doubling), so appending is amortised O(1)."""
+    """x and y in growing numpy buffers (doubling), so appending is amortised O(1); x grows.
+    It also keeps the lowest and highest y of each BUCKET points, for drawing (`shown`)."""
 
     def __init__(self, capacity: int = 256):
         self.x = np.empty(capacity)
         self.y = np.empty(capacity)
         self.n = 0
+        self.lows = np.empty(capacity // BUCKET + 1)
+        self.highs = np.empty(capacity // BUCKET + 1)
+        self.buckets = 0  # the whole buckets summarised so far
 
     def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
         end = self.n + len(xs)
@@ -32,9 +42,58 @@ class Series:
             capacity = max(2 * len(self.x), end)
             self.x = np.resize(self.x, capacity)
             self.y = np.resize(self.y, capacity)
+            self.lows = np.resize(self.lows, capacity // BUCKET + 1)
+            self.highs = np.resize(self.highs, capacity // BUCKET + 1)
         self.x[self.n:end] = xs
         self.y[self.n:end] = ys
         self.n = end
+        self._summarise()
+
+    def replace_ys(self, ys: np.ndarray) -> None:
+        """New y for every point (the smoothing changed)."""
+        self.y[:self.n] = ys
+        self.buckets = 0
+        self._summarise()
+
+    def _summarise(self) -> None:
+        whole = self.n // BUCKET
+        if whole > self.buckets:
+            block = self.y[self.buckets * BUCKET:whole * BUCKET].reshape(-1, BUCKET)
+            self.lows[self.buckets:whole] = block.min(axis=1)  # a NaN makes its stretch a gap
+            self.highs[self.buckets:whole] = block.max(axis=1)
+            self.buckets = whole
+
+    def shown(self, x_range: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+        """The points to draw for the visible x range (None: all): every point while there are
+        at most DECIMATE_ABOVE in view, else each stretch's lowest and highest point, as
+        pyqtgraph's peak downsampling draws them. Zoomed in, the first and last points stay
+        too (off screen), so the plot's auto-range still sees the whole run."""
+        n, xs, ys = self.n, self.xs, self.ys
+        if n <= DECIMATE_ABOVE:
+            return xs, ys
+        first, last = 0, n
+        if x_range is not None:
+            first = max(int(np.searchsorted(xs, x_range[0])) - 1, 0)
+            last = min(int(np.searchsorted(xs, x_range[1], side="right")) + 1, n)
+        if last - first <= DECIMATE_ABOVE:
+            x, y = xs[first:last], ys[first:last]
+        else:
+            start = -(-first // BUCKET)  # the first whole bucket in view
+            merged = max(1, -(-(last // BUCKET - start) // (DRAWN_POINTS // 2)))  # buckets per point pair
+            count = (min(last // BUCKET, self.buckets) - start) // merged
+            stop = start + count * merged
+            lows = self.lows[start:stop].reshape(count, merged).min(axis=1)
+            highs = self.highs[start:stop].reshape(count, merged).max(axis=1)
+            x = np.concatenate((xs[first:start * BUCKET],
+                                np.repeat(xs[start * BUCKET:stop * BUCKET:merged * BUCKET], 2),
+                                xs[stop * BUCKET:last]))
+            y = np.concatenate((ys[first:start * BUCKET], np.column_stack((lows, highs)).ravel(),
+                                ys[stop * BUCKET:last]))
+        if first > 0:
+            x, y = np.concatenate((xs[:1], x)), np.concatenate((ys[:1], y))
+        if last < n:
+            x, y = np.concatenate((x, xs[-1:])), np.concatenate((y, ys[-1:]))
+        return x, y
 
     @property
     def xs(self) -> np.ndarray:
@@ -89,6 +148,9 @@ class Curve:
         self.markers_up_to = markers_up_to
         self.item = plot.plot(name=name, connect="finite", **style)
         self.dirty = False
+        self.drawn = 0  # points of the series the last redraw showed
+        self._shown_range: tuple[float, float] | None = None  # the x range it drew them for
+        plot.vb.sigXRangeChanged.connect(self._range_changed)
 
     def append(self, x: float, y: float) -> None:
         self.extend(np.array([x]), np.array([y]))
@@ -101,10 +163,26 @@ class Curve:
         if (self.markers_up_to is not None and self.series.n > self.markers_up_to
                 and self.item.opts["symbol"] is not None):
             self.item.setSymbol(None)
-        self.item.setData(self.series.xs, self.series.ys)
+        self._shown_range = self._wanted_range()
+        self.item.setData(*self.series.shown(self._shown_range))
+        self.drawn = self.series.n
         self.dirty = False
 
+    def _wanted_range(self) -> tuple[float, float] | None:
+        """The x range to draw for: the view's once zoomed (no auto-range), else everything."""
+        view = self.plot.vb
+        if view.autoRangeEnabled()[0]:
+            return None
+        low, high = view.viewRange()[0]
+        return low, high
+
+    def _range_changed(self, *args) -> None:
+        """Zoomed or panned (or back to auto-range): a decimated curve is drawn again for it."""
+        if self.drawn > DECIMATE_ABOVE and self._wanted_range() != self._shown_range:
+            self.redraw()
+
     def remove(self) -> None:
+        self.plot.vb.sigXRangeChanged.disconnect(self._range_changed)
         self.plot.removeItem(self.item)
 
 

@@ -349,8 +349,7 @@ class TrainingPlots(QWidget):
         """How many batch losses the raw curve shows now (after the last redraw)."""
         if self._current is None or self._current.batch_raw is None:
             return 0
-        x = self._current.batch_raw.item.xData  # all of it; getData() is what the view shows
-        return 0 if x is None else len(x)
+        return self._current.batch_raw.drawn
 
     # -- smoothing ---------------------------------------------------------------------------
     def set_smoothing(self, weight: float) -> None:
@@ -364,8 +363,7 @@ class TrainingPlots(QWidget):
             run.average = 0.0
             for value in finite.tolist():  # the state the next batch continues from
                 run.average = self._smoothing * run.average + (1 - self._smoothing) * value
-            series = run.batch_smooth.series
-            series.y[:series.n] = smoothed
+            run.batch_smooth.series.replace_ys(smoothed)
             run.batch_smooth.dirty = True
         self._changed()
 
