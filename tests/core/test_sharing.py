@@ -56,3 +56,23 @@ def test_sharing_with_the_wrong_node_is_an_error_naming_why(second, reason):
     (problem,) = [p for p in analyze(b.graph, Context(MODELS)).errors if "share" in p.message]
     assert problem.message == (f"'encoder_b' cannot share weights: {reason}; name a node of the same "
                                "model, or leave share_weights_with empty")
+
+
+def test_an_analyzer_following_edits_sees_sharing_problems_of_nodes_that_come_and_go():
+    """The checks across pretrained nodes list those nodes only when nodes come or go."""
+    from app.core.analysis.validate import Analyzer
+    from app.core.document.project import Project
+    from app.core.editing.commands import AddNode, CommandStack, RemoveNodes, SetParams, new_node
+
+    b = siamese()
+    analyzer = Analyzer(b.graph, Context(MODELS))
+    assert analyzer.analyze().ok
+    stack = CommandStack(Project(b.graph))
+    third = new_node(b.graph, "ModelFile", {"path": "digits_encoder.keras", "share_weights_with": "nobody"})
+    stack.push(AddNode(third))
+    assert any("there is no other node named 'nobody'" in p.message for p in analyzer.analyze().errors)
+    stack.push(SetParams(third.id, {"share_weights_with": "encoder_a"}))
+    assert not any("cannot share weights" in p.message for p in analyzer.analyze().errors)
+    stack.push(RemoveNodes([b.graph.node_by_name("encoder_a").id]))
+    assert any("encoder_b" in p.message and "cannot share weights" in p.message
+               for p in analyzer.analyze().errors)

@@ -93,6 +93,7 @@ class Analyzer:
         self._cycle_problems: list[Problem] = []
         self._reach_problems: list[Problem] = []
         self._reach_stale = True
+        self._pretrained: list[str] | None = None  # their ids in graph order; None: to be listed again
         graph.subscribe(self._on_event)
 
     def close(self) -> None:
@@ -116,6 +117,8 @@ class Analyzer:
         self._reach_stale = True
         if self._cycle_problems:
             self._order_stale = True  # a cycle may be broken
+        if kind in ("node_added", "node_removed"):
+            self._pretrained = None
         if kind == "node_added":
             self._dirty.add(event.node_id)
             if not self._order_stale:
@@ -136,6 +139,14 @@ class Analyzer:
         """Forget everything (e.g. after a model file changed on disk)."""
         self._dirty = {n.id for n in self.graph.nodes}
         self._order_stale = self._reach_stale = True
+        self._pretrained = None
+
+    def _pretrained_nodes(self) -> list[Node]:
+        """The pretrained nodes, which the checks across nodes look at: listed again only when
+        nodes come or go, so an edit of a big graph does not look up every node's type."""
+        if self._pretrained is None:
+            self._pretrained = [n.id for n in self.graph.nodes if node_type(n.type).category == PRETRAINED]
+        return [self.graph.node(node_id) for node_id in self._pretrained]
 
     # -- analysis --------------------------------------------------------------
     def analyze(self) -> Analysis:
@@ -295,10 +306,9 @@ class Analyzer:
         as a sub-model named after its node; reported so nobody is surprised."""
         seen: dict[str, str] = {}
         problems = []
-        for node in self.graph.nodes:
+        for node in self._pretrained_nodes():
             kind = node_type(node.type)
-            if kind.category != PRETRAINED or node.id not in self._results or \
-                    node.params["share_weights_with"]:
+            if node.id not in self._results or node.params["share_weights_with"]:
                 continue
             card = kind.try_card(node, self.ctx) if self._results[node.id].outputs else None
             if card is None:
@@ -316,13 +326,12 @@ class Analyzer:
                 seen.setdefault(n, node.name)
         return problems
 
-
     def _weight_sharing(self) -> list[Problem]:
         """A node that shares weights names another node of the same model, which owns them."""
         problems = []
-        for node in self.graph.nodes:
+        for node in self._pretrained_nodes():
             kind = node_type(node.type)
-            owner_name = node.params["share_weights_with"] if kind.category == PRETRAINED else ""
+            owner_name = node.params["share_weights_with"]
             if not owner_name:
                 continue
             owner = self.graph.node_by_name(owner_name)
