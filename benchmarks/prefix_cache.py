@@ -37,7 +37,7 @@ from app.core.editing.commands import CommandStack, SetParams, edit_training  # 
 from app.core.training.events import EpochEnded, RunStarted  # noqa: E402
 from app.core.training.record import read_record  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
-from benchmarks.training import SCRATCH, fresh, mobilenet  # noqa: E402
+from benchmarks.training import SCRATCH, fresh, mobilenet, plain_keras  # noqa: E402
 
 GOAL = 5.0  # issue 20: caching pass included, at least 5× faster than a plain fit
 EPOCHS = 10
@@ -63,24 +63,8 @@ def plain(project: Project) -> tuple[float, float]:
     """Seconds of a plain `fit` of the compiled model (its base frozen) on Graft's pipeline, as
     benchmarks/training.py's plain_fit makes it: the whole (model built, data prepared) and
     the `fit` alone."""
-    import keras
-
-    from app.core.analysis.validate import analyze
-    from app.core.build.compile import compile_graph
-    from app.core.training.data import prepare
-
     began = time.perf_counter()
-    settings = project.training.settings
-    keras.utils.set_random_seed(settings["seed"])
-    analysis = analyze(project.graph, project.context)
-    compiled = compile_graph(project.graph, project.context, analysis)
-    data = prepare(project.training.data, project.graph, analysis, project.context.base_dir,
-                   batch_size=settings["batch_size"], seed=settings["seed"], losses=compiled.losses)
-    model = compiled.model
-    view = keras.Model({t.name: t for t in model.inputs},
-                       {name: model.get_layer(name).output for name in compiled.losses})
-    view.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss=compiled.losses,
-                 metrics=compiled.metrics)
+    view, data = plain_keras(project)
     fitting = time.perf_counter()
     view.fit(data.train, validation_data=data.validation, epochs=EPOCHS, shuffle=False, verbose=0)
     ended = time.perf_counter()

@@ -140,8 +140,9 @@ class EpochClock:
 
 
 # -- (a) plain Keras on the main thread ---------------------------------------------------
-def plain_fit(project: Project) -> float:
-    """Samples per second of a plain `fit` after its first epoch, on the main thread."""
+def plain_keras(project: Project):
+    """The compiled graph as a plain Keras script would train it: `(model, data)`, the model
+    compiled with Adam and the project's losses, the data Graft's own pipeline (data.py)."""
     import keras
 
     from app.core.analysis.validate import analyze
@@ -160,6 +161,15 @@ def plain_fit(project: Project) -> float:
     view.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss=compiled.losses,
                  loss_weights=compiled.loss_weights, metrics=compiled.metrics,
                  steps_per_execution=settings["steps_per_execution"])
+    return view, data
+
+
+def plain_fit(project: Project) -> float:
+    """Samples per second of a plain `fit` after its first epoch, on the main thread."""
+    import keras
+
+    view, data = plain_keras(project)
+    settings = project.training.settings
     ends = []
     epoch_timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: ends.append(time.perf_counter()))
     view.fit(data.train, validation_data=data.validation, epochs=settings["epochs"], shuffle=False,
