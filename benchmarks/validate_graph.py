@@ -57,9 +57,11 @@ for the structural edit, of 166 ms per re-validation under the profiler, 113 ms 
 18 ms its list of unreachable nodes, 14 ms `_weight_sharing` and 12 ms `_duplicate_layer_names`
 (each looking up every node's type), and 24 ms `_analyze`'s own loop collecting results.
 **Fixed:** the checks across pretrained nodes now go over the pretrained nodes only, listed
-again when nodes come or go, which halved the parameter edit (9.9 → 4.2 ms, PASS). **Left:**
-a structural edit still walks the whole graph for reachability; keeping the set of nodes that
-reach an Output up to date from edge events (as the shapes already are) is the next step."""
+again when nodes come or go (parameter edit 9.9 → 4.2 ms), and the nodes that feed an Output
+are kept up to date from the graph's events: an Output or an edge into a feeding node adds to
+them, and a removed edge costs a walk only when its source then feeds nothing in the set (or
+the graph has a cycle); a property test checks the result against a fresh walk after random
+edits (structural edit 17.8 → 7.3 ms). Both now PASS."""
 
 
 # -- the graph --------------------------------------------------------------------------

@@ -353,3 +353,15 @@ def test_text_labels_unseen_in_training_are_refused(tmp_path):
     data = source("csv", "data.csv", {"x": "a", "y": "kind"}, validation_path="check.csv")
     with pytest.raises(DataError, match="check.csv.*'cow'.*cat, dog"):
         load(data, dense_graph(shape=(1,), units=2), tmp_path)
+
+
+def test_an_unknown_setting_names_the_nearest_ones_in_one_short_line():
+    """Fifteen settings listed whole would make the message too long for one line."""
+    from app.core.document.training_setup import SETTINGS, ConfigError, config_from_dict
+
+    assert len(SETTINGS) > 8
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({"settings": {"learnin_rate": 0.1}})
+    message = str(caught.value)
+    assert message.startswith('training.settings.learnin_rate: unknown parameter (expected: "learning_rate"')
+    assert f"({len(SETTINGS)} in all)" in message and len(message) < 120

@@ -8,9 +8,10 @@ from app.core.analysis.fixes import suggest
 from app.core.analysis.validate import ERROR, INFO, WARNING, Analyzer, analyze
 from app.core.editing.builder import GraphBuilder
 from app.core.editing.commands import CommandStack, SetParams, apply_fix, connect
+from app.core.graph.graph import Edge, Node
 from app.core.graph.specs import TensorSpec, shapes_compatible
-from app.core.nodes import Context
-from tests.core.strategies import twin_cnn_graph
+from app.core.nodes import REGISTRY, Context
+from tests.core.strategies import graphs, input_port_names, twin_cnn_graph
 
 
 def codes(analysis, severity=None):
@@ -325,3 +326,68 @@ def test_incremental_analysis_always_equals_a_fresh_one(data):
         live, fresh = analyzer.analyze(), analyze(b.graph)
         assert live.nodes == fresh.nodes
         assert sorted(map(str, live.problems)) == sorted(map(str, fresh.problems))
+
+
+REACH_CODES = ("no_output", "unused_input", "unreachable")
+
+
+def reach_problems(analysis) -> list[tuple]:
+    return sorted((p.code, p.node_id or "") for p in analysis.problems if p.code in REACH_CODES)
+
+
+@settings(max_examples=60, deadline=None)
+@given(graph=graphs(min_nodes=2), data=st.data())
+def test_reachability_followed_through_edits_equals_a_fresh_walk(graph, data):
+    """The analyzer keeps the nodes that feed an Output up to date through edge and node edits
+    (walking the whole graph only where that is not certain): after every batch of edits it
+    says what a fresh analysis says, cycles included."""
+    analyzer = Analyzer(graph)
+    analyzer.analyze()
+    fresh_ids = iter(f"x{i}" for i in range(1000))
+    for _ in range(data.draw(st.integers(1, 4))):
+        for _ in range(data.draw(st.integers(1, 3))):
+            edges, nodes = graph.edges, graph.nodes
+            action = data.draw(st.sampled_from(["remove_edge", "add_edge", "add_output", "remove_node"]))
+            if action == "remove_edge" and edges:
+                graph.remove_edge(data.draw(st.sampled_from(edges)).id)
+            elif action == "add_edge" and (targets := [n for n in nodes if input_port_names(n)]):
+                target = data.draw(st.sampled_from(targets))
+                port = data.draw(st.sampled_from(input_port_names(target)))
+                sources = [n for n in nodes if n.id != target.id
+                           and "out" in REGISTRY[n.type].output_ports(n, Context())]
+                if sources and graph.edge_into(target.id, port) is None:
+                    source = data.draw(st.sampled_from(sources))
+                    graph.add_edge(Edge(next(fresh_ids), source.id, "out", target.id, port))
+            elif action == "add_output":
+                node_id = next(fresh_ids)
+                graph.add_node(Node(node_id, "Output", f"out_{node_id}", REGISTRY["Output"].check_params({}),
+                                    (0.0, 0.0)))
+            elif action == "remove_node" and nodes:
+                node = data.draw(st.sampled_from(nodes))
+                for edge in graph.edges_of(node.id):
+                    graph.remove_edge(edge.id)
+                graph.remove_node(node.id)
+        assert reach_problems(analyzer.analyze()) == reach_problems(analyze(graph))
+
+
+def test_an_edge_removed_and_put_back_does_not_walk_the_graph_again(monkeypatch):
+    b = GraphBuilder()
+    b.add("x", "Input", shape=[4])
+    b.add("a", "Dense", units=4)
+    b.add("b", "Dense", units=4)
+    b.add("y", "Output")
+    b.chain("x", "a", "b", "y")
+    graph = b.graph
+    analyzer = Analyzer(graph)
+    assert analyzer.analyze().ok
+    walks = []
+    walk = Analyzer._walk_reach
+    monkeypatch.setattr(Analyzer, "_walk_reach", lambda self: (walks.append(1), walk(self)))
+    edge = graph.edge_into(graph.node_by_name("b").id, "in")
+    graph.remove_edge(edge.id)
+    graph.add_edge(edge)
+    assert analyzer.analyze().ok and walks == []  # 'a' still feeds 'b', which feeds 'y'
+    graph.remove_edge(edge.id)
+    problems = analyzer.analyze().problems
+    assert walks == [1]  # 'a' may have lost its way to 'y': walked again, and it has
+    assert any(p.code == "unreachable" and p.node_id == graph.node_by_name("a").id for p in problems)

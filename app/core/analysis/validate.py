@@ -92,7 +92,11 @@ class Analyzer:
         self._cyclic: set[str] = set()
         self._cycle_problems: list[Problem] = []
         self._reach_problems: list[Problem] = []
-        self._reach_stale = True
+        self._reach_stale = True  # walk the graph again for the nodes that feed an Output
+        self._feeding: set[str] = set()  # the nodes upstream of an Output, and the Outputs
+        self._outputs: set[str] = set()
+        self._reach_listed = False  # the reach problems follow `_feeding` as it is
+        self._unsure: set[str] = set()  # sources of removed edges: do they still feed an Output?
         self._pretrained: list[str] | None = None  # their ids in graph order; None: to be listed again
         graph.subscribe(self._on_event)
 
@@ -110,11 +114,11 @@ class Analyzer:
             self._dirty.add(event.node_id)
             self._dirty.update(e.target for e in self.graph.out_edges(event.node_id))
             if any(p.node_id == event.node_id for p in self._reach_problems):
-                self._reach_stale = True
+                self._reach_listed = False  # their messages name it
             if event.node_id in self._cyclic:
                 self._order_stale = True
             return
-        self._reach_stale = True
+        self._follow_reach(event)
         if self._cycle_problems:
             self._order_stale = True  # a cycle may be broken
         if kind in ("node_added", "node_removed"):
@@ -135,10 +139,53 @@ class Analyzer:
                     self._order.index(edge.source) > self._order.index(edge.target)):
                 self._order_stale = True  # points backwards: re-sort (or a new cycle)
 
+    def _follow_reach(self, event: GraphEvent) -> None:
+        """Keep the nodes that feed an Output up to date through a structural edit, so an edit
+        of a big graph does not walk all of it. An Output or an edge into a feeding node adds
+        to them; a removed edge may take away, which `_settle_reach` checks once the edit's
+        events are all in: in a graph without cycles, the set is exact when every such edge's
+        source still feeds a member of it; otherwise the graph is walked again."""
+        self._reach_listed = False
+        if self._reach_stale:
+            return
+        kind, feeding = event.kind, self._feeding
+        if kind == "node_added":
+            if node_type(self.graph.node(event.node_id).type).category == OUTPUT:
+                feeding.add(event.node_id)
+                self._outputs.add(event.node_id)
+        elif kind == "node_removed":  # its connections were removed before it
+            feeding.discard(event.node_id)
+            self._outputs.discard(event.node_id)
+        elif kind == "edge_added":
+            if event.edge.target in feeding and event.edge.source not in feeding:
+                pending = [event.edge.source]
+                feeding.add(event.edge.source)
+                while pending:
+                    for edge in self.graph.in_edges(pending.pop()):
+                        if edge.source not in feeding:
+                            feeding.add(edge.source)
+                            pending.append(edge.source)
+        elif kind == "edge_removed":
+            self._unsure.add(event.edge.source)
+
+    def _settle_reach(self) -> None:
+        """After an edit's events (see `_follow_reach`): walk again unless every source of a
+        removed edge that counts as feeding still feeds a member of the set."""
+        feeding, graph = self._feeding, self.graph
+        unsure, self._unsure = self._unsure, set()
+        if self._reach_stale or not unsure:
+            return
+        if self._cycle_problems or any(
+                node_id in feeding and node_id not in self._outputs
+                and not any(e.target in feeding for e in graph.out_edges(node_id))
+                for node_id in unsure if graph.has_node(node_id)):
+            self._reach_stale = True
+
     def invalidate(self) -> None:
         """Forget everything (e.g. after a model file changed on disk)."""
         self._dirty = {n.id for n in self.graph.nodes}
         self._order_stale = self._reach_stale = True
+        self._reach_listed = False
         self._pretrained = None
 
     def _pretrained_nodes(self) -> list[Node]:
@@ -156,8 +203,11 @@ class Analyzer:
     def _analyze(self) -> Analysis:
         if self._order_stale:
             self._sort()
+        self._settle_reach()
         if self._reach_stale:
-            self._check_reachability()
+            self._walk_reach()
+        if not self._reach_listed:
+            self._list_reach_problems()
         dirty = self._dirty
         for node_id in self._order:
             if node_id not in dirty:
@@ -204,22 +254,28 @@ class Analyzer:
         self._dirty |= set(self._order) - self._results.keys()
         self._order_stale = False
 
-    def _check_reachability(self) -> None:
-        """No Output at all, nodes that reach no Output, and unused Inputs."""
+    def _walk_reach(self) -> None:
+        """Every node upstream of some Output, walked from the Outputs."""
         graph = self.graph
-        problems: list[Problem] = []
-        outputs = [n.id for n in graph.nodes if node_type(n.type).category == OUTPUT]
-        if not outputs:
-            problems.append(Problem(ERROR, "no_output",
-                                    "the graph has no Output node; add one to mark what the "
-                                    "model returns"))
-        feeding = set(outputs)
-        pending = list(outputs)
-        while pending:  # everything upstream of some Output
+        self._outputs = {n.id for n in graph.nodes if node_type(n.type).category == OUTPUT}
+        feeding = set(self._outputs)
+        pending = list(feeding)
+        while pending:
             for edge in graph.in_edges(pending.pop()):
                 if edge.source not in feeding:
                     feeding.add(edge.source)
                     pending.append(edge.source)
+        self._feeding = feeding
+        self._reach_stale = False
+
+    def _list_reach_problems(self) -> None:
+        """No Output at all, nodes that reach no Output, and unused Inputs."""
+        graph, feeding, outputs = self.graph, self._feeding, self._outputs
+        problems: list[Problem] = []
+        if not outputs:
+            problems.append(Problem(ERROR, "no_output",
+                                    "the graph has no Output node; add one to mark what the "
+                                    "model returns"))
         for node in graph.nodes:
             if node.id in feeding:
                 continue
@@ -232,7 +288,7 @@ class Analyzer:
                                         f"{node.name!r} reaches no Output, so it is left out "
                                         "of the compiled model", node_id=node.id))
         self._reach_problems = problems
-        self._reach_stale = False
+        self._reach_listed = True
 
     def _analyze_node(self, node: Node) -> NodeAnalysis:
         kind = node_type(node.type)

@@ -69,6 +69,7 @@ def printable(text: str, limit: int = DESCRIBED_CHARACTERS) -> str:
 
 
 MAX_OPTIONS_SHOWN = 8  # choices listed in a message; more would make it several lines long
+LISTED_NAMES_CHARACTERS = 160  # an unknown key's message lists every known name up to this long
 
 
 def options(choices, value) -> str:
@@ -278,6 +279,8 @@ def check_params(schema: tuple[Param, ...], values: dict) -> dict:
     for name in values:
         if name not in known:
             allowed = ", ".join(sorted(known)) or "none"
+            if len(allowed) > LISTED_NAMES_CHARACTERS:  # the nearest names, so the message stays one line
+                allowed = options(sorted(known), name)
             raise ParamError(f"unknown parameter (this node takes: {allowed})", name)
     checked = {}
     for param in schema:
