@@ -20,10 +20,16 @@ from tests.core.test_training import example_copy
 
 
 def tracked_runs(store: Path) -> tuple[mlflow.MlflowClient, list]:
-    """The client of the folder store `store` and every run in it."""
-    client = mlflow.MlflowClient(store_uri(str(store), Path.cwd()))
+    """The client of the folder store `store` and every run in it, as `mlflow.search_runs`
+    finds them (the way a user's script looks for runs)."""
+    uri = store_uri(str(store), Path.cwd())
+    client = mlflow.MlflowClient(uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
-    return client, client.search_runs(experiments)
+    mlflow.set_tracking_uri(uri)
+    try:
+        return client, mlflow.search_runs(experiment_ids=experiments, output_format="list")
+    finally:
+        mlflow.set_tracking_uri(None)
 
 
 def metric_histories(client, run) -> dict[str, list[tuple[int, float]]]:
