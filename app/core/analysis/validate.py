@@ -258,14 +258,7 @@ class Analyzer:
         """Every node upstream of some Output, walked from the Outputs."""
         graph = self.graph
         self._outputs = {n.id for n in graph.nodes if node_type(n.type).category == OUTPUT}
-        feeding = set(self._outputs)
-        pending = list(feeding)
-        while pending:
-            for edge in graph.in_edges(pending.pop()):
-                if edge.source not in feeding:
-                    feeding.add(edge.source)
-                    pending.append(edge.source)
-        self._feeding = feeding
+        self._feeding = graph.upstream(self._outputs)
         self._reach_stale = False
 
     def _list_reach_problems(self) -> None:
