@@ -3,10 +3,10 @@ offered for recovery; TensorFlow loads in the background after that."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
-from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -20,17 +20,38 @@ ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "graft.svg"
 WARM_UP_DELAY_MS = 1500  # let the first paint and the project settle before TensorFlow loads
 
 
-_collector: GarbageCollector | None = None
+GC_INTERVAL_MS = 1000
+
+
+class GuiThreadCollector:
+    """Python's cycle collector runs on whichever thread allocates; when that is the loader
+    or training thread and the cycle holds a widget, Qt destroys it off the GUI thread and
+    the two threads deadlock (GIL against Qt's object mutex). This turns the automatic one
+    off and collects on a GUI-thread timer instead, each generation when its count passes
+    Python's threshold (as pyqtgraph's GarbageCollector does, without importing pyqtgraph at
+    launch)."""
+
+    def __init__(self):
+        self.threshold = gc.get_threshold()
+        gc.disable()
+        self.timer = QTimer(interval=GC_INTERVAL_MS)
+        self.timer.timeout.connect(self.check)
+        self.timer.start()
+
+    def check(self) -> None:
+        for generation, (count, threshold) in enumerate(zip(gc.get_count(), self.threshold)):
+            if count <= threshold:
+                return
+            gc.collect(generation)
+
+
+_collector: GuiThreadCollector | None = None
 
 
 def collect_garbage_on_the_gui_thread() -> None:
-    """Python's cycle collector runs on whichever thread allocates; when that is the loader
-    or training thread and the cycle holds a widget, Qt destroys it off the GUI thread and
-    the two threads deadlock (GIL against Qt's object mutex). pyqtgraph's collector turns
-    the automatic one off and collects on a GUI-thread timer instead."""
     global _collector
     if _collector is None:
-        _collector = GarbageCollector(interval=1.0)
+        _collector = GuiThreadCollector()
 
 
 def application() -> QApplication:

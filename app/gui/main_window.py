@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QIcon, QKeySequence
@@ -52,7 +53,6 @@ from app.gui.canvas.items import TITLE_HEIGHT, WIDTH
 from app.gui.canvas.scene import GraphScene
 from app.gui.canvas.view import GraphView
 from app.gui.document import Document, Subscriptions
-from app.gui.export_dialog import ExportDialog
 from app.gui.help import About, GettingStarted, Shortcuts, example_document, examples
 from app.gui.panels.fields import MODEL_FILTER, set_style_property
 from app.gui.panels.inspector import Inspector
@@ -64,6 +64,9 @@ from app.gui.preview.panel import PreviewPanel
 from app.gui.project_info import ProjectInfoDialog
 from app.gui.theme import ICON_DIR, THEMES, apply_theme, current_theme, icon
 from app.gui.training import TrainingPanel
+
+if TYPE_CHECKING:
+    from app.gui.export_dialog import ExportDialog
 
 AUTOSAVE_MS = 2 * 60 * 1000
 MIN_CANVAS_HEIGHT = 300  # px of the canvas in view: a chain of cards stays visible beside the docks
@@ -747,6 +750,8 @@ class MainWindow(QMainWindow):
             return self.export_dialog
         if self.export_dialog is not None:
             self.export_dialog.deleteLater()  # the last one, done: each export starts afresh
+        from app.gui.export_dialog import ExportDialog  # the export formats: not needed at launch
+
         dialog = ExportDialog(self.document.project, self.settings, self)
         dialog.finished_export.connect(lambda result: self.statusBar().showMessage(result.message, 10000))
         dialog.open()

@@ -391,3 +391,41 @@ def test_an_edge_removed_and_put_back_does_not_walk_the_graph_again(monkeypatch)
     problems = analyzer.analyze().problems
     assert walks == [1]  # 'a' may have lost its way to 'y': walked again, and it has
     assert any(p.code == "unreachable" and p.node_id == graph.node_by_name("a").id for p in problems)
+
+
+@settings(max_examples=80, deadline=None)
+@given(graph=graphs(min_nodes=1, max_edges=30), data=st.data())
+def test_the_graphs_own_topological_order_is_networkxs_and_the_topology_follows_edits(graph, data):
+    """Validation sorts without networkx (its import is a sixth of the editor's launch): the
+    order is networkx's, or None on a cycle; the networkx topology built later follows edits."""
+    import networkx as nx
+
+    for _ in range(data.draw(st.integers(0, 3))):
+        edges = graph.edges
+        if edges and data.draw(st.booleans()):
+            graph.remove_edge(data.draw(st.sampled_from(edges)).id)
+        assert graph._topology is None
+    order = graph.topological_order()
+    try:
+        assert order == list(nx.topological_sort(graph.topology))
+    except nx.NetworkXUnfeasible:
+        assert order is None
+    for edge in graph.edges[: data.draw(st.integers(0, 3))]:
+        graph.remove_edge(edge.id)
+        assert sorted(graph.topology.edges) == sorted({(e.source, e.target) for e in graph.edges})
+
+
+def test_validating_an_example_leaves_networkx_unimported():
+    """The editor's first paint validates the project it opens; networkx is not needed for it."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from app.core.editing.layout import open_project\n"
+            "from app.core.analysis.validate import Analyzer\n"
+            "from resources.build_resources import EXAMPLES\n"
+            "project = open_project(EXAMPLES / 'cascade.graft')\n"
+            "assert Analyzer(project.graph, project.context).analyze().ok\n"
+            "print('networkx' in sys.modules)\n")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "False"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from app.core.analysis.cost import Cost, node_cost, total_cost
 from app.core.analysis.fixes import Fix, suggest
 from app.core.analysis.memory import too_big
@@ -227,13 +225,15 @@ class Analyzer:
 
     def _sort(self) -> None:
         """Topological order; on a cycle, name its nodes and order the rest."""
-        graph, topo = self.graph, self.graph.topology
+        graph = self.graph
         self._cycle_problems = []
         self._dirty |= {n for n in self._cyclic if graph.has_node(n)}  # may be free now
         self._cyclic = set()
-        try:
-            self._order = list(nx.topological_sort(topo))
-        except nx.NetworkXUnfeasible:
+        self._order = graph.topological_order()
+        if self._order is None:
+            import networkx as nx
+
+            topo = graph.topology
             cyclic: set[str] = set()
             for component in nx.strongly_connected_components(topo):
                 if len(component) > 1 or any(topo.has_edge(n, n) for n in component):

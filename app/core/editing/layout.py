@@ -12,14 +12,16 @@ A project file may leave out node positions; opening it lays those nodes out her
 from __future__ import annotations
 
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from app.core.document.fileformat import load
 from app.core.document.project import Project
 from app.core.editing.commands import MoveNodes
 from app.core.editing.placement import CLEARANCE, COLUMN, node_size
 from app.core.graph.graph import Graph
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Position = tuple[float, float]
 ROW = 150.0  # between the tops of two nodes stacked in a column
@@ -30,6 +32,8 @@ def auto_layout(graph: Graph, column_gap: float = COLUMN, row_gap: float = ROW
     """A new position for every node; the top-left of all nodes stays where it was, so the
     view does not jump. Nodes in a column are `row_gap` apart, or further where a tall card
     (a merge with many inputs) needs it to keep CLEARANCE from the next."""
+    import networkx as nx  # here: the editor's launch never lays out
+
     if not graph.nodes:
         return {}
     order = {node.id: index for index, node in enumerate(graph.nodes)}
@@ -69,6 +73,8 @@ def _place_component(dag: nx.DiGraph, members: dict[int, list[str]], first: dict
     def barycentre(unit: int) -> float:
         above = [unit_y[p] for p in dag.predecessors(unit)]
         return sum(above) / len(above) if above else 0.0
+
+    import networkx as nx
 
     for column, generation in enumerate(nx.topological_generations(dag)):
         units = sorted(generation, key=lambda unit: (barycentre(unit), first[unit]))

@@ -1,8 +1,10 @@
 """The graph model: nodes with ports, edges between ports, positions — the state that
 every view mirrors. Mutations emit events; commands (see commands.py) wrap them with undo.
 
-A networkx DiGraph inside holds the topology for the graph algorithms (one arc per
-connected node pair, however many edges join them: that is all the algorithms need)."""
+A networkx DiGraph holds the topology for the graph algorithms (one arc per connected node
+pair, however many edges join them: that is all the algorithms need). It is built on first
+use: importing networkx is a sixth of the editor's launch, and validating a graph without a
+cycle needs only `topological_order`."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from app.core.graph.params import describe, printable
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 MAX_NAME = 100  # characters of a node name: it becomes a Keras layer name and is in every message
 NAME_PATTERN = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_NAME - 1}}}")  # used with fullmatch
@@ -67,7 +71,7 @@ class Graph:
         # Indexes that keep loading and editing linear in the graph's size
         self._ids_by_name: dict[str, str] = {}
         self._edge_into: dict[tuple[str, str], Edge] = {}  # (target node, input port) → its edge
-        self.topology = nx.DiGraph()
+        self._topology: nx.DiGraph | None = None  # built by `topology` on first use
         self._listeners: list[Listener] = []
 
     # -- observing -------------------------------------------------------------
@@ -85,6 +89,38 @@ class Graph:
             listener(event)
 
     # -- reading ---------------------------------------------------------------
+    @property
+    def topology(self) -> nx.DiGraph:
+        """The connected node pairs as a networkx DiGraph, for its algorithms; kept up to date
+        with every edit once built."""
+        if self._topology is None:
+            import networkx as nx
+
+            topology = nx.DiGraph()
+            topology.add_nodes_from(self._nodes)
+            for edge in self._edges.values():
+                _add_arc(topology, edge)
+            self._topology = topology
+        return self._topology
+
+    def topological_order(self) -> list[str] | None:
+        """Node ids, each after every node that feeds it, in generations as networkx orders
+        them; None when the graph has a cycle."""
+        feeders = {node_id: {edge.source for edge in edges.values()} for node_id, edges in self._in.items()}
+        waiting = {node_id: len(sources) for node_id, sources in feeders.items()}
+        ready = [node_id for node_id in self._nodes if not waiting[node_id]]
+        order: list[str] = []
+        while ready:
+            order += ready
+            following = []
+            for node_id in ready:
+                for target in dict.fromkeys(edge.target for edge in self._out[node_id].values()):
+                    waiting[target] -= 1
+                    if not waiting[target]:
+                        following.append(target)
+            ready = following
+        return order if len(order) == len(self._nodes) else None
+
     @property
     def nodes(self) -> list[Node]:
         return list(self._nodes.values())
@@ -136,7 +172,7 @@ class Graph:
         reached = set(node_ids)
         waiting = list(reached)
         while waiting:
-            for source in self.topology.predecessors(waiting.pop()):
+            for source in {edge.source for edge in self._in[waiting.pop()].values()}:
                 if source not in reached:
                     reached.add(source)
                     waiting.append(source)
@@ -195,7 +231,8 @@ class Graph:
         _insert(self._nodes, node.id, node, index)
         self._ids_by_name[node.name] = node.id
         self._in[node.id], self._out[node.id] = {}, {}
-        self.topology.add_node(node.id)
+        if self._topology is not None:
+            self._topology.add_node(node.id)
         self._emit("node_added", node_id=node.id)
 
     def remove_node(self, node_id: str) -> Node:
@@ -203,7 +240,8 @@ class Graph:
         if self.edges_of(node_id):
             raise GraphError(f"node {node.name!r} still has connections; remove them first")
         del self._nodes[node_id], self._in[node_id], self._out[node_id], self._ids_by_name[node.name]
-        self.topology.remove_node(node_id)
+        if self._topology is not None:
+            self._topology.remove_node(node_id)
         self._emit("node_removed", node_id=node_id)
         return node
 
@@ -239,22 +277,29 @@ class Graph:
         _insert(self._edges, edge.id, edge, index)
         self._in[edge.target][edge.id] = self._out[edge.source][edge.id] = edge
         self._edge_into[(edge.target, edge.target_port)] = edge
-        if self.topology.has_edge(edge.source, edge.target):
-            self.topology[edge.source][edge.target]["edges"] += 1
-        else:
-            self.topology.add_edge(edge.source, edge.target, edges=1)
+        if self._topology is not None:
+            _add_arc(self._topology, edge)
         self._emit("edge_added", edge=edge)
 
     def remove_edge(self, edge_id: str) -> Edge:
         edge = self.edge(edge_id)
         del self._edges[edge_id], self._in[edge.target][edge_id], self._out[edge.source][edge_id]
         del self._edge_into[(edge.target, edge.target_port)]
-        arc = self.topology[edge.source][edge.target]
-        arc["edges"] -= 1
-        if not arc["edges"]:
-            self.topology.remove_edge(edge.source, edge.target)
+        if self._topology is not None:
+            arc = self._topology[edge.source][edge.target]
+            arc["edges"] -= 1
+            if not arc["edges"]:
+                self._topology.remove_edge(edge.source, edge.target)
         self._emit("edge_removed", edge=edge)
         return edge
+
+
+def _add_arc(topology: nx.DiGraph, edge: Edge) -> None:
+    """Count `edge` on the arc between its nodes (an arc for the first edge between them)."""
+    if topology.has_edge(edge.source, edge.target):
+        topology[edge.source][edge.target]["edges"] += 1
+    else:
+        topology.add_edge(edge.source, edge.target, edges=1)
 
 
 def check_name(name: str) -> None:

@@ -5,8 +5,6 @@ it has none, why (previews are off, its error, no sample)."""
 
 from __future__ import annotations
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
@@ -56,13 +54,11 @@ class PreviewPanel(QWidget):
         self.channel_box.valueChanged.connect(self._draw_view)
         self.channel_label = QLabel("Channel")
         self.channel_label.setBuddy(self.channel_box)
-        self.view = self._plot()
-        self.histogram = self._plot()
-        self.histogram.getPlotItem().setTitle("values of the first sample", size="8pt")
+        self.view = self.histogram = None  # pyqtgraph plots, built with the details (`_details`)
+        self.details: QBoxLayout | None = None
         self.stat_values: dict[str, QLabel] = {}
         self.pages = QStackedWidget()
         self.pages.addWidget(self.message)
-        self.pages.addWidget(self._details())
         column = QVBoxLayout(self)
         column.setContentsMargins(8, 6, 8, 6)
         header = QHBoxLayout()
@@ -73,7 +69,9 @@ class PreviewPanel(QWidget):
         controller.changed.connect(self.refresh)
         self.refresh()
 
-    def _plot(self) -> pg.PlotWidget:
+    def _plot(self):
+        import pyqtgraph as pg
+
         plot = pg.PlotWidget()
         plot.setMinimumHeight(MIN_PLOT_HEIGHT)
         plot.setMenuEnabled(False)
@@ -84,9 +82,13 @@ class PreviewPanel(QWidget):
 
     def _details(self) -> QWidget:
         """The view, the statistics and the histogram: side by side in a wide dock (beside
-        Problems), one above the other in a tall one."""
+        Problems), one above the other in a tall one. Built for the first preview shown (which
+        needs TensorFlow loaded anyway): pyqtgraph is slow to import, and the launch does without."""
+        self.view = self._plot()
+        self.histogram = self._plot()
+        self.histogram.getPlotItem().setTitle("values of the first sample", size="8pt")
         page = QWidget()
-        self.details = QBoxLayout(QBoxLayout.Direction.LeftToRight, page)
+        self.details = QBoxLayout(self._direction(self.size()), page)
         self.details.setContentsMargins(0, 4, 0, 0)
         view_column = QVBoxLayout()
         picker = QHBoxLayout()
@@ -116,10 +118,14 @@ class PreviewPanel(QWidget):
         self.details.addWidget(self.histogram, 3)
         return page
 
+    @staticmethod
+    def _direction(size) -> QBoxLayout.Direction:
+        wide = size.width() > WIDE * size.height()
+        return QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+
     def resizeEvent(self, event) -> None:
-        wide = event.size().width() > WIDE * event.size().height()
-        direction = QBoxLayout.Direction
-        self.details.setDirection(direction.LeftToRight if wide else direction.TopToBottom)
+        if self.details is not None:
+            self.details.setDirection(self._direction(event.size()))
         super().resizeEvent(event)
 
     # -- what it shows -------------------------------------------------------------------
@@ -147,6 +153,8 @@ class PreviewPanel(QWidget):
                 self.message.setText(f"No preview: {why}" if why else PENDING.capitalize())
             self.pages.setCurrentIndex(0)
             return
+        if self.details is None:
+            self.pages.addWidget(self._details())
         self.pages.setCurrentIndex(1)
         kind = KIND_WORDS.get(preview.kind, preview.kind)
         shape = "×".join(map(str, preview.shape))
@@ -175,6 +183,9 @@ class PreviewPanel(QWidget):
         preview = self.shown
         if preview is None:
             return
+        import numpy as np
+        import pyqtgraph as pg
+
         plot = self.view.getPlotItem()
         plot.clear()
         self._style(self.view)
@@ -226,6 +237,9 @@ class PreviewPanel(QWidget):
             self.stat_values[key].setStyleSheet(warning if getattr(stats, key) else "")
 
     def _draw_histogram(self, preview: NodePreview) -> None:
+        import numpy as np
+        import pyqtgraph as pg
+
         plot = self.histogram.getPlotItem()
         plot.clear()
         self._style(self.histogram)
@@ -240,5 +254,5 @@ class PreviewPanel(QWidget):
                                      pen=pg.mkPen(QColor(colors().info))))
         plot.autoRange()
 
-    def _style(self, plot: pg.PlotWidget) -> None:
+    def _style(self, plot) -> None:
         plot.setBackground(self.palette().color(QPalette.ColorRole.Base))

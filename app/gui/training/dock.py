@@ -43,7 +43,6 @@ from app.core.training.events import (
 from app.gui.document import Subscriptions
 from app.gui.theme import colors, icon
 from app.gui.training.banner import Banner, media_icon
-from app.gui.training.plots import TrainingPlots
 from app.gui.training.results import ResultsView
 from app.gui.training.runs import RunsView
 from app.gui.training.setup import SetupView
@@ -53,6 +52,9 @@ from app.gui.training.worker import TrainFunction, TrainingRun
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
 PROGRESS_HZ = 2  # the bar and its text repaint with their parent dock: twice a second reads as live
 PROGRESS_STEPS = 1000  # the bar's resolution
+# The plots' minimum height (plots.MINIMUM_HEIGHT, which imports pyqtgraph): the Plots tab has it
+# before they are built, so the dock is as tall as it will be with them.
+PLOTS_MINIMUM_HEIGHT = 140
 
 
 def progress_text(phases: int, phase: PhaseStarted | None, batch: BatchEnded | None) -> str:
@@ -112,7 +114,9 @@ class TrainingPanel(QWidget):
         self._build_controls()
         self.banner = Banner()
         self.setup = SetupView()
-        self.plots = TrainingPlots()
+        self._plots = None  # built when first needed (see `plots`): pyqtgraph is slow to import
+        placeholder = QWidget()  # the Plots tab's page until then
+        placeholder.setMinimumHeight(PLOTS_MINIMUM_HEIGHT)
         self.results = ResultsView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -123,21 +127,17 @@ class TrainingPanel(QWidget):
         self.setup_page.setFrameShape(QScrollArea.Shape.NoFrame)
         self.setup_page.setWidget(self.setup)
         self.tabs.addTab(self.setup_page, "Setup")
-        self.tabs.addTab(self.plots, "Plots")
+        self.plots_tab = self.tabs.addTab(placeholder, "Plots")
         self.tabs.addTab(self.results, "Results")
-        self.runs = RunsView(self.plots)  # every run on disk; ticked ones overlaid in Plots
+        # every run on disk; ticked ones overlaid in Plots
+        self.runs = RunsView(lambda: self.plots, lambda: self._plots is not None)
         self.runs.statusMessage.connect(self.statusMessage)
         self.tabs.addTab(self.runs, "Runs")
         self.sweep = SweepView(lambda: self.busy)  # trials run one at a time, never beside a run
         self.sweep.statusMessage.connect(self.statusMessage)
         self.sweep.runsChanged.connect(self.runs.refresh)
         self.tabs.addTab(self.sweep, "Sweep")
-        # The plots' smoothing and Clear sit in the tab bar, beside the tabs, while Plots is shown:
-        # a row of their own cost the plots a fifth of their height in a short dock.
-        self.tabs.setCornerWidget(self.plots.controls, Qt.Corner.TopRightCorner)
-        self.tabs.currentChanged.connect(
-            lambda: self.plots.controls.setVisible(self.tabs.currentWidget() is self.plots))
-        self.plots.controls.setVisible(False)
+        self.tabs.currentChanged.connect(self._tab_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
@@ -152,6 +152,35 @@ class TrainingPanel(QWidget):
         self._set_state(IDLE)
 
     # -- construction ---------------------------------------------------------------------
+    @property
+    def plots(self):
+        """The live plots (`TrainingPlots`), built on first use: the Plots tab shown, a run
+        started, an earlier run overlaid. Importing pyqtgraph and building the plots were
+        about a quarter of the editor's launch."""
+        if self._plots is None:
+            from app.gui.training.plots import TrainingPlots
+
+            self._plots = TrainingPlots()
+            placeholder = self.tabs.widget(self.plots_tab)
+            current = self.tabs.currentIndex()
+            self.tabs.blockSignals(True)  # the same tab, only its page changes
+            self.tabs.removeTab(self.plots_tab)
+            self.tabs.insertTab(self.plots_tab, self._plots, "Plots")
+            self.tabs.setCurrentIndex(current)
+            self.tabs.blockSignals(False)
+            placeholder.deleteLater()
+            # The plots' smoothing and Clear sit in the tab bar, beside the tabs, while Plots is
+            # shown: a row of their own cost the plots a fifth of their height in a short dock.
+            self.tabs.setCornerWidget(self._plots.controls, Qt.Corner.TopRightCorner)
+            self._plots.earlierRunsChanged.connect(self.runs.sync_ticks)
+            self._tab_changed()
+        return self._plots
+
+    def _tab_changed(self) -> None:
+        showing_plots = self.tabs.currentIndex() == self.plots_tab
+        if showing_plots or self._plots is not None:
+            self.plots.controls.setVisible(showing_plots)
+
     def _build_actions(self) -> None:
         def action(text: str, slot, shortcut: str | None, tip: str) -> QAction:
             made = QAction(text, self)
@@ -221,7 +250,8 @@ class TrainingPanel(QWidget):
             self._document_links.connect(signal, slot)
         self.setup.set_document(document)
         if self.run is None or not self.run.running:
-            self.plots.clear()
+            if self._plots is not None:
+                self._plots.clear()
             self._show_last_run_on_disk()
             self.results.clear()
             self.banner.hide()
@@ -597,7 +627,8 @@ class TrainingPanel(QWidget):
     # -- look --------------------------------------------------------------------------------
     def apply_theme(self) -> None:
         self._theme_icons()
-        self.plots.apply_theme()
+        if self._plots is not None:  # built later in the theme of then
+            self._plots.apply_theme()
         self.results.apply_theme()
         self.runs.apply_theme()
         self.sweep.apply_theme()

@@ -11,7 +11,9 @@ the right-click menu and a key while the table has the focus."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence
@@ -51,6 +53,9 @@ from app.gui.theme import colors
 from app.gui.training.banner import Banner
 from app.gui.training.compare_view import CompareDialog
 
+if TYPE_CHECKING:
+    from app.gui.training.plots import TrainingPlots
+
 COLUMNS = ("Name", "Date", "Status", "Phases", "Best", "Duration", "Tags", "Notes")
 NAME, DATE, STATUS, PHASES, BEST, DURATION, TAGS, NOTES = range(len(COLUMNS))
 EDITABLE = (NAME, TAGS, NOTES)
@@ -72,15 +77,20 @@ class _Cell(QTableWidgetItem):
 
 
 class RunsView(QWidget):
-    """The table of the project's runs, over the Training dock's `plots`. `training_now` is the
-    folder of the run this editor is training (the dock sets it): that one cannot be deleted."""
+    """The table of the project's runs, over the Training dock's plots: `plots()` returns them,
+    built if need be, and `plots_built()` says whether they are (no run is in plots not built
+    yet; the dock connects their `earlierRunsChanged` to `sync_ticks` when it builds them).
+    `training_now` is the folder of the run this editor is training (the dock sets it): that
+    one cannot be deleted."""
 
     statusMessage = Signal(str, int)
     openProjectRequested = Signal(object)  # a Project: a run's snapshot, for a new window
 
-    def __init__(self, plots, parent: QWidget | None = None):
+    def __init__(self, plots: Callable[[], TrainingPlots], plots_built: Callable[[], bool],
+                 parent: QWidget | None = None):
         super().__init__(parent)
-        self.plots = plots
+        self._plots = plots
+        self._plots_built = plots_built
         self.document = None
         self.runs: list[RunSummary] = []
         self.training_now: Path | None = None
@@ -120,7 +130,6 @@ class RunsView(QWidget):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self.show_menu)
         self.table.installEventFilter(self)
-        self.plots.earlierRunsChanged.connect(self.sync_ticks)
 
         top = QHBoxLayout()
         top.setContentsMargins(8, 6, 8, 0)
@@ -168,6 +177,10 @@ class RunsView(QWidget):
                               self.delete_action]
         self._keys = {action.shortcut()[0].toCombined(): action for action in self.table_actions}
         self._keys[QKeySequence(Qt.Key.Key_Backspace)[0].toCombined()] = self.delete_action
+
+    @property
+    def plots(self) -> TrainingPlots:
+        return self._plots()
 
     # -- the document ----------------------------------------------------------------------
     def set_document(self, document) -> None:
@@ -478,7 +491,7 @@ class RunsView(QWidget):
     def _shown_as(self, run: RunSummary) -> str | None:
         """The label the run has in the plots, if it is there: its name, or its folder's (the
         dock names this session's runs and the newest one on disk by their folders)."""
-        earlier = self.plots.earlier_runs
+        earlier = self.plots.earlier_runs if self._plots_built() else []
         return next((label for label in (run.name, run.folder.name) if label in earlier), None)
 
     def sync_ticks(self) -> None:

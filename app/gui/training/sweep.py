@@ -16,7 +16,6 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
@@ -70,6 +69,7 @@ from app.gui.document import Subscriptions
 from app.gui.theme import colors
 
 THREAD = "graft-sweep"
+MINIMUM_HEIGHT = 36  # px of the tables and the plot: a short dock keeps the canvas its room
 SPACE_COLUMNS = ("Searches", "Phase", "Node", "Values", "Log")
 KIND, PHASE, NODE, VALUES, LOG = range(len(SPACE_COLUMNS))
 KIND_TITLES = {"learning_rate": "Learning rate", BATCH_SIZE: "Batch size", TRAINABLE: "Trainable last N",
@@ -156,17 +156,44 @@ class SweepView(QWidget):
         self.apply_button = QPushButton("Apply Best")
         self.apply_button.setToolTip("Give the project the best trial's values (one undoable step)")
         self.apply_button.clicked.connect(self.apply_best)
-        self.plot_view = pg.PlotWidget()
-        self.plot = self.plot_view.getPlotItem()
-        self.plot.showGrid(x=True, y=True)
-        self.plot.vb.setDefaultPadding(0.08)  # no trial's mark cut in half at an edge
-        self.plot.addLegend(offset=(-8, 8))
-        self.plot.setLabel("left", "objective")
-        for axis in ("left", "bottom"):
-            self.plot.getAxis(axis).enableAutoSIPrefix(False)  # 0.001, not "1 (x0.001)"
-            self.plot.getAxis(axis).setStyle(maxTickLevel=0)  # a log axis labels its decades only
+        self._plot_view = None  # built when first shown or asked for (see `plot_view`)
+        self.plot_holder = QWidget()
+        QVBoxLayout(self.plot_holder).setContentsMargins(0, 0, 0, 0)
         self._build_layout()
         self.apply_theme()
+
+    @property
+    def plot_view(self):
+        """The plot (a pyqtgraph `PlotWidget`), built when the tab is first shown: pyqtgraph is
+        slow to import and the editor's launch does without it."""
+        if self._plot_view is None:
+            self._build_plot()
+        return self._plot_view
+
+    @property
+    def plot(self):
+        return self.plot_view.getPlotItem()
+
+    def _build_plot(self) -> None:
+        import pyqtgraph as pg
+
+        self._plot_view = pg.PlotWidget()
+        plot = self._plot_view.getPlotItem()
+        plot.showGrid(x=True, y=True)
+        plot.vb.setDefaultPadding(0.08)  # no trial's mark cut in half at an edge
+        plot.addLegend(offset=(-8, 8))
+        plot.setLabel("left", "objective")
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).enableAutoSIPrefix(False)  # 0.001, not "1 (x0.001)"
+            plot.getAxis(axis).setStyle(maxTickLevel=0)  # a log axis labels its decades only
+        self._plot_view.setMinimumHeight(MINIMUM_HEIGHT)
+        self.plot_holder.layout().addWidget(self._plot_view)
+        self.apply_theme()  # and draws the results
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._plot_view is None:
+            self._build_plot()
 
     def _build_layout(self) -> None:
         top = QHBoxLayout()
@@ -204,16 +231,16 @@ class SweepView(QWidget):
         plot_row.addWidget(self.parameter_box, 1)
         plot_row.addWidget(self.apply_button)
         plot_column.addLayout(plot_row)
-        plot_column.addWidget(self.plot_view, 1)
+        plot_column.addWidget(self.plot_holder, 1)
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(tables)
         body.addWidget(plot_part)
         body.setStretchFactor(0, 3)
         body.setStretchFactor(1, 2)
         body.setContentsMargins(8, 0, 8, 4)
-        # A short dock keeps the canvas its room: the tables share what height there is
-        for widget in (self.space, self.trials, self.plot_view, tables):
-            widget.setMinimumHeight(36)
+        # the tables share what height there is
+        for widget in (self.space, self.trials, self.plot_holder, tables):
+            widget.setMinimumHeight(MINIMUM_HEIGHT)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -514,6 +541,10 @@ class SweepView(QWidget):
     def _draw(self) -> None:
         """The objective against the chosen parameter: completed trials filled, pruned ones as
         hollow crosses at the value they were pruned at, the best as a star."""
+        if self._plot_view is None:
+            return  # drawn when built
+        import pyqtgraph as pg
+
         self.plot.clear()
         self.plot.legend.clear()
         name = self.parameter_box.currentText()
@@ -561,6 +592,10 @@ class SweepView(QWidget):
 
     def apply_theme(self) -> None:
         """The plot's background and axes in the theme's colours; its points take theirs when drawn."""
+        if self._plot_view is None:
+            return  # themed when built
+        import pyqtgraph as pg
+
         dim = self.palette().color(QPalette.ColorRole.PlaceholderText)
         self.plot_view.setBackground(self.palette().color(QPalette.ColorRole.Base))
         for name in ("left", "bottom"):
