@@ -17,7 +17,7 @@ from app.core.document.fileformat import load, save
 from app.core.document.project import Project
 from app.core.document.training_setup import config_from_dict
 from app.core.editing.builder import GraphBuilder
-from app.core.export.common import KERAS, SAVEDMODEL, ExportError, sample_batch
+from app.core.export.common import CHECKING, KERAS, SAVEDMODEL, ExportError, predict, sample_batch
 from app.core.export.keras_file import export_keras
 from app.core.export.savedmodel import export_savedmodel
 from app.core.nodes.base import INPUT, OUTPUT
@@ -215,3 +215,23 @@ def test_an_export_that_does_not_match_is_reported_failed_and_keeps_the_earlier_
     report = export_savedmodel(project, tmp_path / "saved")
     assert not report.ok and "more than -1" in report.message and not (tmp_path / "saved").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+
+
+
+@pytest.mark.parametrize(("export", "target", "predictions"), [
+    (export_keras, "model.keras", 2),  # the in-app model's and the reloaded one's
+    (export_savedmodel, "saved", 1),  # the reloaded SavedModel runs its signature instead
+])
+def test_every_prediction_of_the_check_comes_in_its_checking_stage(export, target, predictions, tmp_path,
+                                                                      monkeypatch):
+    """The progress shown, and the export benchmark, time the whole check from CHECKING on."""
+    project = load(EXAMPLES / "transfer.graft")
+    stages, predicted_in = [], []
+
+    def predict_seen(model, sample):
+        predicted_in.append(stages[-1])
+        return predict(model, sample)
+
+    monkeypatch.setattr(export.__module__ + ".predict", predict_seen)
+    assert export(project, tmp_path / target, progress=stages.append).ok
+    assert predicted_in == [CHECKING] * predictions

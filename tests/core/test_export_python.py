@@ -19,7 +19,7 @@ from app.core.build.compile import compile_graph
 from app.core.document.fileformat import load
 from app.core.document.project import Project
 from app.core.editing.builder import GraphBuilder
-from app.core.export.common import PYTHON, ExportError, sample_batch
+from app.core.export.common import PYTHON, SAMPLE_BATCH, ExportError, sample_batch
 from app.core.export.python import export_python
 from app.core.export.python_script import ScriptWriter
 from app.core.nodes import node_type
@@ -95,7 +95,8 @@ def test_the_script_runs_from_the_command_line_in_a_python_without_graft(tmp_pat
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Total params" in done.stdout  # the summary
-    assert "digit: shape (4, 10)" in done.stdout and "is_even: shape (4, 1)" in done.stdout
+    assert f"digit: shape ({SAMPLE_BATCH}, 10)" in done.stdout
+    assert f"is_even: shape ({SAMPLE_BATCH}, 1)" in done.stdout
 
 
 def test_trained_weights_travel_with_the_script(tmp_path):

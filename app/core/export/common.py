@@ -20,7 +20,7 @@ from app.core.training.runner import load_trained_model
 
 KERAS, SAVEDMODEL, PYTHON, ONNX, REPORT = "keras", "savedmodel", "python", "onnx", "report"
 TOLERANCE = 1e-5  # float32 round-off between the in-app model and a reloaded graph
-SAMPLE_BATCH = 4
+SAMPLE_BATCH = 2  # proves a batched call; each sample more is a forward pass more for a big model
 SEED = 0
 CHECKING = "Checking: reloading it and comparing predictions"
 

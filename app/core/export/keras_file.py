@@ -41,14 +41,14 @@ def export_keras(project: Project, out_path: str | Path, *, model=None,
         raise ExportError(f"node {served[0]!r} is a SavedModel: a .keras file would only point at its "
                           "folder, and Keras refuses to load that in safe mode; export as a SavedModel "
                           "or ONNX instead")
-    sample = sample_batch(model)
-    expected = predict(model, sample)
     with (writing(out_path),
           tempfile.TemporaryDirectory(dir=out_path.parent, prefix=SCRATCH_PREFIX) as scratch):
         staged = Path(scratch) / out_path.name
         progress("Writing the Keras model file")
         model.save(staged)
         progress(CHECKING)
+        sample = sample_batch(model)
+        expected = predict(model, sample)
         reloaded = keras.saving.load_model(staged, safe_mode=True, compile=False)
         report = checked_report(KERAS, out_path, expected, predict(reloaded, sample), "Keras model file",
                          "keras.saving.load_model (safe mode)")

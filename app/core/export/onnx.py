@@ -51,8 +51,6 @@ def export_onnx(project: Project, out_path: str | Path, *, model=None,
     _require_tf2onnx()
     check_target(out_path, folder=False)
     model = in_app_model(project, model, progress)
-    sample = sample_batch(model)
-    expected = predict(model, sample)
     with (writing(out_path),
           tempfile.TemporaryDirectory(dir=out_path.parent, prefix=SCRATCH_PREFIX) as scratch):
         staged = Path(scratch) / out_path.name
@@ -66,6 +64,8 @@ def export_onnx(project: Project, out_path: str | Path, *, model=None,
                                 f"ONNX model written to {out_path}, but not checked: onnxruntime is "
                                 f"not installed. To check exports, install it: {INSTALL_RUNTIME}")
         progress(CHECKING)
+        sample = sample_batch(model)
+        expected = predict(model, sample)
         try:
             session = onnxruntime.InferenceSession(str(staged), providers=["CPUExecutionProvider"])
             got = session.run(names, {t.name: x for t, x in zip(model.inputs, sample)})

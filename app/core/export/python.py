@@ -88,8 +88,6 @@ def export_python(project: Project, out_path: str | Path, *, model=None,
     model = in_app_model(project, model, progress)
     progress("Writing the Python script")
     source = script_source(project, model, weights_path.name)
-    sample = sample_batch(model)
-    expected = predict(model, sample)
     # absolute: the check runs a Python inside it (cwd=scratch), which relative names would miss
     with (writing(out_path),
           tempfile.TemporaryDirectory(dir=out_path.parent.absolute(), prefix=SCRATCH_PREFIX) as scratch):
@@ -98,6 +96,8 @@ def export_python(project: Project, out_path: str | Path, *, model=None,
         staged.write_text(source, encoding="utf-8")
         save_weights(model, staged.with_name(weights_path.name))
         progress(CHECKING)
+        sample = sample_batch(model)
+        expected = predict(model, sample)
         report = _run_check(staged, out_path, sample, expected, list(model.output_names), Path(scratch))
         if report.ok:
             os.replace(staged.with_name(weights_path.name), weights_path)

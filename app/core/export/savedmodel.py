@@ -36,8 +36,6 @@ def export_savedmodel(project: Project, out_dir: str | Path, *, model=None,
     out_dir = Path(out_dir)
     check_target(out_dir, folder=True)
     model = in_app_model(project, model, progress)
-    sample = sample_batch(model)
-    expected = predict(model, sample)
     names = list(model.output_names)  # compile names each output after its Output node
     specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in model.inputs]
 
@@ -53,6 +51,8 @@ def export_savedmodel(project: Project, out_dir: str | Path, *, model=None,
         progress("Writing the SavedModel")
         archive.write_out(str(staged), verbose=False)
         progress(CHECKING)
+        sample = sample_batch(model)
+        expected = predict(model, sample)
         signature = tf.saved_model.load(str(staged)).signatures["serving_default"]
         result = signature(**{t.name: tf.constant(x) for t, x in zip(model.inputs, sample)})
         got = [np.asarray(result[name]) for name in names]
