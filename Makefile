@@ -31,10 +31,13 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/validate_graph.py
 	$(BIN)/python benchmarks/editor.py
 	$(BIN)/python benchmarks/training.py
+	$(BIN)/python benchmarks/handwritten.py
 	$(BIN)/python benchmarks/project_scale.py
 	$(BIN)/python benchmarks/plots.py
 	$(BIN)/python benchmarks/previews.py
 	$(BIN)/python benchmarks/prefix_cache.py
+	$(BIN)/python benchmarks/recipes.py
+	$(BIN)/python benchmarks/export.py
 
 # The long parts of the reliability suite (about ten minutes) → docs/reliability.md
 reliability: $(VENV)/.installed

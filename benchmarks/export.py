@@ -7,8 +7,9 @@ and a Dense head written in a script, holding the same weights (its predictions 
 equal to Graft's before anything is timed).
 
 - Save: the model in memory after training. Graft writes the weights (`store.save_weights`,
-  as its runs do) and the project file (`fileformat.save`, cards included); plain Keras
-  `model.save_weights`.
+  as its runs do) and the project file (`fileformat.save`, cards included); plain Keras writes
+  the same, the architecture and the weights, with `model.save(path.keras)`. Beside it, the
+  weights alone: `store.save_weights` against `model.save_weights`.
 - Exports (.keras, SavedModel, ONNX): from the files on disk, as `graft export` starts. Graft
   is `fileformat.load` + `export()` (the model built from the project and its weights, written,
   then reloaded and its predictions compared: the check); plain Keras builds the model in its
@@ -55,11 +56,13 @@ ROUNDS = 3
 SHAPE = (224, 224, 3)
 CLASSES = 10
 OPERATIONS = {  # key: what the row says
-    "save": "Save: the weights and the project file (plain: `model.save_weights`)",
+    "save": "Save: the weights and the project file (plain: `model.save`, architecture and weights)",
+    "weights": "Save the weights alone (plain: `model.save_weights`)",
     KERAS: "Export `.keras` (plain: build, load weights, `model.save`)",
     SAVEDMODEL: "Export SavedModel (plain: build, load weights, `model.export(folder)`)",
     ONNX: "Export ONNX (plain: build, load weights, `model.export(path, format=\"onnx\")`)",
 }
+IN_MEMORY = ("save", "weights")  # operations on the model held in memory
 TARGETS = {KERAS: "model.keras", SAVEDMODEL: "model_savedmodel", ONNX: "model.onnx"}
 
 
@@ -120,6 +123,9 @@ def timed_plain(operation: str, folder: Path, weights: Path, model=None) -> floa
     """Seconds of plain Keras doing `operation` (the save on `model`, held in memory)."""
     began = time.perf_counter()
     if operation == "save":
+        model.save(folder / "plain-saved.keras")
+        return time.perf_counter() - began
+    if operation == "weights":
         model.save_weights(folder / "plain-saved.weights.h5")
         return time.perf_counter() - began
     model = plain_model(weights)
@@ -141,11 +147,12 @@ def timed_graft(operation: str, folder: Path, project_path: Path, model=None) ->
     CHECKING to the end); the save on `model`, held in memory."""
     from app.core.export.formats import export
 
-    if operation == "save":
+    if operation in IN_MEMORY:
         project = fileformat.load(project_path)
         began = time.perf_counter()
         save_weights(model, folder / "graft-saved.weights.h5")
-        fileformat.save(project, folder / "graft-saved.graft")
+        if operation == "save":
+            fileformat.save(project, folder / "graft-saved.graft")
         return time.perf_counter() - began, 0.0
     stages = {}
     began = time.perf_counter()
@@ -168,7 +175,7 @@ def measure(operation: str, round_: int, folder: Path, project_path: Path, weigh
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
         model = None
-        if operation == "save":  # the model in memory, built untimed
+        if operation in IN_MEMORY:  # the model in memory, built untimed
             model = plain_model(weights) if side == "plain" else graft_model(fileformat.load(project_path))
         if side == "plain":
             times["plain"] = timed_plain(operation, out, weights, model)
@@ -183,7 +190,7 @@ def profile(operation: str, folder: Path, project_path: Path) -> None:
     out = folder / f"profile-{operation}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    model = graft_model(fileformat.load(project_path)) if operation == "save" else None
+    model = graft_model(fileformat.load(project_path)) if operation in IN_MEMORY else None
     profiler = cProfile.Profile()
     profiler.enable()
     timed_graft(operation, out, project_path, model)
@@ -204,7 +211,8 @@ def report(rounds: list[dict[str, dict]], onnx_note: str, weights_mib: float) ->
         "Plain Keras gets the same model written in a script (`keras.applications.ResNet50` and a "
         "Dense head, predictions checked equal to Graft's). *Save* starts from the model in memory, as after "
         "training: Graft writes the weights (as its runs do) and the project file (its model cards "
-        "included), plain Keras `model.save_weights`. *Exports* start from the files on disk, as "
+        "included), plain Keras the same architecture and weights with `model.save(path.keras)`; "
+        "the weights alone are compared beside it. *Exports* start from the files on disk, as "
         "`graft export` does: Graft loads the project, builds the model with its weights, writes "
         "the file, then proves it by reloading it (Keras in safe mode, `tf.saved_model.load`, "
         "onnxruntime) and comparing predictions on a seeded batch (the check, timed from its "
@@ -249,12 +257,12 @@ def report(rounds: list[dict[str, dict]], onnx_note: str, weights_mib: float) ->
         "it within 1.5×, and it would no longer prove that Keras loads the file. SavedModel and "
         "ONNX spend most of their time tracing and converting, which both sides do once; their "
         "checks are small beside it, and single rounds swing by half on this shared machine (ONNX: "
-        "Graft faster in one round of three). *Save* misses: timed apart (3 runs), plain "
-        "`model.save_weights` took 0.6–1.2 s, Graft's `store.weights_bytes` 0.75–0.93 s and its "
-        "atomic write (fsync included) 0.2–0.3 s. Graft makes the `.weights.h5` file in memory "
+        "Graft faster in one round of three). *Saving* writes what `model.save` writes, the "
+        "architecture and the weights. Of the weights alone, Graft's file is made in memory "
         "through a Python file object (so that a full disk never leaves a truncated checkpoint: "
-        "h5py crashes then), which is slower than h5py writing the file itself; not fixed yet "
-        "(h5py's in-memory `core` driver would make the file without Python in the loop).",
+        "h5py crashes then) and written atomically with an fsync, which `model.save_weights` does "
+        "not do; that is what the weights alone pay. h5py's in-memory `core` driver, tried for the "
+        "file in memory, made no difference beyond this machine's noise (3 runs).",
         "",
         f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}.",

@@ -160,7 +160,7 @@ def plain_keras(project: Project):
                        {name: model.get_layer(name).output for name in compiled.losses})
     view.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss=compiled.losses,
                  loss_weights=compiled.loss_weights, metrics=compiled.metrics,
-                 steps_per_execution=settings["steps_per_execution"])
+                 steps_per_execution=settings["steps_per_execution"] or 1)  # 0: Graft's auto
     return view, data
 
 

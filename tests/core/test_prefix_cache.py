@@ -129,3 +129,20 @@ def test_randomness_inside_a_frozen_pretrained_model_turns_caching_off(tmp_path,
     keras.Model(pixels, features).save(tmp_path / "noisy.keras")
     assert plan_of(digits_graph(backbone=str(tmp_path / "noisy.keras"))).reason == \
         f"{said} before the trainable nodes"
+
+
+def test_a_prefix_cheaper_than_looking_it_up_is_not_cached_and_the_record_says_so(tmp_path):
+    b = GraphBuilder()
+    b.add("image", "Input", 0, 0, shape=[8, 8, 1])
+    b.add("flat", "Flatten", 1, 0)
+    b.add("stage", "Dense", 2, 0, units=16, activation="relu")
+    b.add("head", "Dense", 3, 0, units=10, activation="softmax")
+    b.add("label", "Output", 4, 0, loss="sparse_categorical_crossentropy")
+    b.chain("image", "flat", "stage", "head", "label")
+    project = Project(b.graph, "cheap")
+    project.training = project.training.replaced(
+        data=project.training.data | {"mapping": {"image": "images", "label": "labels"}},
+        phases=[{"name": "head", "epochs": 1, "trainable": {"stage": "frozen"}}])
+    _, note = trained(project, tmp_path / "run")
+    assert note == {"head": {"used": False, "reason": "the prefix is cheaper to compute than to look up "
+                                                      "(1.0 K multiply-adds a sample)"}}

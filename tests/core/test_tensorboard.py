@@ -42,7 +42,8 @@ def two_phases(folder, **settings):
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tensorboard")
-    ended = train(two_phases(folder, schedule="cosine", learning_rate=0.01))
+    # one step per call, so that every step logs its own point
+    ended = train(two_phases(folder, schedule="cosine", learning_rate=0.01, steps_per_execution=1))
     assert ended.status == events.FINISHED, ended.message + ended.details
     return folder / "wine.runs" / "run-001" / "tensorboard"
 

@@ -221,7 +221,9 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
 def test_a_resumed_run_goes_on_with_its_optimizer_and_learning_rate_schedule(tmp_path):
     """The cosine schedule over two epochs is at half the base rate after the first: a resume
     must go on from there with Adam's moments, not start the schedule and the moments anew."""
-    project = wine_regression(tmp_path, epochs=2, schedule="cosine", learning_rate=0.01)
+    # one step per call: the first batch's rate is then its first step's
+    project = wine_regression(tmp_path, epochs=2, schedule="cosine", learning_rate=0.01,
+                              steps_per_execution=1)
     control = RunControl()
 
     def stop_after_first_epoch(event):

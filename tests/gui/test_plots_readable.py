@@ -49,7 +49,7 @@ def two_phase_wine(path, head_rate=0.01, tune_rate=0.0001):
     """The wine project trained in two phases of two epochs, five batches each."""
     project = wine_project()
     training = project.training.to_dict()
-    training["settings"].update(batch_size=32)
+    training["settings"].update(batch_size=32, steps_per_execution=2)  # points 2 steps apart
     training["phases"] = [{"name": "head", "epochs": 2, "learning_rate": head_rate},
                           {"name": "tune", "epochs": 2, "learning_rate": tune_rate}]
     project.training = config_from_dict(training)

@@ -111,6 +111,17 @@ def total_cost(costs: Iterable[Cost]) -> Cost:
     return Cost(macs, params, activations, partial)
 
 
+def nodes_macs(analysis, node_ids: Iterable[str]) -> int | None:
+    """Multiply-adds per sample of these nodes of `analysis`, summed; None when one is unknown."""
+    total = 0
+    for node_id in node_ids:
+        result = analysis.nodes.get(node_id)
+        if result is None or result.cost is None or result.cost.macs is None:
+            return None
+        total += result.cost.macs
+    return total
+
+
 # -- training memory --------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -47,9 +47,10 @@ SETTINGS = (
           "How the learning rate changes within a phase: constant, cosine decay to 0, or "
           "exponential decay (x0.9 per epoch).", choices=SCHEDULES),
     Param("batch_size", INT, 32, "Samples per step.", minimum=1, maximum=65536),
-    Param("steps_per_execution", INT, 1,
-          "Steps per call into TensorFlow. More makes a small model train faster; the progress, "
-          "pause and stop then act every that many steps.", minimum=1, maximum=1000),
+    Param("steps_per_execution", INT, 0,
+          "Steps per call into TensorFlow (0: Graft picks it per phase, from what a step costs). "
+          "More makes a small model train faster; the progress, pause and stop then act every "
+          "that many steps.", minimum=0, maximum=1000),
     Param("epochs", INT, 10, "Epochs of a run without phases (phases set their own).",
           minimum=1, maximum=100000),
     Param("seed", INT, 0, "Seed for shuffling, the validation split and initial weights.",

@@ -195,6 +195,7 @@ class DistributedRun(Run):
         optimizer.build(view.trainable_variables)
         metrics = {n.name: list(n.params["metrics"]) for n in self.project.graph.nodes if n.name in weights}
         loop = _Loop(self, view, optimizer, weights, {name: own[name][0] for name in weights}, metrics)
+        self._record_steps(phase, 1)  # its loop runs one step per call
         self._start_phase(index, first_epoch, view, optimizer)
         if self.settings["tensorboard"] and self.chief:  # the chief's folder has the run's logs
             from app.core.training.callbacks import SummaryLog

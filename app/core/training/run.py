@@ -313,7 +313,7 @@ class Run:
         optimizer = self._phase_optimizer(phase)
         view.compile(optimizer=optimizer, loss={name: own[name][0] for name in losses},
                      loss_weights=losses, metrics=metrics, jit_compile=self.settings["xla"],
-                     steps_per_execution=self.settings["steps_per_execution"])
+                     steps_per_execution=self._steps_per_execution(phase, losses))
         self._start_phase(index, first_epoch, view, optimizer)
         from app.core.training.callbacks import Progress, TensorBoardLog
 
@@ -336,12 +336,14 @@ class Run:
         (prefix_cache.py), or None; run.json says per phase whether, and why not. The cache is
         kept till the next phase or the run's end: the evaluation after the last phase predicts
         through it."""
-        from app.core.training.prefix_cache import OFF, cache_phase, plan
+        from app.core.training.prefix_cache import OFF, cache_phase, plan, too_cheap
 
         self._close_cache()
         cache, note = None, {"used": False, "reason": OFF}
         if self.settings["cache_frozen_prefix"]:
             found = plan(self.project.graph, self.model, losses)
+            if found.reason is None:
+                found.reason = too_cheap(self.project.graph, self.analysis, found.cut)
             note = {"used": False, "reason": found.reason}
             if found.reason is None:
                 samples = self._prepare(shuffle=False)  # its own pipeline: the run's keeps its shuffling
@@ -351,6 +353,21 @@ class Run:
             self.record.setdefault("prefix_cache", {})[phase.name] = note
         self.cache = cache
         return cache
+
+    def _steps_per_execution(self, phase: Phase, losses) -> int:
+        """The phase's steps per call into TensorFlow: the setting, or when it is auto what
+        the nodes the phase computes cost (steps.py); run.json records it per phase."""
+        from app.core.training.steps import steps_per_execution
+
+        cut = self.cache.names if self.cache is not None else None
+        steps = steps_per_execution(self.settings["steps_per_execution"], self.analysis, self.project.graph,
+                                    losses, cut, self.settings["batch_size"])
+        self._record_steps(phase, steps)
+        return steps
+
+    def _record_steps(self, phase: Phase, steps: int) -> None:
+        if self.record is not None:
+            self.record.setdefault("steps_per_execution", {})[phase.name] = steps
 
     def _close_cache(self) -> None:
         if self.cache is not None:

@@ -288,16 +288,18 @@ class TrainingPlots(QWidget):
         run.batch_smooth.extend(steps, np.array([self._next_smoothed(run, loss) for loss in losses.tolist()]))
         rates = np.array([event.learning_rate for event in events], dtype=float)
         phases = np.array([event.phase for event in events])
-        run.learning_rate.extend(*self._rate_steps(run, steps, rates, phases))
+        run.learning_rate.extend(*self._rate_steps(run, steps, rates, phases, self._last_step))
         self._last_step = events[-1].global_step
         self._changed()
 
     @staticmethod
-    def _rate_steps(run: RunCurves, steps: np.ndarray, rates: np.ndarray,
-                    phases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _rate_steps(run: RunCurves, steps: np.ndarray, rates: np.ndarray, phases: np.ndarray,
+                    last_step: int) -> tuple[np.ndarray, np.ndarray]:
         """The rate's points, with two more where a phase starts: the old rate and the new one
-        half a step before its first batch, at its dashed line, so the change is drawn as the
-        step it is rather than a slope across the last batch of the phase before."""
+        half a step after the last batch before it (`last_step` for the first of `steps`), at
+        its dashed line, so the change is drawn as the step it is rather than a slope across
+        the last batch of the phase before. With several steps per call a phase's first point
+        is several steps after that line."""
         before = np.concatenate(([phases[0] if run.rate_phase is None else run.rate_phase], phases[:-1]))
         previous = np.concatenate(([run.last_rate], rates[:-1]))
         run.rate_phase, run.last_rate = int(phases[-1]), float(rates[-1])
@@ -305,7 +307,7 @@ class TrainingPlots(QWidget):
         if not len(starts):
             return steps, rates
         at = np.repeat(starts, 2)
-        edges = np.repeat(steps[starts] - 0.5, 2)
+        edges = np.repeat(np.concatenate(([last_step], steps[:-1]))[starts] + 0.5, 2)
         levels = np.column_stack((previous[starts], rates[starts])).ravel()
         return np.insert(steps, at, edges), np.insert(rates, at, levels)
 
