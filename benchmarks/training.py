@@ -65,7 +65,7 @@ def digits_parallel(steps_per_execution: int = 1) -> Project:
     document["settings"].update(epochs=EPOCHS_DIGITS, batch_size=32, steps_per_execution=steps_per_execution)
     project.training = config_from_dict(document)
     folder = SCRATCH / f"parallel-{steps_per_execution}"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)  # the record's rounds and the dock's each make one
     save(project, folder / "parallel.graft")
     return project
 
