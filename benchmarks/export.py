@@ -28,9 +28,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime
-import os
-import platform
 import pstats
 import shutil
 import statistics
@@ -48,7 +45,7 @@ from app.core.editing.builder import GraphBuilder  # noqa: E402
 from app.core.editing.commands import CommandStack, edit_training  # noqa: E402
 from app.core.export.common import CHECKING, KERAS, ONNX, SAVEDMODEL  # noqa: E402
 from app.core.training.store import save_weights  # noqa: E402
-from benchmarks.report import write_section  # noqa: E402
+from benchmarks.report import measured_on, write_section  # noqa: E402
 from benchmarks.training import SCRATCH, fresh  # noqa: E402
 
 GOAL = 1.5  # issue 20: Graft, its check included, at most 1.5× the time of plain Keras
@@ -200,8 +197,6 @@ def profile(operation: str, folder: Path, project_path: Path) -> None:
 
 
 def report(rounds: list[dict[str, dict]], onnx_note: str, weights_mib: float) -> str:
-    import keras
-    import tensorflow as tf
 
     lines = [
         "## Saving and exporting a ResNet50 project (`benchmarks/export.py`)",
@@ -264,8 +259,7 @@ def report(rounds: list[dict[str, dict]], onnx_note: str, weights_mib: float) ->
         "not do; that is what the weights alone pay. h5py's in-memory `core` driver, tried for the "
         "file in memory, made no difference beyond this machine's noise (3 runs).",
         "",
-        f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}.",
+        measured_on(),
     ]
     return "\n".join(lines)
 

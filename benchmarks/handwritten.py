@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime
-import os
-import platform
 import pstats
 import statistics
 import sys
@@ -41,7 +38,7 @@ from app.core.document.fileformat import load  # noqa: E402
 from app.core.document.project import Project  # noqa: E402
 from app.core.training.events import RunControl, StopRequested  # noqa: E402
 from app.core.training.run import Run  # noqa: E402
-from benchmarks.report import write_section  # noqa: E402
+from benchmarks.report import measured_on, write_section  # noqa: E402
 from benchmarks.training import SCRATCH, fresh, mobilenet  # noqa: E402
 
 GOAL = 0.98  # issue 20: Graft at most 2 % slower than the hand-written model
@@ -357,8 +354,6 @@ def graph_ops(step, data) -> int:
 
 # -- reporting -------------------------------------------------------------------------------
 def report(results: list[dict]) -> str:
-    import keras
-    import tensorflow as tf
 
     def cell(figures: dict) -> tuple[str, str]:
         low, high = figures["quartiles"]
@@ -402,8 +397,7 @@ def report(results: list[dict]) -> str:
         "",
         FINDINGS,
         "",
-        f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, CPU.",
+        measured_on(", CPU"),
     ]
     return "\n".join(lines)
 

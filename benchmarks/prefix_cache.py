@@ -18,10 +18,7 @@ ratio is the median of the rounds' own ratios.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -36,7 +33,7 @@ from app.core.document.project import Project  # noqa: E402
 from app.core.editing.commands import CommandStack, SetParams, edit_training  # noqa: E402
 from app.core.training.events import EpochEnded, RunStarted  # noqa: E402
 from app.core.training.record import read_record  # noqa: E402
-from benchmarks.report import write_section  # noqa: E402
+from benchmarks.report import measured_on, write_section  # noqa: E402
 from benchmarks.training import SCRATCH, fresh, mobilenet, plain_keras  # noqa: E402
 
 GOAL = 5.0  # issue 20: caching pass included, at least 5× faster than a plain fit
@@ -94,8 +91,6 @@ def graft(project: Project) -> tuple[float, float, dict]:
 
 
 def report(runs: list[dict], note: dict) -> str:
-    import keras
-    import tensorflow as tf
 
     ratios = [r["plain_fit"] / r["graft_training"] for r in runs]
     whole = [r["plain"] / r["graft"] for r in runs]
@@ -133,8 +128,7 @@ def report(runs: list[dict], note: dict) -> str:
         "run's within float rounding (`tests/core/test_prefix_cache.py`), and the final evaluation "
         "predicts through the same cache.",
         "",
-        f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}.",
+        measured_on(),
     ])
 
 

@@ -21,9 +21,7 @@ cache, as after an undo).
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -49,7 +47,7 @@ from app.gui.app import application  # noqa: E402
 from app.gui.document import Document  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
 from app.gui.preview.controller import DEBOUNCE_MS  # noqa: E402
-from benchmarks.report import DOC, write_section  # noqa: E402
+from benchmarks.report import DOC, measured_on, write_section  # noqa: E402
 
 LATENCY_GOAL_MS = 50.0
 PROBE_MS = 10
@@ -172,8 +170,6 @@ def edits(times: list[float]) -> str:
 
 
 def report(results: list[dict]) -> str:
-    import keras
-    import tensorflow as tf
 
     lines = [
         "## Previews (`benchmarks/previews.py`)",
@@ -205,9 +201,7 @@ def report(results: list[dict]) -> str:
         "analysis). The first pooling edit builds MobileNetV2 again (max pooling); after that "
         "both models and their outputs are in the previewer's cache, as after an undo.",
         "",
-        f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        "offscreen Qt.",
+        measured_on(", offscreen Qt"),
     ]
     return "\n".join(lines)
 

@@ -27,9 +27,6 @@ seeds both ways with i (initial weights, shuffling), and the accuracies are mean
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -48,7 +45,7 @@ from app.core.document.training_setup import BUNDLED, config_from_dict, held_out
 from app.core.editing.builder import GraphBuilder  # noqa: E402
 from app.core.training.events import EpochEnded, RunStarted  # noqa: E402
 from app.core.training.record import read_record  # noqa: E402
-from benchmarks.report import write_section  # noqa: E402
+from benchmarks.report import measured_on, write_section  # noqa: E402
 from benchmarks.training import SCRATCH, fresh  # noqa: E402
 from benchmarks.validate_graph import profile  # noqa: E402
 
@@ -326,8 +323,6 @@ def passed(s: dict) -> bool:
 
 
 def report(results: list[dict]) -> str:
-    import keras
-    import tensorflow as tf
 
     lines = [
         "## Defaults against the tutorial recipes (`benchmarks/recipes.py`)",
@@ -385,8 +380,7 @@ def report(results: list[dict]) -> str:
         "phase, as the script once per `fit`, and also validates every epoch, which the cascade's code "
         "does not.",
         "",
-        f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}.",
+        measured_on(),
     ]
     return "\n".join(lines)
 

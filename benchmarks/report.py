@@ -21,3 +21,17 @@ def write_section(name: str, section: str) -> None:
         text = text.rstrip() + "\n\n" + block + "\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text)
+
+
+def measured_on(more: str = "") -> str:
+    """The line that ends a section: when and on what it was measured (`more` is added)."""
+    import datetime
+    import os
+    import platform
+
+    import keras
+    import tensorflow as tf
+
+    return (f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}"
+            f"{more}.")

@@ -50,7 +50,7 @@ from app.gui.document import Document  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
 from app.gui.training.plots import DRAWING_SHARE, REDRAW_HZ  # noqa: E402
 from app.gui.training.worker import TAKE_HZ  # noqa: E402
-from benchmarks.report import DOC, write_section  # noqa: E402
+from benchmarks.report import DOC, measured_on, write_section  # noqa: E402
 
 THROUGHPUT_GOAL = 0.95
 LATENCY_GOAL_MS = 50.0
@@ -358,8 +358,6 @@ def measure(name: str, project: Project, rounds: int) -> dict:
 
 
 def report(results: list[dict]) -> str:
-    import keras
-    import tensorflow as tf
 
     lines = [
         "## Training in the background (`benchmarks/training.py`)",
@@ -432,10 +430,8 @@ def report(results: list[dict]) -> str:
         "has only three rounds, each minutes long, so its ratio is the least certain: read its "
         "rounds. At 8 steps per call the per-step Python is paid once per call.",
         "",
-        f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        "offscreen Qt. Redraws per run (median): "
-        + ", ".join(f"{r['name']}: {r['redraws']:.0f}" for r in results) + ".",
+        measured_on(", offscreen Qt. Redraws per run (median): "
+                    + ", ".join(f"{r['name']}: {r['redraws']:.0f}" for r in results)),
     ]
     return "\n".join(lines)
 
