@@ -75,7 +75,8 @@ def wine_project(folder: Path, *, epochs: int = 4, validation_split: float = 0.2
     training = config_from_dict({
         "data": data or {"source": "bundled", "path": "wine", "validation_split": validation_split,
                          "mapping": {"features": WINE_FEATURES, "alcohol": "alcohol"}},
-        "settings": {"batch_size": 16, "epochs": epochs, **settings}})
+        # one step per call: the faults land on a given step, which callbacks see only then
+        "settings": {"batch_size": 16, "epochs": epochs, "steps_per_execution": 1, **settings}})
     folder.mkdir(parents=True, exist_ok=True)
     save(Project(b.graph, "wine", training=training), folder / "wine.graft")
     return load(folder / "wine.graft")
