@@ -395,7 +395,9 @@ def report(results: list[dict]) -> str:
     lines += [
         "",
         "While (a) trains, the main thread runs no event loop at all: a window would freeze for "
-        "the whole fit.",
+        "the whole fit. Graft's runs keep their defaults here, so on the parallel example, whose "
+        "two pretrained models are frozen, (b) and (c) train on the frozen-prefix cache that plain "
+        "`fit` does not have.",
         "",
         "Column (c) shows what Graft's runner and its per-batch callback cost on a thread of "
         "their own, without a window; what (b) loses beyond that is the editor's. Most of it "
